@@ -1,0 +1,316 @@
+"""The `lenet` command line: options in, one core call, results rendered out.
+
+Torch is imported inside the commands, so `lenet --help`, `--version` and usage errors stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from lenet_cli import __version__
+from lenet_cli.config import TrainConfig
+from lenet_cli.errors import LenetError
+
+app = typer.Typer(
+    name="lenet",
+    help="Train, evaluate, inspect and run LeNet-5 on MNIST-family digits.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # plain click errors: `Error: …` lines that scripts can read
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+DEFAULTS = TrainConfig()
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class Dataset(StrEnum):
+    mnist = "mnist"
+    fashion_mnist = "fashion-mnist"
+    kmnist = "kmnist"
+
+
+class Device(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Schedule(StrEnum):
+    onecycle = "onecycle"
+    constant = "constant"
+
+
+class Optimizer(StrEnum):
+    adam = "adam"
+    sgd = "sgd"
+
+
+class Invert(StrEnum):
+    auto = "auto"
+    yes = "yes"
+    no = "no"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def handles_errors(command: Command) -> Command:
+    """The one edge where core errors become `Error: …` and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except LenetError as error:
+            raise fail(str(error)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+        except Exception as error:
+            if os.environ.get("LENET_DEBUG"):
+                raise
+            raise fail(
+                f"unexpected {type(error).__name__}: {error} (set LENET_DEBUG=1 to see the traceback)"
+            ) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def positive_finite(value: float | None) -> float | None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise typer.BadParameter(f"{value} is not a positive finite number")
+    return value
+
+
+def consoles(as_json: bool) -> tuple[Console, Console]:
+    """(results, information): with --json, information goes to stderr so stdout is one document."""
+    results = Console(highlight=False, soft_wrap=True)
+    return results, (Console(stderr=True, highlight=False, soft_wrap=True) if as_json else results)
+
+
+def print_json(document: dict[str, Any]) -> None:
+    typer.echo(json.dumps(document, indent=2, allow_nan=False))
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"lenet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Train, evaluate, inspect and run LeNet-5 on MNIST-family digits."""
+
+
+@app.command()
+@handles_errors
+def train(
+    epochs: int = typer.Option(DEFAULTS.epochs, min=1, help="Passes over the training images."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, min=1, help="Images per optimizer step."),
+    lr: float | None = typer.Option(
+        None,
+        callback=positive_finite,
+        help="Learning rate: the peak for onecycle, the fixed rate for constant. "
+        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd.",
+    ),
+    schedule: Schedule = typer.Option(
+        DEFAULTS.schedule,
+        help="onecycle: warm up, then anneal (reaches 99% for every seed). "
+        "constant: the tutorial's fixed rate.",
+    ),
+    optimizer: Optimizer = typer.Option(DEFAULTS.optimizer, help="adam, or sgd with momentum 0.9."),
+    dataset: Dataset = typer.Option(DEFAULTS.dataset, help="Which MNIST-family dataset."),
+    data_dir: Path = typer.Option(
+        DEFAULTS.data_dir, help="Folder with the four IDX files (gzipped or not), or where to download them."
+    ),
+    checkpoint_dir: Path = typer.Option(
+        DEFAULTS.checkpoint_dir, help="Each run writes CHECKPOINT_DIR/run-N/last.pt (and best.pt)."
+    ),
+    device: Device = typer.Option(DEFAULTS.device, help="auto picks cuda, then mps, then cpu."),
+    seed: int = typer.Option(DEFAULTS.seed, min=0, help="Seed for initialisation, data order and hold-out."),
+    val_size: int = typer.Option(
+        DEFAULTS.val_size, min=0, help="Hold out N training images, validate each epoch, keep best.pt."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON document on stdout; progress on stderr."
+    ),
+) -> None:
+    """Train LeNet-5 and save a checkpoint every epoch.
+
+    Example: lenet train --epochs 5 --data-dir ../shared/data/mnist
+
+    The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
+    recipe (constant Adam 1e-3) is `--schedule constant`.
+    """
+    from lenet_cli.device import describe_device
+    from lenet_cli.render import epoch_line, train_end_lines, train_start_line
+    from lenet_cli.train import fit
+
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        schedule=schedule.value,
+        optimizer=optimizer.value,
+        dataset=dataset.value,
+        data_dir=str(data_dir),
+        checkpoint_dir=str(checkpoint_dir),
+        device=device.value,
+        seed=seed,
+        val_size=val_size,
+    )
+    results, info = consoles(as_json)
+    result = fit(
+        config,
+        on_start=lambda start: info.print(train_start_line(start, describe_device(start["device"]))),
+        on_epoch_end=lambda record: info.print(epoch_line(record, epochs)),
+        show_progress=True,
+    )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for line in train_end_lines(result):
+        results.print(line)
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    checkpoint: Path = typer.Argument(
+        ..., metavar="CHECKPOINT", help="A lenet checkpoint, or a bare LeNet-5 state_dict."
+    ),
+    dataset: Dataset | None = typer.Option(None, help="Default: the dataset the checkpoint was trained on."),
+    data_dir: Path | None = typer.Option(None, help="Default: the checkpoint's own data folder, else .data."),
+    batch_size: int = typer.Option(2000, min=1, help="Images per forward pass."),
+    device: Device = typer.Option(Device.auto, help="auto picks cuda, then mps, then cpu."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Test a checkpoint: accuracy, loss, per-class table and confusion matrix.
+
+    Example: lenet evaluate checkpoints/run-1/last.pt --data-dir ../shared/data/mnist
+    """
+    from lenet_cli.checkpoint import load_model
+    from lenet_cli.data import CLASS_NAMES, load_split
+    from lenet_cli.device import resolve_device
+    from lenet_cli.evaluate import evaluate as evaluate_model
+    from lenet_cli.render import metrics_view
+
+    torch_device = resolve_device(device.value)
+    model, loaded = load_model(checkpoint, torch_device)
+    trained = loaded.get("config", {})
+    dataset_name = dataset.value if dataset else loaded.get("dataset", "mnist")
+    if data_dir is None:
+        recorded = trained.get("data_dir")
+        same_dataset = trained.get("dataset") == dataset_name
+        data_dir = Path(recorded) if recorded and same_dataset and Path(recorded).is_dir() else Path(".data")
+    metrics = evaluate_model(model, load_split(dataset_name, data_dir, "test"), batch_size=batch_size)
+    if as_json:
+        print_json({"checkpoint": str(checkpoint), "dataset": dataset_name, **metrics.to_dict()})
+        return
+    results, _ = consoles(as_json)
+    results.print(f"Evaluating {checkpoint} on the {dataset_name} test set ({data_dir})", markup=False)
+    results.print(metrics_view(metrics, CLASS_NAMES[dataset_name]))
+
+
+@app.command()
+@handles_errors
+def predict(
+    images: list[Path] = typer.Argument(..., metavar="IMAGE", help="Image files, or folders of them."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", "-c", help="Default: the newest checkpoint under checkpoints/."
+    ),
+    top_k: int = typer.Option(3, min=1, max=10, help="How many classes to list per image."),
+    invert: Invert = typer.Option(
+        Invert.auto, help="Dark ink on light paper? auto detects it from the border."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Classify digit images with a trained checkpoint.
+
+    Example: lenet predict digit.png --checkpoint checkpoints/run-1/last.pt
+    """
+    from lenet_cli.checkpoint import find_latest_checkpoint, load_model
+    from lenet_cli.data import CLASS_NAMES
+    from lenet_cli.predict import predict_files
+    from lenet_cli.render import predictions_table
+
+    checkpoint_path = checkpoint or find_latest_checkpoint(DEFAULTS.checkpoint_dir)
+    model, loaded = load_model(checkpoint_path, "cpu")
+    predictions = predict_files(model, images, top_k=top_k, invert=invert.value)
+    if not predictions:
+        raise LenetError("no images found in the given folders")
+    if as_json:
+        print_json({"checkpoint": str(checkpoint_path), "predictions": [p.to_dict() for p in predictions]})
+    else:
+        results, _ = consoles(as_json)
+        class_names = CLASS_NAMES.get(loaded.get("dataset", "mnist"), CLASS_NAMES["mnist"])
+        results.print(predictions_table(predictions, class_names, show=False))
+    failures = sum(prediction.error is not None for prediction in predictions)
+    if failures:
+        typer.echo(f"Error: {failures} of {len(predictions)} images could not be predicted", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def summary(
+    checkpoint: Path | None = typer.Argument(
+        None, metavar="[CHECKPOINT]", help="Also describe how this checkpoint was trained."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """The layer table: output shapes, formulas, parameters, mult-adds and memory.
+
+    Example: lenet summary checkpoints/run-1/last.pt
+    """
+    from lenet_cli.checkpoint import load_model
+    from lenet_cli.render import checkpoint_table, summary_table
+    from lenet_cli.summary import summarize
+
+    model, loaded = load_model(checkpoint, "cpu") if checkpoint else (None, None)
+    model_summary = summarize(model)
+    if as_json:
+        document = model_summary.to_dict()
+        if loaded is not None:
+            document["checkpoint"] = {
+                "path": str(checkpoint),
+                **{
+                    key: loaded.get(key)
+                    for key in ("dataset", "epoch", "config", "metrics", "versions", "created")
+                },
+            }
+        print_json(document)
+        return
+    results, _ = consoles(as_json)
+    results.print(summary_table(model_summary))
+    if loaded is not None:
+        results.print(checkpoint_table(str(checkpoint), loaded))
+
+
+def main() -> None:
+    app(prog_name="lenet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Training settings: one dataclass, the single source of defaults for the CLI and for Python use."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+SCHEDULES = ("onecycle", "constant")
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Learning rate when --lr is not given: the peak of the one-cycle schedule, or the constant rate.
+# `constant` + Adam 1e-3 is the tutorial's recipe; one-cycle peaking at 3e-3 reaches 99% for every seed.
+DEFAULT_LR = {
+    ("adam", "onecycle"): 3e-3,
+    ("adam", "constant"): 1e-3,
+    ("sgd", "onecycle"): 0.1,
+    ("sgd", "constant"): 0.01,
+}
+SGD_MOMENTUM = 0.9
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 5  # passes over the training images
+    batch_size: int = 64  # images per optimizer step
+    lr: float | None = None  # peak (onecycle) or fixed (constant) rate; None = DEFAULT_LR
+    schedule: str = "onecycle"  # "onecycle" or "constant" (the tutorial's)
+    optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
+    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist"
+    data_dir: str = ".data"  # flat folder of IDX files, or torchvision's download root
+    checkpoint_dir: str = "checkpoints"  # each run writes into a new sub-folder run-N
+    device: str = "auto"  # "auto" picks cuda, then mps, then cpu
+    seed: int = 0  # model init, data order and validation hold-out
+    val_size: int = 0  # training images held out for validation (0: train on all)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[(self.optimizer, self.schedule)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "lr": self.learning_rate}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        return cls(**known)
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)

@@ -1,0 +1,91 @@
+"""Evaluation: logits in large batches under inference_mode, and the metrics derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lenet_cli.data import Split, as_input
+
+EVAL_BATCH_SIZE = 2000
+
+
+@dataclass
+class Metrics:
+    loss: float  # mean cross-entropy
+    confusion: torch.Tensor  # (classes, classes) int64; rows = true label, columns = prediction
+
+    @property
+    def total(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def correct(self) -> int:
+        return int(self.confusion.diagonal().sum())
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def per_class(self) -> list[dict[str, Any]]:
+        true_counts = self.confusion.sum(dim=1)
+        predicted_counts = self.confusion.sum(dim=0)
+        hits = self.confusion.diagonal()
+        rows = []
+        for label in range(len(hits)):
+            hit = int(hits[label])
+            predicted, support = int(predicted_counts[label]), int(true_counts[label])
+            rows.append(
+                {
+                    "label": label,
+                    "precision": hit / predicted if predicted else 0.0,
+                    "recall": hit / support if support else 0.0,
+                    "support": support,
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "correct": self.correct,
+            "total": self.total,
+            "per_class": self.per_class(),
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+
+def predict_logits(
+    model: nn.Module, images_u8: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE
+) -> torch.Tensor:
+    """Logits for uint8 images (N, 28, 28), computed on the model's device, returned there."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(images_u8), batch_size):
+            batch = images_u8[start : start + batch_size].to(device, non_blocking=True)
+            outputs.append(model(as_input(batch)))
+    model.train(was_training)
+    if not outputs:
+        return torch.empty(0, 10, device=device)
+    return torch.cat(outputs)
+
+
+def evaluate(
+    model: nn.Module, split: Split, batch_size: int = EVAL_BATCH_SIZE, num_classes: int = 10
+) -> Metrics:
+    """Accuracy, mean loss and confusion matrix of `model` on `split`."""
+    logits = predict_logits(model, split.images, batch_size)
+    labels = split.labels.to(logits.device)
+    with torch.inference_mode():
+        loss = F.cross_entropy(logits, labels, reduction="sum").item() / max(len(labels), 1)
+        predictions = logits.argmax(dim=1)
+        confusion = torch.bincount(labels * num_classes + predictions, minlength=num_classes**2)
+    return Metrics(loss=loss, confusion=confusion.reshape(num_classes, num_classes).cpu())

@@ -1,0 +1,72 @@
+"""Prediction for image files: preprocess each, run them through the network in one batch."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lenet_cli.errors import ImageError
+from lenet_cli.evaluate import predict_logits
+from lenet_cli.preprocess import load_digit
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+
+
+@dataclass
+class Prediction:
+    path: str
+    label: int | None = None
+    confidence: float | None = None
+    top_k: list[tuple[int, float]] = field(default_factory=list)
+    error: str | None = None
+    seen: torch.Tensor | None = None  # the 28x28 uint8 image the network was given
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        return {
+            "path": self.path,
+            "label": self.label,
+            "confidence": self.confidence,
+            "top_k": [{"label": label, "probability": probability} for label, probability in self.top_k],
+        }
+
+
+def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Files as given; a folder means the image files directly inside it, sorted by name."""
+    paths: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths.extend(sorted(child for child in item.iterdir() if child.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            paths.append(item)
+    return paths
+
+
+def predict_files(
+    model: nn.Module, inputs: list[str | os.PathLike], top_k: int = 3, invert: str = "auto"
+) -> list[Prediction]:
+    """One Prediction per image; an unreadable or blank image gets `error` and the rest go on."""
+    predictions = [Prediction(path=str(path)) for path in expand_inputs(inputs)]
+    readable: list[Prediction] = []
+    for prediction in predictions:
+        try:
+            prediction.seen = load_digit(prediction.path, invert=invert)
+            readable.append(prediction)
+        except ImageError as error:
+            prediction.error = str(error)
+    if readable:
+        images_u8 = torch.stack([prediction.seen for prediction in readable])
+        probabilities = predict_logits(model, images_u8).softmax(dim=1).cpu()
+        top_probabilities, top_labels = probabilities.topk(min(top_k, probabilities.shape[1]), dim=1)
+        for prediction, labels, probs in zip(
+            readable, top_labels.tolist(), top_probabilities.tolist(), strict=True
+        ):
+            prediction.top_k = list(zip(labels, probs, strict=True))
+            prediction.label, prediction.confidence = labels[0], probs[0]
+    return predictions

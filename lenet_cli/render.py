@@ -1,0 +1,169 @@
+"""Rich renderings of the core's results. Only layout lives here: no arithmetic on tensors."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from lenet_cli.evaluate import Metrics
+    from lenet_cli.predict import Prediction
+    from lenet_cli.summary import ModelSummary
+    from lenet_cli.train import EpochRecord, TrainResult
+
+
+def percent(fraction: float | None) -> str:
+    return "—" if fraction is None else f"{fraction * 100:.2f}%"
+
+
+def human_bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def train_start_line(info: dict[str, Any], device_text: str) -> str:
+    held_out = f", {info['val_images']:,} validation" if info["val_images"] else ""
+    return (
+        f"Training on {device_text} · {info['dataset']}: {info['train_images']:,} training{held_out}, "
+        f"{info['test_images']:,} test images\nRun folder: {escape(str(info['run_dir']))}"
+    )
+
+
+def epoch_line(record: EpochRecord, epochs: int) -> str:
+    line = f"Epoch {record.epoch}/{epochs}  train_loss {record.train_loss:.4f}"
+    if record.val_accuracy is not None:
+        line += f"  val_loss {record.val_loss:.4f}  val_acc {percent(record.val_accuracy)}"
+    return line + f"  lr {record.lr:.2e}  {record.seconds:.1f}s"
+
+
+def train_end_lines(result: TrainResult) -> list[str]:
+    lines = [
+        f"Test accuracy: {percent(result.test.accuracy)} ({result.test.correct:,}/{result.test.total:,})"
+        f" · test loss {result.test.loss:.4f} · {result.seconds:.1f}s in all",
+        f"Checkpoint: {escape(str(result.checkpoint))}",
+    ]
+    if result.best_checkpoint:
+        best = max(record.val_accuracy or 0.0 for record in result.history)
+        lines.append(f"Best validation checkpoint ({percent(best)}): {escape(str(result.best_checkpoint))}")
+    return lines
+
+
+def metrics_view(metrics: Metrics, class_names: list[str]) -> Group:
+    headline = Text(
+        f"Accuracy: {percent(metrics.accuracy)} ({metrics.correct:,}/{metrics.total:,})   "
+        f"Loss: {metrics.loss:.4f}"
+    )
+    per_class = Table(title="Per class", title_justify="left")
+    per_class.add_column("Class")
+    for name in ("Precision", "Recall", "Support"):
+        per_class.add_column(name, justify="right")
+    for row in metrics.per_class():
+        per_class.add_row(
+            escape(class_names[row["label"]]),
+            percent(row["precision"]),
+            percent(row["recall"]),
+            f"{row['support']:,}",
+        )
+    confusion = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+    confusion.add_column("", style="bold")
+    for label in range(len(class_names)):
+        confusion.add_column(str(label), justify="right")
+    for label, counts in enumerate(metrics.confusion.tolist()):
+        cells = [
+            f"[bold green]{count}[/]" if column == label else (f"[red]{count}[/]" if count else "[dim]0[/]")
+            for column, count in enumerate(counts)
+        ]
+        confusion.add_row(str(label), *cells)
+    return Group(headline, per_class, confusion)
+
+
+def summary_table(summary: ModelSummary) -> Group:
+    table = Table(title="LeNet-5", title_justify="left")
+    table.add_column("Layer")
+    table.add_column("Output Shape")
+    table.add_column("Formula")
+    table.add_column("Params", justify="right")
+    table.add_column("Mult-adds", justify="right")
+    for row in summary.rows:
+        shape = "(" + ", ".join(map(str, row.output_shape)) + (",)" if len(row.output_shape) == 1 else ")")
+        table.add_row(row.layer, shape, row.formula, f"{row.params:,}", f"{row.mult_adds:,}")
+    table.add_section()
+    table.add_row("Total", "", "", f"{summary.total_params:,}", f"{summary.total_mult_adds:,}", style="bold")
+    footer = Text(
+        f"Parameters: {summary.total_params:,} ({human_bytes(summary.param_bytes)} as float32) · "
+        f"mult-adds per image: {summary.total_mult_adds:,} · "
+        f"forward activations per image: {human_bytes(summary.activation_bytes)}"
+    )
+    return Group(table, footer)
+
+
+def checkpoint_table(path: str, checkpoint: dict[str, Any]) -> Table:
+    table = Table(title=f"Checkpoint {escape(path)}", title_justify="left", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    if checkpoint.get("format_version") is None:
+        table.add_row("Kind", "bare state_dict (no training record)")
+        return table
+    config = checkpoint.get("config", {})
+    metrics = checkpoint.get("metrics", {})
+    versions = checkpoint.get("versions", {})
+    table.add_row("Dataset", escape(str(checkpoint.get("dataset", "?"))))
+    table.add_row("Epochs", f"{checkpoint.get('epoch', '?')} of {config.get('epochs', '?')}")
+    table.add_row("Test accuracy", percent(metrics.get("test_accuracy")))
+    if metrics.get("val_accuracy") is not None:
+        table.add_row("Validation accuracy", percent(metrics.get("val_accuracy")))
+    table.add_row(
+        "Recipe",
+        f"{config.get('optimizer', '?')}, {config.get('schedule', '?')} lr {config.get('lr', '?')}, "
+        f"batch {config.get('batch_size', '?')}, seed {config.get('seed', '?')}, val_size {config.get('val_size', 0)}",
+    )
+    table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
+    table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
+    return table
+
+
+def predictions_table(predictions: list[Prediction], class_names: list[str], show: bool) -> Table:
+    table = Table()
+    table.add_column("Image", overflow="fold")
+    if show:
+        table.add_column("Network input", no_wrap=True)
+    table.add_column("Prediction", justify="right")
+    table.add_column("Confidence", justify="right")
+    table.add_column("Top-k")
+    for prediction in predictions:
+        picture = [digit_picture(prediction.seen)] if show else []
+        if prediction.error is not None:
+            if show:
+                picture = [""]
+            table.add_row(escape(prediction.path), *picture, "[red]error[/]", "", escape(prediction.error))
+            continue
+        top = ", ".join(
+            f"{escape(class_names[label])} {probability:.1%}" for label, probability in prediction.top_k
+        )
+        table.add_row(
+            escape(prediction.path),
+            *picture,
+            escape(class_names[prediction.label]),
+            percent(prediction.confidence),
+            top,
+        )
+    return table
+
+
+def digit_picture(image_u8: Any) -> Text:
+    """A 28x28 uint8 image drawn with Unicode half-blocks: two pixel rows per terminal line."""
+    rows = image_u8.tolist()
+    text = Text()
+    for top_row, bottom_row in zip(rows[0::2], rows[1::2], strict=True):
+        for top, bottom in zip(top_row, bottom_row, strict=True):
+            text.append("▀", style=f"rgb({top},{top},{top}) on rgb({bottom},{bottom},{bottom})")
+        text.append("\n")
+    text.rstrip()
+    return text

@@ -1,0 +1,90 @@
+import torch
+import torch.nn.functional as F
+
+from lenet_cli.model import LeNet5
+from lenet_cli.summary import summarize
+
+
+class TutorialBackbone(torch.nn.Module):
+    """The tutorial's classes, as it writes them, to prove weights move both ways."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 6, kernel_size=5, padding=2)
+        self.conv2 = torch.nn.Conv2d(6, 16, kernel_size=5)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(x, 2)
+        x = F.relu(self.conv2(x))
+        x = F.max_pool2d(x, 2)
+        return x
+
+
+class TutorialHead(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = torch.nn.Linear(120, 84)
+        self.fc3 = torch.nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = torch.flatten(x, start_dim=1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+class TutorialLeNet5(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = TutorialBackbone()
+        self.head = TutorialHead()
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def test_state_dict_keys_match_the_tutorial():
+    assert list(LeNet5().state_dict()) == [
+        "backbone.conv1.weight",
+        "backbone.conv1.bias",
+        "backbone.conv2.weight",
+        "backbone.conv2.bias",
+        "head.fc1.weight",
+        "head.fc1.bias",
+        "head.fc2.weight",
+        "head.fc2.bias",
+        "head.fc3.weight",
+        "head.fc3.bias",
+    ]
+
+
+def test_shapes_and_parameter_count():
+    model = LeNet5()
+    assert model.backbone(torch.zeros(7, 1, 28, 28)).shape == (7, 16, 5, 5)
+    assert model(torch.zeros(7, 1, 28, 28)).shape == (7, 10)
+    assert sum(p.numel() for p in model.parameters()) == 61_706
+
+
+def test_weights_are_interchangeable_with_the_tutorial_class():
+    torch.manual_seed(3)
+    ours = LeNet5()
+    theirs = TutorialLeNet5()
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    batch = torch.rand(5, 1, 28, 28)
+    assert torch.equal(ours(batch), theirs(batch))
+    back = LeNet5()
+    back.load_state_dict(TutorialLeNet5().state_dict(), strict=True)
+
+
+def test_summary_counts_parameters_and_mult_adds():
+    summary = summarize()
+    by_layer = {row.layer: row for row in summary.rows}
+    assert summary.total_params == 61_706
+    assert by_layer["Conv1"].output_shape == (6, 28, 28)
+    assert by_layer["Conv1"].formula == "(28 + 2·2 − 5) / 1 + 1 = 28"
+    assert by_layer["Conv1"].mult_adds == 6 * 28 * 28 * 25
+    assert by_layer["Pool2"].output_shape == (16, 5, 5)
+    assert summary.total_mult_adds == 416_520
+    assert summary.param_bytes == 61_706 * 4
