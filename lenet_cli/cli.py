@@ -79,6 +79,9 @@ def handles_errors(command: Command) -> Command:
         except (typer.Exit, typer.Abort):
             raise
         except LenetError as error:
+            if hasattr(error, "exit_code"):  # a clean stop on a signal, not a failure of the input
+                typer.echo(str(error), err=True)
+                raise typer.Exit(error.exit_code) from None
             raise fail(str(error)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
@@ -126,6 +129,7 @@ def root(
 @app.command()
 @handles_errors
 def train(
+    ctx: typer.Context,
     epochs: int = typer.Option(DEFAULTS.epochs, min=1, help="Passes over the training images."),
     batch_size: int = typer.Option(DEFAULTS.batch_size, min=1, help="Images per optimizer step."),
     lr: float | None = typer.Option(
@@ -152,6 +156,11 @@ def train(
     val_size: int = typer.Option(
         DEFAULTS.val_size, min=0, help="Hold out N training images, validate each epoch, keep best.pt."
     ),
+    resume: Path | None = typer.Option(
+        None,
+        help="Continue the run saved in this checkpoint exactly where it stopped, with its own settings "
+        "(only --epochs, --device, --data-dir and --checkpoint-dir may change).",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Print one JSON document on stdout; progress on stderr."
     ),
@@ -161,11 +170,11 @@ def train(
     Example: lenet train --epochs 5 --data-dir ../shared/data/mnist
 
     The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
-    recipe (constant Adam 1e-3) is `--schedule constant`.
+    recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
     """
     from lenet_cli.device import describe_device
     from lenet_cli.render import epoch_line, train_end_lines, train_start_line
-    from lenet_cli.train import fit
+    from lenet_cli.train import fit, resume_config
 
     config = TrainConfig(
         epochs=epochs,
@@ -180,11 +189,19 @@ def train(
         seed=seed,
         val_size=val_size,
     )
+    if resume is not None:
+        given = {
+            name: getattr(config, name)
+            for name in TrainConfig.__dataclass_fields__
+            if (source := ctx.get_parameter_source(name)) is not None and source.name == "COMMANDLINE"
+        }
+        config = resume_config(resume, given)
     results, info = consoles(as_json)
     result = fit(
         config,
+        resume_from=resume,
         on_start=lambda start: info.print(train_start_line(start, describe_device(start["device"]))),
-        on_epoch_end=lambda record: info.print(epoch_line(record, epochs)),
+        on_epoch_end=lambda record: info.print(epoch_line(record, config.epochs)),
         show_progress=True,
     )
     if as_json:

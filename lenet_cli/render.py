@@ -30,10 +30,14 @@ def human_bytes(count: int) -> str:
 
 def train_start_line(info: dict[str, Any], device_text: str) -> str:
     held_out = f", {info['val_images']:,} validation" if info["val_images"] else ""
-    return (
+    line = (
         f"Training on {device_text} · {info['dataset']}: {info['train_images']:,} training{held_out}, "
         f"{info['test_images']:,} test images\nRun folder: {escape(str(info['run_dir']))}"
     )
+    if info.get("resumed_at"):
+        epoch, step = info["resumed_at"]
+        line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
+    return line
 
 
 def epoch_line(record: EpochRecord, epochs: int) -> str:
