@@ -7,6 +7,7 @@ by the tutorial's own code (`torch.save(model.state_dict(), path)`) is read too.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import pickle
 import platform
@@ -27,12 +28,10 @@ RUN_DIR_PATTERN = re.compile(r"run-(\d+)$")
 
 
 def versions() -> dict[str, str]:
-    import torchvision
-
     return {
         "lenet": __version__,
         "torch": str(torch.__version__),
-        "torchvision": str(torchvision.__version__),
+        "torchvision": importlib.metadata.version("torchvision"),  # without importing it (slow)
         "python": platform.python_version(),
     }
 
@@ -139,7 +138,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[LeNet5, dict[str, Any]]:
     """A ready-to-run LeNet5 (eval mode, on `device`) and the checkpoint it came from."""
     checkpoint = load_checkpoint(path, device)
-    model = LeNet5().to(device)
+    model = LeNet5().to(device, memory_format=torch.channels_last)
     model.load_state_dict(checkpoint["model"], strict=True)
     model.eval()
     return model, checkpoint

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from lenet_cli import __version__
-from lenet_cli.config import TrainConfig
+from lenet_cli.config import EVAL_BATCH_SIZE, TrainConfig
 from lenet_cli.errors import LenetError
 
 app = typer.Typer(
@@ -219,7 +219,7 @@ def evaluate(
     ),
     dataset: Dataset | None = typer.Option(None, help="Default: the dataset the checkpoint was trained on."),
     data_dir: Path | None = typer.Option(None, help="Default: the checkpoint's own data folder, else .data."),
-    batch_size: int = typer.Option(2000, min=1, help="Images per forward pass."),
+    batch_size: int = typer.Option(EVAL_BATCH_SIZE, min=1, help="Images per forward pass."),
     device: Device = typer.Option(Device.auto, help="auto picks cuda, then mps, then cpu."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
@@ -228,7 +228,7 @@ def evaluate(
     Example: lenet evaluate checkpoints/run-1/last.pt --data-dir ../shared/data/mnist
     """
     from lenet_cli.checkpoint import load_model
-    from lenet_cli.data import CLASS_NAMES, load_split
+    from lenet_cli.data import class_names, load_split
     from lenet_cli.device import resolve_device
     from lenet_cli.evaluate import evaluate as evaluate_model
     from lenet_cli.render import metrics_view
@@ -247,7 +247,7 @@ def evaluate(
         return
     results, _ = consoles(as_json)
     results.print(f"Evaluating {checkpoint} on the {dataset_name} test set ({data_dir})", markup=False)
-    results.print(metrics_view(metrics, CLASS_NAMES[dataset_name]))
+    results.print(metrics_view(metrics, class_names(dataset_name)))
 
 
 @app.command()
@@ -268,7 +268,7 @@ def predict(
     Example: lenet predict digit.png --checkpoint checkpoints/run-1/last.pt
     """
     from lenet_cli.checkpoint import find_latest_checkpoint, load_model
-    from lenet_cli.data import CLASS_NAMES
+    from lenet_cli.data import class_names
     from lenet_cli.predict import predict_files
     from lenet_cli.render import predictions_table
 
@@ -281,8 +281,8 @@ def predict(
         print_json({"checkpoint": str(checkpoint_path), "predictions": [p.to_dict() for p in predictions]})
     else:
         results, _ = consoles(as_json)
-        class_names = CLASS_NAMES.get(loaded.get("dataset", "mnist"), CLASS_NAMES["mnist"])
-        results.print(predictions_table(predictions, class_names, show=False))
+        names = class_names(loaded.get("dataset", "mnist"))
+        results.print(predictions_table(predictions, names, show=False))
     failures = sum(prediction.error is not None for prediction in predictions)
     if failures:
         typer.echo(f"Error: {failures} of {len(predictions)} images could not be predicted", err=True)

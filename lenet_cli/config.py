@@ -18,6 +18,7 @@ DEFAULT_LR = {
     ("sgd", "constant"): 0.01,
 }
 SGD_MOMENTUM = 0.9
+EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.datasets import KMNIST, MNIST, FashionMNIST
-from torchvision.datasets.mnist import read_image_file, read_label_file
-from torchvision.datasets.utils import extract_archive
 
 from lenet_cli.errors import DataError
 
-DATASETS = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "kmnist": KMNIST}
-CLASS_NAMES = {
-    "mnist": [str(digit) for digit in range(10)],
-    "fashion-mnist": FashionMNIST.classes,
-    "kmnist": KMNIST.classes,
-}
+# torchvision is imported only where it is used: importing it costs over a second here.
+DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -35,6 +28,14 @@ SPLIT_FILES = {
 ALL_FILES = [name for pair in SPLIT_FILES.values() for name in pair]
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 DOWNLOAD_TIMEOUT_S = 20
+
+
+def class_names(dataset: str) -> list[str]:
+    if dataset == "mnist":
+        return [str(digit) for digit in range(10)]
+    import torchvision.datasets
+
+    return list(getattr(torchvision.datasets, DATASETS[dataset]).classes)
 
 
 @dataclass
@@ -62,8 +63,8 @@ def load_split(dataset: str, data_dir: str | os.PathLike, split: str) -> Split:
     root = Path(data_dir)
     folder = _find_idx_folder(root, dataset) or _download(root, dataset)
     images_name, labels_name = SPLIT_FILES[split]
-    images = _read_idx(folder, images_name, IMAGES_MAGIC, read_image_file)
-    labels = _read_idx(folder, labels_name, LABELS_MAGIC, read_label_file)
+    images = _read_idx(folder, images_name, IMAGES_MAGIC)
+    labels = _read_idx(folder, labels_name, LABELS_MAGIC)
     if len(images) != len(labels):
         raise DataError(
             f"{folder / images_name} holds {len(images)} images but {folder / labels_name} "
@@ -97,7 +98,7 @@ def _present(folder: Path, name: str) -> Path | None:
 
 def _find_idx_folder(root: Path, dataset: str) -> Path | None:
     """The folder holding the IDX files: `root` itself or torchvision's `root/<Class>/raw`."""
-    for folder in (root, root / DATASETS[dataset].__name__ / "raw"):
+    for folder in (root, root / DATASETS[dataset] / "raw"):
         found = [name for name in ALL_FILES if _present(folder, name)]
         if found:
             missing = [name for name in ALL_FILES if name not in found]
@@ -108,7 +109,9 @@ def _find_idx_folder(root: Path, dataset: str) -> Path | None:
 
 
 def _download(root: Path, dataset: str) -> Path:
-    dataset_cls = DATASETS[dataset]
+    import torchvision.datasets
+
+    dataset_cls = getattr(torchvision.datasets, DATASETS[dataset])
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # an unreachable mirror must not hang the run
     try:
@@ -123,10 +126,14 @@ def _download(root: Path, dataset: str) -> Path:
         ) from None
     finally:
         socket.setdefaulttimeout(previous_timeout)
-    return root / dataset_cls.__name__ / "raw"
+    return root / DATASETS[dataset] / "raw"
 
 
-def _read_idx(folder: Path, name: str, expected_magic: int, reader) -> torch.Tensor:
+def _read_idx(folder: Path, name: str, expected_magic: int) -> torch.Tensor:
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+    from torchvision.datasets.utils import extract_archive
+
+    reader = read_image_file if expected_magic == IMAGES_MAGIC else read_label_file
     path = _present(folder, name)
     if path is None:
         raise DataError(f"{folder / name} is missing (gzipped or not)")

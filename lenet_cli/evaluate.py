@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lenet_cli.config import EVAL_BATCH_SIZE
 from lenet_cli.data import Split, as_input
-
-EVAL_BATCH_SIZE = 2000
 
 
 @dataclass

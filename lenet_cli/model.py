@@ -17,8 +17,11 @@ class Backbone(nn.Module):
         self.conv2 = nn.Conv2d(6, 16, kernel_size=5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        return F.max_pool2d(F.relu(self.conv2(x)), 2)
+        # The tutorial applies ReLU, then pools. Pooling first gives bit-identical outputs and
+        # gradients (ReLU is monotonic, so it commutes with max) and runs ReLU on 4x fewer values,
+        # about 20% of a CPU training step. tests/test_model.py checks the equality.
+        x = F.relu(F.max_pool2d(self.conv1(x), 2))
+        return F.relu(F.max_pool2d(self.conv2(x), 2))
 
 
 class ClassificationHead(nn.Module):

@@ -241,7 +241,7 @@ def fit(
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
 
     torch.manual_seed(config.seed)
-    model = LeNet5().to(device)
+    model = LeNet5().to(device, memory_format=torch.channels_last)  # ~10% faster convs on CPU
     optimizer = make_optimizer(model, config, device)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch)
     history: list[EpochRecord] = []
@@ -282,7 +282,7 @@ def fit(
     def payload(epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
-            "model": {key: value.detach().cpu() for key, value in model.state_dict().items()},
+            "model": {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": _plain_scheduler_state(scheduler),
             "epoch": len(history),

@@ -88,3 +88,17 @@ def test_summary_counts_parameters_and_mult_adds():
     assert by_layer["Pool2"].output_shape == (16, 5, 5)
     assert summary.total_mult_adds == 416_520
     assert summary.param_bytes == 61_706 * 4
+
+
+def test_forward_and_gradients_are_bit_identical_to_the_tutorial_order():
+    torch.manual_seed(5)
+    ours, theirs = LeNet5(), TutorialLeNet5()
+    theirs.load_state_dict(ours.state_dict())
+    batch = torch.rand(32, 1, 28, 28)
+    batch[:4] = 0  # blank images: pooling windows full of ties at zero
+    labels = torch.randint(0, 10, (32,))
+    for model in (ours, theirs):
+        F.cross_entropy(model(batch), labels).backward()
+    assert torch.equal(ours(batch), theirs(batch))
+    for (name, mine), (_, reference) in zip(ours.named_parameters(), theirs.named_parameters(), strict=True):
+        assert torch.equal(mine.grad, reference.grad), name
