@@ -261,15 +261,26 @@ def predict(
     invert: Invert = typer.Option(
         Invert.auto, help="Dark ink on light paper? auto detects it from the border."
     ),
+    show: bool = typer.Option(
+        False, "--show", help="Draw the 28x28 image the network saw beside each prediction."
+    ),
+    save_preprocessed: Path | None = typer.Option(
+        None, metavar="DIR", help="Write the 28x28 images the network saw as PNGs into DIR."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """Classify digit images with a trained checkpoint.
 
-    Example: lenet predict digit.png --checkpoint checkpoints/run-1/last.pt
+    Example: lenet predict digit.png scans/ --checkpoint checkpoints/run-1/last.pt --show
+
+    Each image is brought into MNIST's form first: grey levels, white digit on black, cropped to the
+    ink, scaled to 20 pixels and centred by mass in 28x28. Images that fail are reported and the
+    rest still predicted (exit 1 if any failed).
     """
     from lenet_cli.checkpoint import find_latest_checkpoint, load_model
     from lenet_cli.data import class_names
     from lenet_cli.predict import predict_files
+    from lenet_cli.predict import save_preprocessed as save_inputs
     from lenet_cli.render import predictions_table
 
     checkpoint_path = checkpoint or find_latest_checkpoint(DEFAULTS.checkpoint_dir)
@@ -277,12 +288,15 @@ def predict(
     predictions = predict_files(model, images, top_k=top_k, invert=invert.value)
     if not predictions:
         raise LenetError("no images found in the given folders")
+    if save_preprocessed is not None:
+        save_inputs(predictions, save_preprocessed)
     if as_json:
         print_json({"checkpoint": str(checkpoint_path), "predictions": [p.to_dict() for p in predictions]})
     else:
         results, _ = consoles(as_json)
         names = class_names(loaded.get("dataset", "mnist"))
-        results.print(predictions_table(predictions, names, show=False))
+        color = results.color_system is not None
+        results.print(predictions_table(predictions, names, show=show, color=color))
     failures = sum(prediction.error is not None for prediction in predictions)
     if failures:
         typer.echo(f"Error: {failures} of {len(predictions)} images could not be predicted", err=True)

@@ -10,9 +10,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lenet_cli.errors import ImageError
+from lenet_cli.errors import ImageError, LenetError
 from lenet_cli.evaluate import predict_logits
-from lenet_cli.preprocess import load_digit
+from lenet_cli.preprocess import load_digit, save_png
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 
@@ -70,3 +70,23 @@ def predict_files(
             prediction.top_k = list(zip(labels, probs, strict=True))
             prediction.label, prediction.confidence = labels[0], probs[0]
     return predictions
+
+
+def save_preprocessed(predictions: list[Prediction], folder: str | os.PathLike) -> list[Path]:
+    """Write each 28x28 network input as `folder/<image name>.png`, never over an existing file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LenetError(f"cannot create {folder}: {error.strerror or error}") from None
+    written = []
+    for prediction in predictions:
+        if prediction.seen is None:
+            continue
+        stem = Path(prediction.path).stem
+        target, number = folder / f"{stem}.png", 1
+        while target.exists():
+            target, number = folder / f"{stem}-{number}.png", number + 1
+        save_png(prediction.seen, target)
+        written.append(target)
+    return written

@@ -133,19 +133,21 @@ def checkpoint_table(path: str, checkpoint: dict[str, Any]) -> Table:
     return table
 
 
-def predictions_table(predictions: list[Prediction], class_names: list[str], show: bool) -> Table:
+def predictions_table(
+    predictions: list[Prediction], class_names: list[str], show: bool, color: bool
+) -> Table:
     table = Table()
     table.add_column("Image", overflow="fold")
     if show:
-        table.add_column("Network input", no_wrap=True)
+        table.add_column("Network input (28x28)", no_wrap=True)
     table.add_column("Prediction", justify="right")
     table.add_column("Confidence", justify="right")
     table.add_column("Top-k")
     for prediction in predictions:
-        picture = [digit_picture(prediction.seen)] if show else []
+        picture = (
+            [digit_picture(prediction.seen, color) if prediction.seen is not None else ""] if show else []
+        )
         if prediction.error is not None:
-            if show:
-                picture = [""]
             table.add_row(escape(prediction.path), *picture, "[red]error[/]", "", escape(prediction.error))
             continue
         top = ", ".join(
@@ -161,13 +163,17 @@ def predictions_table(predictions: list[Prediction], class_names: list[str], sho
     return table
 
 
-def digit_picture(image_u8: Any) -> Text:
-    """A 28x28 uint8 image drawn with Unicode half-blocks: two pixel rows per terminal line."""
+def digit_picture(image_u8: Any, color: bool) -> Text:
+    """A 28x28 uint8 image in 14 terminal lines: each character cell shows two pixel rows with
+    half-blocks, in true grey levels on a colour terminal, else black-or-white at half intensity."""
     rows = image_u8.tolist()
     text = Text()
     for top_row, bottom_row in zip(rows[0::2], rows[1::2], strict=True):
         for top, bottom in zip(top_row, bottom_row, strict=True):
-            text.append("▀", style=f"rgb({top},{top},{top}) on rgb({bottom},{bottom},{bottom})")
+            if color:
+                text.append("▀", style=f"rgb({top},{top},{top}) on rgb({bottom},{bottom},{bottom})")
+            else:
+                text.append(" ▄▀█"[(top >= 128) * 2 + (bottom >= 128)])
         text.append("\n")
     text.rstrip()
     return text
