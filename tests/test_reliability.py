@@ -71,16 +71,15 @@ def test_resume_may_extend_epochs_but_not_change_the_recipe(trained_checkpoint, 
     assert result.checkpoint == tmp_path / "run-1" / "last.pt"  # not last.pt: a new folder, copy untouched
 
 
-def run_cli_until_started(args, checkpoint_dir):
+def run_cli_until_first_epoch(args):
+    """Start `lenet train` and return once it has printed its first epoch line (training under way)."""
     process = subprocess.Popen(
         LENET + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD
     )
-    deadline = time.monotonic() + 60
-    while not (checkpoint_dir / "run-1").exists():
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return process
+    for line in process.stdout:
+        if line.startswith("Epoch 1/"):
+            return process
+    raise AssertionError(f"training ended before its first epoch: {process.communicate()}")
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +89,8 @@ def small_mnist(tmp_path_factory):
 
 @pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_and_resume_finishes(small_mnist, tmp_path, signal_number, exit_code):
-    args = ["train", "--epochs", "2", "--batch-size", "8", "--data-dir", str(small_mnist)]
-    process = run_cli_until_started([*args, "--checkpoint-dir", str(tmp_path)], tmp_path)
-    time.sleep(0.5)
+    args = ["train", "--epochs", "4", "--batch-size", "8", "--data-dir", str(small_mnist)]
+    process = run_cli_until_first_epoch([*args, "--checkpoint-dir", str(tmp_path)])
     process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == exit_code, stderr
@@ -110,7 +108,7 @@ def test_signal_saves_and_resume_finishes(small_mnist, tmp_path, signal_number, 
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "Resuming after epoch" in resumed.stdout
-    assert load_checkpoint(checkpoint)["epoch"] == 2
+    assert load_checkpoint(checkpoint)["epoch"] == 4
 
 
 def test_kill_9_at_random_moments_never_leaves_a_broken_checkpoint(tiny_mnist, tmp_path):
