@@ -80,7 +80,8 @@ def handles_errors(command: Command) -> Command:
             raise
         except LenetError as error:
             if hasattr(error, "exit_code"):  # a clean stop on a signal, not a failure of the input
-                typer.echo(str(error), err=True)
+                if getattr(error, "announce", True):
+                    typer.echo(str(error), err=True)
                 raise typer.Exit(error.exit_code) from None
             raise fail(str(error)) from None
         except KeyboardInterrupt:
@@ -131,7 +132,11 @@ def root(
 def train(
     ctx: typer.Context,
     epochs: int = typer.Option(DEFAULTS.epochs, min=1, help="Passes over the training images."),
-    batch_size: int = typer.Option(DEFAULTS.batch_size, min=1, help="Images per optimizer step."),
+    batch_size: int = typer.Option(
+        DEFAULTS.batch_size,
+        min=1,
+        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch.",
+    ),
     lr: float | None = typer.Option(
         None,
         callback=positive_finite,
@@ -171,6 +176,9 @@ def train(
 
     The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
     recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
+
+    Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
+    DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
     """
     from lenet_cli.device import describe_device
     from lenet_cli.render import epoch_line, train_end_lines, train_start_line
@@ -204,6 +212,8 @@ def train(
         on_epoch_end=lambda record: info.print(epoch_line(record, config.epochs)),
         show_progress=True,
     )
+    if result.rank != 0:  # under torchrun, rank 0 reports for all
+        return
     if as_json:
         print_json(result.to_dict())
         return

@@ -78,13 +78,28 @@ def predict_logits(
 
 
 def evaluate(
-    model: nn.Module, split: Split, batch_size: int = EVAL_BATCH_SIZE, num_classes: int = 10
+    model: nn.Module,
+    split: Split,
+    batch_size: int = EVAL_BATCH_SIZE,
+    num_classes: int = 10,
+    cluster: Any = None,
 ) -> Metrics:
-    """Accuracy, mean loss and confusion matrix of `model` on `split`."""
+    """Accuracy, mean loss and confusion matrix of `model` on `split`.
+
+    Under torchrun (`cluster` from lenet_cli.distributed), each rank evaluates a disjoint share and
+    the sums are combined, so every rank gets what one process computes on the same weights.
+    """
+    if cluster is not None and cluster.active:
+        split = split.subset(torch.arange(cluster.rank, len(split), cluster.world_size))
     logits = predict_logits(model, split.images, batch_size)
     labels = split.labels.to(logits.device)
     with torch.inference_mode():
-        loss = F.cross_entropy(logits, labels, reduction="sum").item() / max(len(labels), 1)
+        loss_sum = F.cross_entropy(logits, labels, reduction="sum").double()
         predictions = logits.argmax(dim=1)
-        confusion = torch.bincount(labels * num_classes + predictions, minlength=num_classes**2)
-    return Metrics(loss=loss, confusion=confusion.reshape(num_classes, num_classes).cpu())
+        confusion = torch.bincount(labels * num_classes + predictions, minlength=num_classes**2).double()
+    totals = torch.cat([loss_sum.reshape(1), confusion])
+    if cluster is not None:
+        cluster.sum_(totals)
+    count = max(int(totals[1:].sum()), 1)
+    confusion_matrix = totals[1:].round().long().reshape(num_classes, num_classes).cpu()
+    return Metrics(loss=float(totals[0]) / count, confusion=confusion_matrix)

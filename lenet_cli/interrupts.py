@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,18 +24,24 @@ class StopRequest:
 
 
 @contextmanager
-def stop_on_signals(stop: StopRequest) -> Iterator[StopRequest]:
+def stop_on_signals(stop: StopRequest, grace_s: float = 0.0) -> Iterator[StopRequest]:
     """While inside, SIGINT/SIGTERM set `stop`; a second signal raises KeyboardInterrupt at once.
 
+    A second signal within `grace_s` of the first counts as the same one: under torchrun, Ctrl-C
+    reaches each worker twice (from the terminal, then forwarded by torchrun).
     Checkpoint writes are atomic, so stopping at once never leaves a corrupt file behind.
     """
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
+    first_at: list[float] = []
 
     def handle(signal_number: int, frame: object) -> None:
         if stop.requested:
+            if time.monotonic() - first_at[0] < grace_s:
+                return
             raise KeyboardInterrupt
+        first_at.append(time.monotonic())
         stop.request(signal_number)
 
     previous = {number: signal.signal(number, handle) for number in (signal.SIGINT, signal.SIGTERM)}

@@ -30,6 +30,8 @@ def human_bytes(count: int) -> str:
 
 def train_start_line(info: dict[str, Any], device_text: str) -> str:
     held_out = f", {info['val_images']:,} validation" if info["val_images"] else ""
+    if info.get("world_size", 1) > 1:
+        device_text += f" × {info['world_size']} processes (torchrun)"
     line = (
         f"Training on {device_text} · {info['dataset']}: {info['train_images']:,} training{held_out}, "
         f"{info['test_images']:,} test images\nRun folder: {escape(str(info['run_dir']))}"

@@ -31,7 +31,7 @@ from lenet_cli.checkpoint import (
 )
 from lenet_cli.config import SGD_MOMENTUM, TrainConfig
 from lenet_cli.data import Split, as_input, load_split, split_train_val
-from lenet_cli.device import resolve_device
+from lenet_cli.distributed import Cluster, finish, start
 from lenet_cli.errors import CheckpointError, LenetError
 from lenet_cli.evaluate import Metrics, evaluate
 from lenet_cli.interrupts import StopRequest, stop_on_signals
@@ -49,6 +49,7 @@ class EpochRecord:
     seconds: float
     val_loss: float | None = None
     val_accuracy: float | None = None
+    data_per_rank: list[dict[str, int]] | None = None  # under torchrun: images and index sum per rank
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +65,8 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
     test: Metrics | None = None
     seconds: float = 0.0
+    rank: int = 0  # under torchrun, only rank 0 reports
+    world_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class TrainResult:
             "best_checkpoint": str(self.best_checkpoint) if self.best_checkpoint else None,
             "run_dir": str(self.run_dir),
             "device": self.device,
+            "world_size": self.world_size,
             "dataset": self.config.dataset,
             "epochs": len(self.history),
             "config": self.config.to_dict(),
@@ -88,9 +92,12 @@ class NonFiniteLossError(LenetError):
 class TrainingInterrupted(LenetError):
     """Training stopped on a signal after saving a resumable checkpoint."""
 
-    def __init__(self, checkpoint: Path, signal_number: int, epoch: int, step: int, steps_per_epoch: int):
+    def __init__(
+        self, checkpoint: Path, signal_number: int, epoch: int, step: int, steps_per_epoch: int, rank: int = 0
+    ):
         self.checkpoint = checkpoint
         self.exit_code = 128 + signal_number  # 130 for SIGINT, 143 for SIGTERM
+        self.announce = rank == 0  # under torchrun, one line from rank 0, not one per process
         super().__init__(
             f"Interrupted in epoch {epoch} after step {step} of {steps_per_epoch}; saved {checkpoint}. "
             f"Resume with: lenet train --resume {checkpoint}"
@@ -103,6 +110,8 @@ class EpochProgress:
 
     steps_done: int
     step_losses: torch.Tensor  # one slot per step of the epoch; the first steps_done are filled
+    images_seen: int = 0  # by this process, in this epoch
+    index_sum: int | torch.Tensor = 0  # of the images this process saw: a check that ranks are disjoint
 
     @property
     def complete(self) -> bool:
@@ -152,19 +161,22 @@ def train_one_epoch(
     start: EpochProgress | None = None,
     stop: StopRequest | None = None,
     on_step: Callable[[int], None] | None = None,
+    cluster: Cluster = Cluster(),
 ) -> EpochProgress:
     """Run the epoch's steps from `start` (default: the beginning) until it ends or `stop` is requested.
 
+    `batch_size` is global: under torchrun each rank takes its disjoint share of every batch.
     Losses stay on the device; they are read back only every PROGRESS_EVERY steps, which is also
-    when a non-finite loss is caught (and named by its step).
+    when a non-finite loss is caught (and named by its step) and, under torchrun, when the ranks
+    agree on losses and on whether to stop, so that they always stop together.
     """
     model.train()
     device = train.images.device
-    batches = order.to(device).split(batch_size)
+    batches = epoch_batches(order.to(device), batch_size, cluster.world_size)
     state = start or EpochProgress(0, torch.zeros(len(batches), device=device))
     checked = state.steps_done
     for step in range(state.steps_done, len(batches)):
-        indices = batches[step]
+        indices = cluster.shard(batches[step])
         logits = model(as_input(train.images[indices]))
         loss = F.cross_entropy(logits, train.labels[indices])
         optimizer.zero_grad(set_to_none=True)
@@ -173,8 +185,16 @@ def train_one_epoch(
         scheduler.step()
         state.step_losses[step] = loss.detach()
         state.steps_done = step + 1
-        stopping = stop is not None and stop.requested
-        if step + 1 - checked >= PROGRESS_EVERY or state.complete or stopping:
+        state.images_seen += len(indices)
+        at_check = step + 1 - checked >= PROGRESS_EVERY or state.complete
+        if cluster.active:
+            state.index_sum = state.index_sum + indices.sum()
+            stopping = at_check and _all_agree_to_stop(stop, cluster, device)
+        else:
+            stopping = stop is not None and stop.requested
+        if at_check or stopping:
+            window = state.step_losses[checked : step + 1]
+            cluster.sum_(window).div_(cluster.world_size)  # every rank now holds the global mean losses
             _check_finite(state.step_losses, checked, step + 1)
             checked = step + 1
             if progress is not None:
@@ -185,6 +205,20 @@ def train_one_epoch(
         if stopping:
             break
     return state
+
+
+def epoch_batches(order: torch.Tensor, batch_size: int, world_size: int = 1) -> tuple[torch.Tensor, ...]:
+    """Global batches of the epoch; a last batch too small to give every rank an image is dropped."""
+    batches = order.split(batch_size)
+    if world_size > 1 and len(batches[-1]) < world_size:
+        batches = batches[:-1]
+    return batches
+
+
+def _all_agree_to_stop(stop: StopRequest | None, cluster: Cluster, device: torch.device) -> bool:
+    """True on every rank if a signal reached any of them."""
+    flag = torch.tensor([1.0 if stop is not None and stop.requested else 0.0], device=device)
+    return bool(cluster.max_(flag).item())
 
 
 def _check_finite(step_losses: torch.Tensor, start: int, stop: int) -> None:
@@ -231,14 +265,36 @@ def fit(
 
     With `resume_from`, continue that checkpoint's run exactly where it stopped (use
     `resume_config` to get its settings). Ctrl-C or SIGTERM saves a resumable checkpoint and
-    raises TrainingInterrupted.
+    raises TrainingInterrupted. Launched by torchrun, it trains with DistributedDataParallel:
+    only rank 0 reports and writes checkpoints, and callbacks run on rank 0 only.
     """
+    cluster, device = start(config.device)
+    try:
+        return _fit(config, cluster, device, resume_from, on_start, on_epoch_end, on_step, show_progress)
+    finally:
+        finish(cluster)
+
+
+def _fit(
+    config: TrainConfig,
+    cluster: Cluster,
+    device: torch.device,
+    resume_from: str | Path | None,
+    on_start: Callable[[dict[str, Any]], None] | None,
+    on_epoch_end: Callable[[EpochRecord], None] | None,
+    on_step: Callable[[int], None] | None,
+    show_progress: bool,
+) -> TrainResult:
     started = time.perf_counter()
-    device = resolve_device(config.device)
     train_full = load_split(config.dataset, config.data_dir, "train")
     test = load_split(config.dataset, config.data_dir, "test")
     train, val = split_train_val(train_full, config.val_size, config.seed)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    steps_per_epoch = len(epoch_batches(torch.arange(len(train)), config.batch_size, cluster.world_size))
+    if config.batch_size < cluster.world_size:
+        raise LenetError(
+            f"--batch-size {config.batch_size} is global and must be at least the number of processes "
+            f"({cluster.world_size})"
+        )
 
     torch.manual_seed(config.seed)
     model = LeNet5().to(device, memory_format=torch.channels_last)  # ~10% faster convs on CPU
@@ -256,20 +312,22 @@ def fit(
         start_epoch, best_accuracy = saved["epoch"], saved.get("best_val_accuracy", -1.0)
         if saved.get("step"):
             partial = EpochProgress(saved["step"], saved["step_losses"].to(device))
-    # A resumed last.pt continues in its own folder; anything else starts a new run-N.
-    if resume_from is not None and Path(resume_from).name == "last.pt":
-        run_dir = Path(resume_from).parent
-    else:
-        run_dir = create_run_dir(config.checkpoint_dir)  # checked before the first step
+    run_dir = _shared_run_dir(config, cluster, resume_from)  # checked before the first step
+    trained = model
+    if cluster.active:
+        device_ids = [device.index] if device.type == "cuda" else None
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     train_on_device = Split(train.images.to(device), train.labels.to(device))
 
     result = TrainResult(config, str(device), run_dir, run_dir / "last.pt", None, history)
+    result.rank, result.world_size = cluster.rank, cluster.world_size
     if val is not None and (run_dir / "best.pt").exists():
         result.best_checkpoint = run_dir / "best.pt"
-    if on_start:
+    if on_start and cluster.is_main:
         on_start(
             {
                 "device": device,
+                "world_size": cluster.world_size,
                 "dataset": config.dataset,
                 "train_images": len(train),
                 "val_images": len(val) if val else 0,
@@ -293,13 +351,19 @@ def fit(
             "best_val_accuracy": best_accuracy,
             "config": config.to_dict(),
             "dataset": config.dataset,
+            "world_size": cluster.world_size,
             "metrics": metrics,
             "versions": versions(),
             "created": now_iso(),
         }
 
+    def save(path: Path, epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
+        if cluster.is_main:
+            save_checkpoint(path, payload(epoch_progress, metrics))
+        return path
+
     stop = StopRequest()
-    with stop_on_signals(stop):
+    with stop_on_signals(stop, grace_s=2.0 if cluster.active else 0.0):
         for epoch in range(start_epoch, config.epochs):
             epoch_started = time.perf_counter()
             with tqdm(
@@ -307,12 +371,12 @@ def fit(
                 initial=partial.steps_done if partial else 0,
                 desc=f"Epoch {epoch + 1}/{config.epochs}",
                 file=sys.stderr,
-                disable=None if show_progress else True,
+                disable=None if show_progress and cluster.is_main else True,
                 dynamic_ncols=True,
             ) as progress:
                 try:
                     state = train_one_epoch(
-                        model,
+                        trained,
                         optimizer,
                         scheduler,
                         train_on_device,
@@ -322,16 +386,23 @@ def fit(
                         start=partial,
                         stop=stop,
                         on_step=on_step,
+                        cluster=cluster,
                     )
                 except NonFiniteLossError as error:
                     kept = f"; the last good checkpoint is {result.checkpoint}" if history else ""
                     raise NonFiniteLossError(f"{error} {epoch + 1}{kept} (try a lower --lr)") from None
             partial = None
             if not state.complete:
-                save_checkpoint(result.checkpoint, payload(state, {}))
-                assert stop.signal_number is not None
+                save(result.checkpoint, state, {})
+                cluster.barrier()
+                signal_number = int(cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
                 raise TrainingInterrupted(
-                    result.checkpoint, stop.signal_number, epoch + 1, state.steps_done, steps_per_epoch
+                    result.checkpoint,
+                    signal_number,
+                    epoch + 1,
+                    state.steps_done,
+                    steps_per_epoch,
+                    cluster.rank,
                 )
             record = EpochRecord(
                 epoch=epoch + 1,
@@ -339,34 +410,56 @@ def fit(
                 lr=scheduler.get_last_lr()[0],
                 seconds=time.perf_counter() - epoch_started,
             )
-            val_metrics = evaluate(model, val) if val else None
+            if cluster.active:
+                seen = cluster.gather([state.images_seen, int(state.index_sum)])
+                record.data_per_rank = [{"images": images, "index_sum": total} for images, total in seen]
+            val_metrics = evaluate(model, val, cluster=cluster) if val else None
             if val_metrics:
                 record.val_loss, record.val_accuracy = val_metrics.loss, val_metrics.accuracy
             history.append(record)
             is_best = val_metrics is not None and val_metrics.accuracy > best_accuracy
             if is_best:
                 best_accuracy = val_metrics.accuracy
-            epoch_payload = payload(None, {"val_accuracy": record.val_accuracy, "val_loss": record.val_loss})
-            save_checkpoint(result.checkpoint, epoch_payload)
+            epoch_metrics = {"val_accuracy": record.val_accuracy, "val_loss": record.val_loss}
+            save(result.checkpoint, None, epoch_metrics)
             if is_best:
-                result.best_checkpoint = save_checkpoint(run_dir / "best.pt", epoch_payload)
-            if on_epoch_end:
+                result.best_checkpoint = save(run_dir / "best.pt", None, epoch_metrics)
+            if on_epoch_end and cluster.is_main:
                 on_epoch_end(record)
-            if stop.requested:
+            if stop.requested and not cluster.active:
                 raise TrainingInterrupted(
                     result.checkpoint, stop.signal_number, epoch + 1, steps_per_epoch, steps_per_epoch
                 )
 
-    result.test = evaluate(model, test)
+    result.test = evaluate(model, test, cluster=cluster)
     final_metrics = {
         "val_accuracy": history[-1].val_accuracy,
         "val_loss": history[-1].val_loss,
         "test_accuracy": result.test.accuracy,
         "test_loss": result.test.loss,
     }
-    save_checkpoint(result.checkpoint, payload(None, final_metrics))
+    save(result.checkpoint, None, final_metrics)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _shared_run_dir(config: TrainConfig, cluster: Cluster, resume_from: str | Path | None) -> Path:
+    """Rank 0 makes (and checks) the run folder; every rank learns it, or the error."""
+    outcome: str | LenetError
+    if cluster.is_main:
+        try:
+            if resume_from is not None and Path(resume_from).name == "last.pt":
+                outcome = str(Path(resume_from).parent)  # a resumed last.pt continues in its own folder
+            else:
+                outcome = str(create_run_dir(config.checkpoint_dir))
+        except LenetError as error:
+            outcome = error
+    else:
+        outcome = ""
+    outcome = cluster.share(outcome)
+    if isinstance(outcome, LenetError):
+        raise outcome
+    return Path(outcome)
 
 
 def _restore_scheduler(
