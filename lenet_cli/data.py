@@ -118,7 +118,11 @@ def _download(root: Path, dataset: str) -> Path:
         for train in (True, False):
             dataset_cls(str(root), train=train, download=True)
     except Exception as error:  # torchvision raises RuntimeError, URLError, OSError...
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        causes = [
+            line.strip("<>").removeprefix("urlopen error ") for line in lines if "urlopen error" in line
+        ]
+        reason = (causes or lines or [type(error).__name__])[-1]
         raise DataError(
             f"{dataset} is not in {root} and could not be downloaded ({reason}). "
             f"Put {', '.join(name + '.gz' for name in ALL_FILES)} (gzipped or not) in one folder "

@@ -226,8 +226,7 @@ def _check_finite(step_losses: torch.Tensor, start: int, stop: int) -> None:
     bad = (~torch.isfinite(window)).nonzero()
     if len(bad):
         raise NonFiniteLossError(
-            f"the training loss became {window[int(bad[0])].item()} at step {start + int(bad[0]) + 1} "
-            f"of the epoch"
+            f"the training loss became {window[int(bad[0])].item()} at step {start + int(bad[0]) + 1} of epoch"
         )
 
 
@@ -307,7 +306,8 @@ def _fit(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         _restore_scheduler(scheduler, saved, config, steps_per_epoch)
-        torch.set_rng_state(saved["rng_state"])
+        if "rng_state" in saved:
+            torch.set_rng_state(saved["rng_state"])
         history = [EpochRecord(**record) for record in saved["history"]]
         start_epoch, best_accuracy = saved["epoch"], saved.get("best_val_accuracy", -1.0)
         if saved.get("step"):

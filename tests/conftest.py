@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))  # the tutorial's own classes
 os.environ["COLUMNS"] = "100"  # Rich lays tables out at a fixed width, so exact-output tests are stable
 os.environ.pop("LENET_DEBUG", None)
 

@@ -1,48 +1,9 @@
 import torch
 import torch.nn.functional as F
+from tutorial import LeNet5 as TutorialLeNet5  # bench/tutorial.py: the tutorial's classes as written
 
 from lenet_cli.model import LeNet5
 from lenet_cli.summary import summarize
-
-
-class TutorialBackbone(torch.nn.Module):
-    """The tutorial's classes, as it writes them, to prove weights move both ways."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = torch.nn.Conv2d(1, 6, kernel_size=5, padding=2)
-        self.conv2 = torch.nn.Conv2d(6, 16, kernel_size=5)
-
-    def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.max_pool2d(x, 2)
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        return x
-
-
-class TutorialHead(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = torch.nn.Linear(120, 84)
-        self.fc3 = torch.nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = torch.flatten(x, start_dim=1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
-
-
-class TutorialLeNet5(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.backbone = TutorialBackbone()
-        self.head = TutorialHead()
-
-    def forward(self, x):
-        return self.head(self.backbone(x))
 
 
 def test_state_dict_keys_match_the_tutorial():
