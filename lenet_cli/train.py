@@ -11,7 +11,8 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,154 +313,172 @@ def _fit(
         start_epoch, best_accuracy = saved["epoch"], saved.get("best_val_accuracy", -1.0)
         if saved.get("step"):
             partial = EpochProgress(saved["step"], saved["step_losses"].to(device))
-    run_dir = _shared_run_dir(config, cluster, resume_from)  # checked before the first step
-    trained = model
-    if cluster.active:
-        device_ids = [device.index] if device.type == "cuda" else None
-        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    train_on_device = Split(train.images.to(device), train.labels.to(device))
+    run_dir, created = _shared_run_dir(config, cluster, resume_from)  # checked before the first step
+    with _removed_if_left_empty(run_dir, created and cluster.is_main):
+        trained = model
+        if cluster.active:
+            device_ids = [device.index] if device.type == "cuda" else None
+            trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+        train_on_device = Split(train.images.to(device), train.labels.to(device))
 
-    result = TrainResult(config, str(device), run_dir, run_dir / "last.pt", None, history)
-    result.rank, result.world_size = cluster.rank, cluster.world_size
-    if val is not None and (run_dir / "best.pt").exists():
-        result.best_checkpoint = run_dir / "best.pt"
-    if on_start and cluster.is_main:
-        on_start(
-            {
-                "device": device,
-                "world_size": cluster.world_size,
-                "dataset": config.dataset,
-                "train_images": len(train),
-                "val_images": len(val) if val else 0,
-                "test_images": len(test),
-                "run_dir": run_dir,
-                "resumed_at": (start_epoch, partial.steps_done if partial else 0) if resume_from else None,
-            }
-        )
-
-    def payload(epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "model": {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": _plain_scheduler_state(scheduler),
-            "epoch": len(history),
-            "step": epoch_progress.steps_done if epoch_progress else 0,
-            "step_losses": epoch_progress.step_losses.cpu() if epoch_progress else torch.zeros(0),
-            "rng_state": torch.get_rng_state(),
-            "history": [record.to_dict() for record in history],
-            "best_val_accuracy": best_accuracy,
-            "config": config.to_dict(),
-            "dataset": config.dataset,
-            "world_size": cluster.world_size,
-            "metrics": metrics,
-            "versions": versions(),
-            "created": now_iso(),
-        }
-
-    def save(path: Path, epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
-        if cluster.is_main:
-            save_checkpoint(path, payload(epoch_progress, metrics))
-        return path
-
-    stop = StopRequest()
-    with stop_on_signals(stop, grace_s=2.0 if cluster.active else 0.0):
-        for epoch in range(start_epoch, config.epochs):
-            epoch_started = time.perf_counter()
-            with tqdm(
-                total=steps_per_epoch,
-                initial=partial.steps_done if partial else 0,
-                desc=f"Epoch {epoch + 1}/{config.epochs}",
-                file=sys.stderr,
-                disable=None if show_progress and cluster.is_main else True,
-                dynamic_ncols=True,
-            ) as progress:
-                try:
-                    state = train_one_epoch(
-                        trained,
-                        optimizer,
-                        scheduler,
-                        train_on_device,
-                        epoch_order(len(train), config.seed, epoch),
-                        config.batch_size,
-                        progress,
-                        start=partial,
-                        stop=stop,
-                        on_step=on_step,
-                        cluster=cluster,
-                    )
-                except NonFiniteLossError as error:
-                    kept = f"; the last good checkpoint is {result.checkpoint}" if history else ""
-                    raise NonFiniteLossError(f"{error} {epoch + 1}{kept} (try a lower --lr)") from None
-            partial = None
-            if not state.complete:
-                save(result.checkpoint, state, {})
-                cluster.barrier()
-                signal_number = int(cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
-                raise TrainingInterrupted(
-                    result.checkpoint,
-                    signal_number,
-                    epoch + 1,
-                    state.steps_done,
-                    steps_per_epoch,
-                    cluster.rank,
-                )
-            record = EpochRecord(
-                epoch=epoch + 1,
-                train_loss=state.mean_loss(),
-                lr=scheduler.get_last_lr()[0],
-                seconds=time.perf_counter() - epoch_started,
+        result = TrainResult(config, str(device), run_dir, run_dir / "last.pt", None, history)
+        result.rank, result.world_size = cluster.rank, cluster.world_size
+        if val is not None and (run_dir / "best.pt").exists():
+            result.best_checkpoint = run_dir / "best.pt"
+        if on_start and cluster.is_main:
+            on_start(
+                {
+                    "device": device,
+                    "world_size": cluster.world_size,
+                    "dataset": config.dataset,
+                    "train_images": len(train),
+                    "val_images": len(val) if val else 0,
+                    "test_images": len(test),
+                    "run_dir": run_dir,
+                    "resumed_at": (start_epoch, partial.steps_done if partial else 0)
+                    if resume_from
+                    else None,
+                }
             )
-            if cluster.active:
-                seen = cluster.gather([state.images_seen, int(state.index_sum)])
-                record.data_per_rank = [{"images": images, "index_sum": total} for images, total in seen]
-            val_metrics = evaluate(model, val, cluster=cluster) if val else None
-            if val_metrics:
-                record.val_loss, record.val_accuracy = val_metrics.loss, val_metrics.accuracy
-            history.append(record)
-            is_best = val_metrics is not None and val_metrics.accuracy > best_accuracy
-            if is_best:
-                best_accuracy = val_metrics.accuracy
-            epoch_metrics = {"val_accuracy": record.val_accuracy, "val_loss": record.val_loss}
-            save(result.checkpoint, None, epoch_metrics)
-            if is_best:
-                result.best_checkpoint = save(run_dir / "best.pt", None, epoch_metrics)
-            if on_epoch_end and cluster.is_main:
-                on_epoch_end(record)
-            if stop.requested and not cluster.active:
-                raise TrainingInterrupted(
-                    result.checkpoint, stop.signal_number, epoch + 1, steps_per_epoch, steps_per_epoch
+
+        def payload(epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> dict[str, Any]:
+            return {
+                "format_version": FORMAT_VERSION,
+                "model": {
+                    key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()
+                },
+                "optimizer": optimizer.state_dict(),
+                "scheduler": _plain_scheduler_state(scheduler),
+                "epoch": len(history),
+                "step": epoch_progress.steps_done if epoch_progress else 0,
+                "step_losses": epoch_progress.step_losses.cpu() if epoch_progress else torch.zeros(0),
+                "rng_state": torch.get_rng_state(),
+                "history": [record.to_dict() for record in history],
+                "best_val_accuracy": best_accuracy,
+                "config": config.to_dict(),
+                "dataset": config.dataset,
+                "world_size": cluster.world_size,
+                "metrics": metrics,
+                "versions": versions(),
+                "created": now_iso(),
+            }
+
+        def save(path: Path, epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
+            if cluster.is_main:
+                save_checkpoint(path, payload(epoch_progress, metrics))
+            return path
+
+        stop = StopRequest()
+        with stop_on_signals(stop, grace_s=2.0 if cluster.active else 0.0):
+            for epoch in range(start_epoch, config.epochs):
+                epoch_started = time.perf_counter()
+                with tqdm(
+                    total=steps_per_epoch,
+                    initial=partial.steps_done if partial else 0,
+                    desc=f"Epoch {epoch + 1}/{config.epochs}",
+                    file=sys.stderr,
+                    disable=None if show_progress and cluster.is_main else True,
+                    dynamic_ncols=True,
+                ) as progress:
+                    try:
+                        state = train_one_epoch(
+                            trained,
+                            optimizer,
+                            scheduler,
+                            train_on_device,
+                            epoch_order(len(train), config.seed, epoch),
+                            config.batch_size,
+                            progress,
+                            start=partial,
+                            stop=stop,
+                            on_step=on_step,
+                            cluster=cluster,
+                        )
+                    except NonFiniteLossError as error:
+                        kept = f"; the last good checkpoint is {result.checkpoint}" if history else ""
+                        raise NonFiniteLossError(f"{error} {epoch + 1}{kept} (try a lower --lr)") from None
+                partial = None
+                if not state.complete:
+                    save(result.checkpoint, state, {})
+                    cluster.barrier()
+                    signal_number = int(cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
+                    raise TrainingInterrupted(
+                        result.checkpoint,
+                        signal_number,
+                        epoch + 1,
+                        state.steps_done,
+                        steps_per_epoch,
+                        cluster.rank,
+                    )
+                record = EpochRecord(
+                    epoch=epoch + 1,
+                    train_loss=state.mean_loss(),
+                    lr=scheduler.get_last_lr()[0],
+                    seconds=time.perf_counter() - epoch_started,
                 )
+                if cluster.active:
+                    seen = cluster.gather([state.images_seen, int(state.index_sum)])
+                    record.data_per_rank = [{"images": images, "index_sum": total} for images, total in seen]
+                val_metrics = evaluate(model, val, cluster=cluster) if val else None
+                if val_metrics:
+                    record.val_loss, record.val_accuracy = val_metrics.loss, val_metrics.accuracy
+                history.append(record)
+                is_best = val_metrics is not None and val_metrics.accuracy > best_accuracy
+                if is_best:
+                    best_accuracy = val_metrics.accuracy
+                epoch_metrics = {"val_accuracy": record.val_accuracy, "val_loss": record.val_loss}
+                save(result.checkpoint, None, epoch_metrics)
+                if is_best:
+                    result.best_checkpoint = save(run_dir / "best.pt", None, epoch_metrics)
+                if on_epoch_end and cluster.is_main:
+                    on_epoch_end(record)
+                if stop.requested and not cluster.active:
+                    raise TrainingInterrupted(
+                        result.checkpoint, stop.signal_number, epoch + 1, steps_per_epoch, steps_per_epoch
+                    )
 
-    result.test = evaluate(model, test, cluster=cluster)
-    final_metrics = {
-        "val_accuracy": history[-1].val_accuracy,
-        "val_loss": history[-1].val_loss,
-        "test_accuracy": result.test.accuracy,
-        "test_loss": result.test.loss,
-    }
-    save(result.checkpoint, None, final_metrics)
-    result.seconds = time.perf_counter() - started
-    return result
+        result.test = evaluate(model, test, cluster=cluster)
+        final_metrics = {
+            "val_accuracy": history[-1].val_accuracy,
+            "val_loss": history[-1].val_loss,
+            "test_accuracy": result.test.accuracy,
+            "test_loss": result.test.loss,
+        }
+        save(result.checkpoint, None, final_metrics)
+        result.seconds = time.perf_counter() - started
+        return result
 
 
-def _shared_run_dir(config: TrainConfig, cluster: Cluster, resume_from: str | Path | None) -> Path:
-    """Rank 0 makes (and checks) the run folder; every rank learns it, or the error."""
-    outcome: str | LenetError
+@contextmanager
+def _removed_if_left_empty(run_dir: Path, created: bool) -> Iterator[None]:
+    """A run that fails before its first checkpoint leaves no empty run-N folder behind."""
+    try:
+        yield
+    except BaseException:
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
+
+
+def _shared_run_dir(
+    config: TrainConfig, cluster: Cluster, resume_from: str | Path | None
+) -> tuple[Path, bool]:
+    """Rank 0 makes (and checks) the run folder; every rank learns it (and whether it is new), or the error."""
+    outcome: tuple[str, bool] | LenetError
     if cluster.is_main:
         try:
             if resume_from is not None and Path(resume_from).name == "last.pt":
-                outcome = str(Path(resume_from).parent)  # a resumed last.pt continues in its own folder
+                outcome = (str(Path(resume_from).parent), False)  # a resumed last.pt continues in its folder
             else:
-                outcome = str(create_run_dir(config.checkpoint_dir))
+                outcome = (str(create_run_dir(config.checkpoint_dir)), True)
         except LenetError as error:
             outcome = error
     else:
-        outcome = ""
+        outcome = ("", False)
     outcome = cluster.share(outcome)
     if isinstance(outcome, LenetError):
         raise outcome
-    return Path(outcome)
+    return Path(outcome[0]), outcome[1]
 
 
 def _restore_scheduler(

@@ -161,7 +161,7 @@ def test_non_finite_loss_stops_with_the_step(tiny_mnist, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: the training loss became ")
     assert "at step " in result.stderr and "of epoch 1 (try a lower --lr)" in result.stderr
-    assert not (tmp_path / "run-1" / "last.pt").exists()
+    assert not (tmp_path / "run-1").exists()  # no checkpoint, and no empty run folder left behind
 
 
 def test_checkpoint_folder_checked_before_training(tiny_mnist, tmp_path):
