@@ -20,7 +20,7 @@ from rich.console import Console
 
 from lenet_cli import __version__
 from lenet_cli.config import EVAL_BATCH_SIZE, TrainConfig
-from lenet_cli.errors import LenetError
+from lenet_cli.errors import LenetError, StoppedBySignal
 
 app = typer.Typer(
     name="lenet",
@@ -78,11 +78,11 @@ def handles_errors(command: Command) -> Command:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except StoppedBySignal as stopped:  # a clean stop, not a failure: no "Error:"
+            if stopped.announce:
+                typer.echo(str(stopped), err=True)
+            raise typer.Exit(stopped.exit_code) from None
         except LenetError as error:
-            if hasattr(error, "exit_code"):  # a clean stop on a signal, not a failure of the input
-                if getattr(error, "announce", True):
-                    typer.echo(str(error), err=True)
-                raise typer.Exit(error.exit_code) from None
             raise fail(str(error)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None

@@ -15,3 +15,13 @@ class CheckpointError(LenetError):
 
 class ImageError(LenetError):
     """An image cannot be read or holds no digit."""
+
+
+class StoppedBySignal(LenetError):
+    """Not a failure: work stopped cleanly on Ctrl-C or SIGTERM. The CLI prints the message as it is
+    (only when `announce`, so one process of several speaks) and exits with `exit_code`."""
+
+    def __init__(self, message: str, signal_number: int, announce: bool = True):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number  # 130 for SIGINT, 143 for SIGTERM
+        self.announce = announce

@@ -11,6 +11,7 @@ from torch import nn
 
 from lenet_cli.config import EVAL_BATCH_SIZE
 from lenet_cli.data import Split, as_input
+from lenet_cli.distributed import Cluster
 
 
 @dataclass
@@ -82,7 +83,7 @@ def evaluate(
     split: Split,
     batch_size: int = EVAL_BATCH_SIZE,
     num_classes: int = 10,
-    cluster: Any = None,
+    cluster: Cluster | None = None,
 ) -> Metrics:
     """Accuracy, mean loss and confusion matrix of `model` on `split`.
 

@@ -33,7 +33,7 @@ from lenet_cli.checkpoint import (
 from lenet_cli.config import SGD_MOMENTUM, TrainConfig
 from lenet_cli.data import Split, as_input, load_split, split_train_val
 from lenet_cli.distributed import Cluster, finish, start
-from lenet_cli.errors import CheckpointError, LenetError
+from lenet_cli.errors import CheckpointError, LenetError, StoppedBySignal
 from lenet_cli.evaluate import Metrics, evaluate
 from lenet_cli.interrupts import StopRequest, stop_on_signals
 from lenet_cli.model import LeNet5
@@ -90,18 +90,18 @@ class NonFiniteLossError(LenetError):
     pass
 
 
-class TrainingInterrupted(LenetError):
+class TrainingInterrupted(StoppedBySignal):
     """Training stopped on a signal after saving a resumable checkpoint."""
 
     def __init__(
         self, checkpoint: Path, signal_number: int, epoch: int, step: int, steps_per_epoch: int, rank: int = 0
     ):
         self.checkpoint = checkpoint
-        self.exit_code = 128 + signal_number  # 130 for SIGINT, 143 for SIGTERM
-        self.announce = rank == 0  # under torchrun, one line from rank 0, not one per process
         super().__init__(
             f"Interrupted in epoch {epoch} after step {step} of {steps_per_epoch}; saved {checkpoint}. "
-            f"Resume with: lenet train --resume {checkpoint}"
+            f"Resume with: lenet train --resume {checkpoint}",
+            signal_number,
+            announce=rank == 0,  # under torchrun, one line from rank 0, not one per process
         )
 
 
@@ -194,8 +194,8 @@ def train_one_epoch(
         else:
             stopping = stop is not None and stop.requested
         if at_check or stopping:
-            window = state.step_losses[checked : step + 1]
-            cluster.sum_(window).div_(cluster.world_size)  # every rank now holds the global mean losses
+            if cluster.active:  # every rank now holds the global mean losses
+                cluster.sum_(state.step_losses[checked : step + 1]).div_(cluster.world_size)
             _check_finite(state.step_losses, checked, step + 1)
             checked = step + 1
             if progress is not None:
