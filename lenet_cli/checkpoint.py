@@ -21,6 +21,7 @@ import torch
 
 from lenet_cli import __version__
 from lenet_cli.errors import CheckpointError
+from lenet_cli.files import atomic_write
 from lenet_cli.model import LeNet5
 
 FORMAT_VERSION = 1
@@ -42,18 +43,7 @@ def now_iso() -> str:
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write `payload` to `path` so that a crash at any instant leaves the old file or the new one."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temporary, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise CheckpointError(f"cannot write checkpoint {path}: {error.strerror or error}") from None
-    return path
+    return atomic_write(path, lambda handle: torch.save(payload, handle), "checkpoint", CheckpointError)
 
 
 def create_run_dir(checkpoint_dir: str | os.PathLike) -> Path:

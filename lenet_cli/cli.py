@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -127,48 +127,90 @@ def root(
     """Train, evaluate, inspect and run LeNet-5 on MNIST-family digits."""
 
 
+# train's options, one line each in its signature.
+Epochs = Annotated[int, typer.Option(min=1, help="Passes over the training images.")]
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch.",
+    ),
+]
+LearningRate = Annotated[
+    float | None,
+    typer.Option(
+        callback=positive_finite,
+        help="Learning rate: the peak for onecycle, the fixed rate for constant. "
+        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 with --init.",
+    ),
+]
+ScheduleOption = Annotated[
+    Schedule,
+    typer.Option(
+        help="onecycle: warm up, then anneal (reaches 99% for every seed). constant: the tutorial's."
+    ),
+]
+OptimizerOption = Annotated[Optimizer, typer.Option(help="adam, or sgd with momentum 0.9.")]
+DatasetOption = Annotated[Dataset, typer.Option(help="Which MNIST-family dataset.")]
+DataDir = Annotated[
+    Path, typer.Option(help="Folder with the four IDX files (gzipped or not), or where to download them.")
+]
+CheckpointDir = Annotated[
+    Path, typer.Option(help="Each run writes CHECKPOINT_DIR/run-N/last.pt (and best.pt).")
+]
+DeviceOption = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]
+Seed = Annotated[int, typer.Option(min=0, help="Seed for initialisation, data order and hold-out.")]
+ValSize = Annotated[
+    int, typer.Option(min=0, help="Hold out N training images, validate each epoch, keep best.pt.")
+]
+ImageFolders = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--images",
+        metavar="DIR",
+        help="A labelled folder of your own digits (DIR/<class>/<image>) to learn from; repeatable.",
+    ),
+]
+ImageShare = Annotated[
+    float,
+    typer.Option(min=0.01, max=0.9, help="With --images: the share of every batch drawn from your images."),
+]
+Init = Annotated[
+    Path | None,
+    typer.Option(metavar="CKPT", help="Start from this checkpoint's weights (a new optimizer and schedule)."),
+]
+Resume = Annotated[
+    Path | None,
+    typer.Option(
+        help="Continue the run saved in this checkpoint exactly where it stopped, with its own settings "
+        "(only --epochs, --device, --data-dir and --checkpoint-dir may change)."
+    ),
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout; progress on stderr.")
+]
+
+
 @app.command()
 @handles_errors
 def train(
     ctx: typer.Context,
-    epochs: int = typer.Option(DEFAULTS.epochs, min=1, help="Passes over the training images."),
-    batch_size: int = typer.Option(
-        DEFAULTS.batch_size,
-        min=1,
-        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch.",
-    ),
-    lr: float | None = typer.Option(
-        None,
-        callback=positive_finite,
-        help="Learning rate: the peak for onecycle, the fixed rate for constant. "
-        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd.",
-    ),
-    schedule: Schedule = typer.Option(
-        DEFAULTS.schedule,
-        help="onecycle: warm up, then anneal (reaches 99% for every seed). "
-        "constant: the tutorial's fixed rate.",
-    ),
-    optimizer: Optimizer = typer.Option(DEFAULTS.optimizer, help="adam, or sgd with momentum 0.9."),
-    dataset: Dataset = typer.Option(DEFAULTS.dataset, help="Which MNIST-family dataset."),
-    data_dir: Path = typer.Option(
-        DEFAULTS.data_dir, help="Folder with the four IDX files (gzipped or not), or where to download them."
-    ),
-    checkpoint_dir: Path = typer.Option(
-        DEFAULTS.checkpoint_dir, help="Each run writes CHECKPOINT_DIR/run-N/last.pt (and best.pt)."
-    ),
-    device: Device = typer.Option(DEFAULTS.device, help="auto picks cuda, then mps, then cpu."),
-    seed: int = typer.Option(DEFAULTS.seed, min=0, help="Seed for initialisation, data order and hold-out."),
-    val_size: int = typer.Option(
-        DEFAULTS.val_size, min=0, help="Hold out N training images, validate each epoch, keep best.pt."
-    ),
-    resume: Path | None = typer.Option(
-        None,
-        help="Continue the run saved in this checkpoint exactly where it stopped, with its own settings "
-        "(only --epochs, --device, --data-dir and --checkpoint-dir may change).",
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print one JSON document on stdout; progress on stderr."
-    ),
+    epochs: Epochs = DEFAULTS.epochs,
+    batch_size: BatchSize = DEFAULTS.batch_size,
+    lr: LearningRate = None,
+    schedule: ScheduleOption = Schedule(DEFAULTS.schedule),
+    optimizer: OptimizerOption = Optimizer(DEFAULTS.optimizer),
+    dataset: DatasetOption = Dataset(DEFAULTS.dataset),
+    data_dir: DataDir = Path(DEFAULTS.data_dir),
+    checkpoint_dir: CheckpointDir = Path(DEFAULTS.checkpoint_dir),
+    device: DeviceOption = Device(DEFAULTS.device),
+    seed: Seed = DEFAULTS.seed,
+    val_size: ValSize = DEFAULTS.val_size,
+    images: ImageFolders = None,
+    image_share: ImageShare = DEFAULTS.image_share,
+    init: Init = None,
+    resume: Resume = None,
+    as_json: AsJson = False,
 ) -> None:
     """Train LeNet-5 and save a checkpoint every epoch.
 
@@ -176,42 +218,29 @@ def train(
 
     The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
     recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
+    Teach it your handwriting: lenet train --init checkpoints/run-1/last.pt --images my-digits/ --epochs 1
 
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
     """
-    from lenet_cli.device import describe_device
-    from lenet_cli.render import epoch_line, train_end_lines, train_start_line
+    from lenet_cli.render import ConsoleReport, train_end_lines
     from lenet_cli.train import fit, resume_config
 
     config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        schedule=schedule.value,
-        optimizer=optimizer.value,
-        dataset=dataset.value,
-        data_dir=str(data_dir),
-        checkpoint_dir=str(checkpoint_dir),
-        device=device.value,
-        seed=seed,
-        val_size=val_size,
-    )
+        epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, optimizer=optimizer.value,
+        dataset=dataset.value, data_dir=str(data_dir), checkpoint_dir=str(checkpoint_dir), device=device.value,
+        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()),
+        image_share=image_share, init=str(init) if init is not None else None,
+    )  # fmt: skip
     if resume is not None:
         given = {
             name: getattr(config, name)
             for name in TrainConfig.__dataclass_fields__
-            if (source := ctx.get_parameter_source(name)) is not None and source.name == "COMMANDLINE"
+            if given_on_command_line(ctx, name)
         }
         config = resume_config(resume, given)
     results, info = consoles(as_json)
-    result = fit(
-        config,
-        resume_from=resume,
-        on_start=lambda start: info.print(train_start_line(start, describe_device(start["device"]))),
-        on_epoch_end=lambda record: info.print(epoch_line(record, config.epochs)),
-        show_progress=True,
-    )
+    result = fit(config, resume_from=resume, reporters=[ConsoleReport(info)], show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
         return
     if as_json:
@@ -219,6 +248,11 @@ def train(
         return
     for line in train_end_lines(result):
         results.print(line)
+
+
+def given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 @app.command()

@@ -18,6 +18,9 @@ DEFAULT_LR = {
     ("sgd", "constant"): 0.01,
 }
 SGD_MOMENTUM = 0.9
+# With --images, this share of every batch comes from the user's own digits (augmented), the rest from
+# the dataset: enough to learn a style from a few hundred images without forgetting 60,000.
+DEFAULT_IMAGE_SHARE = 0.25
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 
@@ -34,17 +37,22 @@ class TrainConfig:
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
     seed: int = 0  # model init, data order and validation hold-out
     val_size: int = 0  # training images held out for validation (0: train on all)
+    images: tuple[str, ...] = ()  # labelled image folders (DIR/<class>/<image>) mixed into every batch
+    image_share: float = DEFAULT_IMAGE_SHARE  # with `images`: the fraction of every batch drawn from them
+    init: str | None = None  # start from this checkpoint's weights (a new optimizer and schedule)
 
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[(self.optimizer, self.schedule)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lr": self.learning_rate}
+        return {**asdict(self), "lr": self.learning_rate, "images": list(self.images)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        if "images" in known:
+            known["images"] = tuple(known["images"])
         return cls(**known)
 
     def with_changes(self, **changes: Any) -> TrainConfig:

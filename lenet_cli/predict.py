@@ -12,9 +12,7 @@ from torch import nn
 
 from lenet_cli.errors import ImageError, LenetError
 from lenet_cli.evaluate import predict_logits
-from lenet_cli.preprocess import load_digit, save_png
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+from lenet_cli.preprocess import IMAGE_SUFFIXES, load_digits, save_png
 
 
 @dataclass
@@ -49,17 +47,22 @@ def expand_inputs(inputs: list[str | os.PathLike]) -> list[Path]:
 
 
 def predict_files(
-    model: nn.Module, inputs: list[str | os.PathLike], top_k: int = 3, invert: str = "auto"
+    model: nn.Module,
+    inputs: list[str | os.PathLike],
+    top_k: int = 3,
+    invert: str = "auto",
+    show_progress: bool = False,
 ) -> list[Prediction]:
     """One Prediction per image; an unreadable or blank image gets `error` and the rest go on."""
     predictions = [Prediction(path=str(path)) for path in expand_inputs(inputs)]
     readable: list[Prediction] = []
-    for prediction in predictions:
-        try:
-            prediction.seen = load_digit(prediction.path, invert=invert)
+    digits = load_digits([p.path for p in predictions], invert=invert, show_progress=show_progress)
+    for prediction, digit in zip(predictions, digits, strict=True):
+        if isinstance(digit, ImageError):
+            prediction.error = str(digit)
+        else:
+            prediction.seen = digit
             readable.append(prediction)
-        except ImageError as error:
-            prediction.error = str(error)
     if readable:
         images_u8 = torch.stack([prediction.seen for prediction in readable])
         probabilities = predict_logits(model, images_u8).softmax(dim=1).cpu()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from lenet_cli.errors import ImageError
 
 INVERT_CHOICES = ("auto", "yes", "no")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box ...
 CANVAS = 28  # ... centred by mass in 28x28
 MNIST_STROKE = 2.5  # typical MNIST stroke width, in pixels of the 20-pixel box
@@ -37,6 +39,31 @@ BACKGROUND_GRID = 16  # cells of the background estimate along the longer side
 def load_digit(path: str | os.PathLike, invert: str = "auto") -> torch.Tensor:
     """Read `path` and return the digit as MNIST sees it: uint8 (28, 28), white on black."""
     return normalize_digit(read_grey(Path(path)), invert=invert)
+
+
+def load_digits(
+    paths: list[str | os.PathLike], invert: str = "auto", show_progress: bool = False
+) -> list[torch.Tensor | ImageError]:
+    """`load_digit` for many files, in order; a file that fails gives its ImageError in its place.
+    A tqdm bar on stderr when `show_progress` and on a terminal."""
+    from tqdm import tqdm
+
+    digits: list[torch.Tensor | ImageError] = []
+    with tqdm(
+        total=len(paths),
+        desc="Reading images",
+        unit="img",
+        file=sys.stderr,
+        disable=None if show_progress else True,
+        leave=False,
+    ) as bar:
+        for path in paths:
+            try:
+                digits.append(load_digit(path, invert=invert))
+            except ImageError as error:
+                digits.append(error)
+            bar.update()
+    return digits
 
 
 def read_grey(path: Path) -> torch.Tensor:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+
+from lenet_cli.reporters import Reporter
 
 if TYPE_CHECKING:
     from lenet_cli.evaluate import Metrics
     from lenet_cli.predict import Prediction
     from lenet_cli.summary import ModelSummary
-    from lenet_cli.train import EpochRecord, TrainResult
+    from lenet_cli.train import EpochRecord, TrainingRun, TrainResult
 
 
 def percent(fraction: float | None) -> str:
@@ -28,6 +30,21 @@ def human_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
+class ConsoleReport(Reporter):
+    """The lines a run prints: where it trains and on what, then one line per epoch."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def on_start(self, run: TrainingRun) -> None:
+        from lenet_cli.device import describe_device
+
+        self.console.print(train_start_line(run.describe(), describe_device(run.device)))
+
+    def on_epoch_end(self, run: TrainingRun, record: EpochRecord) -> None:
+        self.console.print(epoch_line(record, run.config.epochs))
+
+
 def train_start_line(info: dict[str, Any], device_text: str) -> str:
     held_out = f", {info['val_images']:,} validation" if info["val_images"] else ""
     if info.get("world_size", 1) > 1:
@@ -36,6 +53,15 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
         f"Training on {device_text} · {info['dataset']}: {info['train_images']:,} training{held_out}, "
         f"{info['test_images']:,} test images\nRun folder: {escape(str(info['run_dir']))}"
     )
+    if info.get("init"):
+        line += f"\nStarting from the weights of {escape(str(info['init']))}"
+    if info.get("own_images"):
+        own = info["own_images"]
+        skipped = f"; {own['skipped']:,} other files skipped" if own["skipped"] else ""
+        line += (
+            f"\nYour images: {own['count']:,} from {escape(', '.join(own['folders']))}, "
+            f"{own['per_batch']} in every batch, augmented{skipped}"
+        )
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")

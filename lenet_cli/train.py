@@ -1,4 +1,5 @@
-"""Training: `train_one_epoch` runs the steps, `fit` runs a whole job (data, epochs, checkpoints, test).
+"""Training: `train_one_epoch` runs the steps; `fit` runs a whole job through a `TrainingRun`
+(data, epochs, checkpoints, test), telling its reporters as it goes.
 
 The data lives on the device as uint8 tensors; each epoch visits it in an order drawn from
 (seed, epoch) alone, so a run is reproducible and can be stopped and resumed at any step with
@@ -11,7 +12,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,12 +32,15 @@ from lenet_cli.checkpoint import (
     versions,
 )
 from lenet_cli.config import SGD_MOMENTUM, TrainConfig
-from lenet_cli.data import Split, as_input, load_split, split_train_val
+from lenet_cli.data import Split, as_input, class_names, load_split, split_train_val
 from lenet_cli.distributed import Cluster, finish, start
 from lenet_cli.errors import CheckpointError, LenetError, StoppedBySignal
 from lenet_cli.evaluate import Metrics, evaluate
+from lenet_cli.files import remove_stale_temporaries
 from lenet_cli.interrupts import StopRequest, stop_on_signals
 from lenet_cli.model import LeNet5
+from lenet_cli.own_images import EpochExtras, load_own_images
+from lenet_cli.reporters import MetricsCsv, Reporter, Reporters, RunPictures
 
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the loss from the device)
 RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume
@@ -163,10 +167,12 @@ def train_one_epoch(
     stop: StopRequest | None = None,
     on_step: Callable[[int], None] | None = None,
     cluster: Cluster = Cluster(),
+    extra: EpochExtras | None = None,
 ) -> EpochProgress:
     """Run the epoch's steps from `start` (default: the beginning) until it ends or `stop` is requested.
 
     `batch_size` is global: under torchrun each rank takes its disjoint share of every batch.
+    `extra` adds the user's own (augmented) images to every batch, beyond `batch_size`.
     Losses stay on the device; they are read back only every PROGRESS_EVERY steps, which is also
     when a non-finite loss is caught (and named by its step) and, under torchrun, when the ranks
     agree on losses and on whether to stop, so that they always stop together.
@@ -178,8 +184,11 @@ def train_one_epoch(
     checked = state.steps_done
     for step in range(state.steps_done, len(batches)):
         indices = cluster.shard(batches[step])
-        logits = model(as_input(train.images[indices]))
-        loss = F.cross_entropy(logits, train.labels[indices])
+        inputs, labels = as_input(train.images[indices]), train.labels[indices]
+        if extra is not None:
+            extra_inputs, extra_labels = extra.batch(step, cluster)
+            inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
+        loss = F.cross_entropy(model(inputs), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -256,197 +265,276 @@ def resume_config(checkpoint_path: str | Path, changes: dict[str, Any]) -> Train
 def fit(
     config: TrainConfig,
     resume_from: str | Path | None = None,
-    on_start: Callable[[dict[str, Any]], None] | None = None,
-    on_epoch_end: Callable[[EpochRecord], None] | None = None,
+    reporters: Sequence[Reporter] = (),
     on_step: Callable[[int], None] | None = None,
     show_progress: bool = False,
+    run_outputs: bool = True,
 ) -> TrainResult:
     """Train LeNet-5 as `config` says, writing run-N/last.pt (and best.pt) each epoch, then test it.
 
-    With `resume_from`, continue that checkpoint's run exactly where it stopped (use
-    `resume_config` to get its settings). Ctrl-C or SIGTERM saves a resumable checkpoint and
-    raises TrainingInterrupted. Launched by torchrun, it trains with DistributedDataParallel:
-    only rank 0 reports and writes checkpoints, and callbacks run on rank 0 only.
+    `reporters` hear the run start, each epoch end, a stop and the end; with `run_outputs` the run
+    folder also gets metrics.csv and pictures. With `resume_from`, continue that checkpoint's run
+    exactly where it stopped (use `resume_config` to get its settings). Ctrl-C or SIGTERM saves a
+    resumable checkpoint and raises TrainingInterrupted. Launched by torchrun, it trains with
+    DistributedDataParallel: only rank 0 reports and writes files.
     """
     cluster, device = start(config.device)
     try:
-        return _fit(config, cluster, device, resume_from, on_start, on_epoch_end, on_step, show_progress)
+        run = TrainingRun(config, cluster, device, resume_from)
+        listeners = Reporters(
+            [*reporters, *([MetricsCsv(), RunPictures()] if run_outputs else [])] if cluster.is_main else []
+        )
+        with run.open_folder(resume_from):
+            listeners.on_start(run)
+            stop = StopRequest()
+            with stop_on_signals(stop, grace_s=2.0 if cluster.active else 0.0):
+                for epoch in range(run.start_epoch, config.epochs):
+                    progress = run.train_epoch(epoch, stop, on_step, show_progress)
+                    if not progress.complete:
+                        listeners.on_stop(run)
+                        raise run.interrupted(progress, stop)
+                    record = run.end_epoch(progress)
+                    listeners.on_epoch_end(run, record)
+                    if stop.requested and not cluster.active:
+                        listeners.on_stop(run)
+                        raise run.interrupted(None, stop)
+            result = run.finish()
+            listeners.on_end(run, result)
+            return result
     finally:
         finish(cluster)
 
 
-def _fit(
-    config: TrainConfig,
-    cluster: Cluster,
-    device: torch.device,
-    resume_from: str | Path | None,
-    on_start: Callable[[dict[str, Any]], None] | None,
-    on_epoch_end: Callable[[EpochRecord], None] | None,
-    on_step: Callable[[int], None] | None,
-    show_progress: bool,
-) -> TrainResult:
-    started = time.perf_counter()
-    train_full = load_split(config.dataset, config.data_dir, "train")
-    test = load_split(config.dataset, config.data_dir, "test")
-    train, val = split_train_val(train_full, config.val_size, config.seed)
-    steps_per_epoch = len(epoch_batches(torch.arange(len(train)), config.batch_size, cluster.world_size))
-    if config.batch_size < cluster.world_size:
-        raise LenetError(
-            f"--batch-size {config.batch_size} is global and must be at least the number of processes "
-            f"({cluster.world_size})"
-        )
+class TrainingRun:
+    """One training job: its data, model, optimizer, schedule, history and run folder.
 
-    torch.manual_seed(config.seed)
-    model = LeNet5().to(device, memory_format=torch.channels_last)  # ~10% faster convs on CPU
-    optimizer = make_optimizer(model, config, device)
-    scheduler = make_scheduler(optimizer, config, steps_per_epoch)
-    history: list[EpochRecord] = []
-    start_epoch, partial, best_accuracy = 0, None, -1.0
-    if resume_from is not None:
-        saved = load_checkpoint(resume_from, device)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        _restore_scheduler(scheduler, saved, config, steps_per_epoch)
-        if "rng_state" in saved:
-            torch.set_rng_state(saved["rng_state"])
-        history = [EpochRecord(**record) for record in saved["history"]]
-        start_epoch, best_accuracy = saved["epoch"], saved.get("best_val_accuracy", -1.0)
-        if saved.get("step"):
-            partial = EpochProgress(saved["step"], saved["step_losses"].to(device))
-    run_dir, created = _shared_run_dir(config, cluster, resume_from)  # checked before the first step
-    with _removed_if_left_empty(run_dir, created and cluster.is_main):
-        trained = model
+    `fit` drives it: `open_folder`, then per epoch `train_epoch` and `end_epoch`, then `finish`.
+    """
+
+    def __init__(
+        self, config: TrainConfig, cluster: Cluster, device: torch.device, resume_from: str | Path | None
+    ):
+        self.config, self.cluster, self.device = config, cluster, device
+        self.started = time.perf_counter()
+        train_full = load_split(config.dataset, config.data_dir, "train")
+        self.test = load_split(config.dataset, config.data_dir, "test")
+        train, self.val = split_train_val(train_full, config.val_size, config.seed)
+        self.own_images = load_own_images(config, device, cluster) if config.images else None
+        dataset_per_step = config.batch_size - (self.own_images.per_batch if self.own_images else 0)
+        if dataset_per_step < cluster.world_size:
+            raise LenetError(
+                f"--batch-size {config.batch_size} is global and must leave at least one image for each "
+                f"of the {cluster.world_size} processes"
+            )
+        self.dataset_per_step = dataset_per_step
+        self.steps_per_epoch = len(
+            epoch_batches(torch.arange(len(train)), dataset_per_step, cluster.world_size)
+        )
+        self.train = Split(train.images.to(device), train.labels.to(device))
+        self.class_names = class_names(config.dataset)
+
+        torch.manual_seed(config.seed)
+        self.model = LeNet5().to(device, memory_format=torch.channels_last)  # ~10% faster convs on CPU
+        self.optimizer = make_optimizer(self.model, config, device)
+        self.scheduler = make_scheduler(self.optimizer, config, self.steps_per_epoch)
+        self.history: list[EpochRecord] = []
+        self.start_epoch, self.best_accuracy = 0, -1.0
+        self.partial: EpochProgress | None = None
+        self.init_from: dict[str, Any] | None = None
+        if resume_from is not None:
+            self._restore(resume_from)
+        elif config.init is not None:
+            self._initialise(config.init)
+        self.trained: nn.Module = self.model
         if cluster.active:
             device_ids = [device.index] if device.type == "cuda" else None
-            trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-        train_on_device = Split(train.images.to(device), train.labels.to(device))
+            self.trained = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+        self.run_dir = Path()
+        self.best_checkpoint: Path | None = None
+        self.resumed = resume_from is not None
 
-        result = TrainResult(config, str(device), run_dir, run_dir / "last.pt", None, history)
-        result.rank, result.world_size = cluster.rank, cluster.world_size
-        if val is not None and (run_dir / "best.pt").exists():
-            result.best_checkpoint = run_dir / "best.pt"
-        if on_start and cluster.is_main:
-            on_start(
-                {
-                    "device": device,
-                    "world_size": cluster.world_size,
-                    "dataset": config.dataset,
-                    "train_images": len(train),
-                    "val_images": len(val) if val else 0,
-                    "test_images": len(test),
-                    "run_dir": run_dir,
-                    "resumed_at": (start_epoch, partial.steps_done if partial else 0)
-                    if resume_from
-                    else None,
-                }
-            )
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / "last.pt"
 
-        def payload(epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> dict[str, Any]:
-            return {
-                "format_version": FORMAT_VERSION,
-                "model": {
-                    key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()
-                },
-                "optimizer": optimizer.state_dict(),
-                "scheduler": _plain_scheduler_state(scheduler),
-                "epoch": len(history),
-                "step": epoch_progress.steps_done if epoch_progress else 0,
-                "step_losses": epoch_progress.step_losses.cpu() if epoch_progress else torch.zeros(0),
-                "rng_state": torch.get_rng_state(),
-                "history": [record.to_dict() for record in history],
-                "best_val_accuracy": best_accuracy,
-                "config": config.to_dict(),
-                "dataset": config.dataset,
-                "world_size": cluster.world_size,
-                "metrics": metrics,
-                "versions": versions(),
-                "created": now_iso(),
-            }
+    def _restore(self, resume_from: str | Path) -> None:
+        saved = load_checkpoint(resume_from, self.device)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        _restore_scheduler(self.scheduler, saved, self.config, self.steps_per_epoch)
+        if "rng_state" in saved:
+            torch.set_rng_state(saved["rng_state"])
+        if self.own_images is not None:
+            self.own_images.check_same_as(saved.get("images"), resume_from)
+        self.history = [EpochRecord(**record) for record in saved["history"]]
+        self.start_epoch, self.best_accuracy = saved["epoch"], saved.get("best_val_accuracy", -1.0)
+        self.init_from = saved.get("init")
+        if saved.get("step"):
+            self.partial = EpochProgress(saved["step"], saved["step_losses"].to(self.device))
 
-        def save(path: Path, epoch_progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
-            if cluster.is_main:
-                save_checkpoint(path, payload(epoch_progress, metrics))
-            return path
-
-        stop = StopRequest()
-        with stop_on_signals(stop, grace_s=2.0 if cluster.active else 0.0):
-            for epoch in range(start_epoch, config.epochs):
-                epoch_started = time.perf_counter()
-                with tqdm(
-                    total=steps_per_epoch,
-                    initial=partial.steps_done if partial else 0,
-                    desc=f"Epoch {epoch + 1}/{config.epochs}",
-                    file=sys.stderr,
-                    disable=None if show_progress and cluster.is_main else True,
-                    dynamic_ncols=True,
-                ) as progress:
-                    try:
-                        state = train_one_epoch(
-                            trained,
-                            optimizer,
-                            scheduler,
-                            train_on_device,
-                            epoch_order(len(train), config.seed, epoch),
-                            config.batch_size,
-                            progress,
-                            start=partial,
-                            stop=stop,
-                            on_step=on_step,
-                            cluster=cluster,
-                        )
-                    except NonFiniteLossError as error:
-                        kept = f"; the last good checkpoint is {result.checkpoint}" if history else ""
-                        raise NonFiniteLossError(f"{error} {epoch + 1}{kept} (try a lower --lr)") from None
-                partial = None
-                if not state.complete:
-                    save(result.checkpoint, state, {})
-                    cluster.barrier()
-                    signal_number = int(cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
-                    raise TrainingInterrupted(
-                        result.checkpoint,
-                        signal_number,
-                        epoch + 1,
-                        state.steps_done,
-                        steps_per_epoch,
-                        cluster.rank,
-                    )
-                record = EpochRecord(
-                    epoch=epoch + 1,
-                    train_loss=state.mean_loss(),
-                    lr=scheduler.get_last_lr()[0],
-                    seconds=time.perf_counter() - epoch_started,
-                )
-                if cluster.active:
-                    seen = cluster.gather([state.images_seen, int(state.index_sum)])
-                    record.data_per_rank = [{"images": images, "index_sum": total} for images, total in seen]
-                val_metrics = evaluate(model, val, cluster=cluster) if val else None
-                if val_metrics:
-                    record.val_loss, record.val_accuracy = val_metrics.loss, val_metrics.accuracy
-                history.append(record)
-                is_best = val_metrics is not None and val_metrics.accuracy > best_accuracy
-                if is_best:
-                    best_accuracy = val_metrics.accuracy
-                epoch_metrics = {"val_accuracy": record.val_accuracy, "val_loss": record.val_loss}
-                save(result.checkpoint, None, epoch_metrics)
-                if is_best:
-                    result.best_checkpoint = save(run_dir / "best.pt", None, epoch_metrics)
-                if on_epoch_end and cluster.is_main:
-                    on_epoch_end(record)
-                if stop.requested and not cluster.active:
-                    raise TrainingInterrupted(
-                        result.checkpoint, stop.signal_number, epoch + 1, steps_per_epoch, steps_per_epoch
-                    )
-
-        result.test = evaluate(model, test, cluster=cluster)
-        final_metrics = {
-            "val_accuracy": history[-1].val_accuracy,
-            "val_loss": history[-1].val_loss,
-            "test_accuracy": result.test.accuracy,
-            "test_loss": result.test.loss,
+    def _initialise(self, init_path: str) -> None:
+        """Start from another checkpoint's weights; the optimizer and schedule start afresh."""
+        initial = load_checkpoint(init_path, self.device)
+        self.model.load_state_dict(initial["model"])
+        metrics = initial.get("metrics") or {}
+        self.init_from = {
+            "path": str(init_path),
+            "dataset": initial.get("dataset"),
+            "test_accuracy": metrics.get("test_accuracy"),
+            "created": initial.get("created"),
         }
-        save(result.checkpoint, None, final_metrics)
-        result.seconds = time.perf_counter() - started
+
+    @contextmanager
+    def open_folder(self, resume_from: str | Path | None) -> Iterator[None]:
+        """Make (or reuse, on resume) the run folder before the first step; a run that fails before
+        writing anything leaves no empty folder behind."""
+        self.run_dir, created = _shared_run_dir(self.config, self.cluster, resume_from)
+        if self.cluster.is_main:
+            remove_stale_temporaries(self.run_dir)
+        if self.val is not None and (self.run_dir / "best.pt").exists():
+            self.best_checkpoint = self.run_dir / "best.pt"
+        with _removed_if_left_empty(self.run_dir, created and self.cluster.is_main):
+            yield
+
+    def describe(self) -> dict[str, Any]:
+        """What the console shows when the run starts."""
+        return {
+            "device": self.device,
+            "world_size": self.cluster.world_size,
+            "dataset": self.config.dataset,
+            "train_images": len(self.train),
+            "val_images": len(self.val) if self.val else 0,
+            "test_images": len(self.test),
+            "own_images": self.own_images.summary() if self.own_images else None,
+            "init": self.init_from["path"] if self.init_from and not self.resumed else None,
+            "run_dir": self.run_dir,
+            "resumed_at": (self.start_epoch, self.partial.steps_done if self.partial else 0)
+            if self.resumed
+            else None,
+        }
+
+    def train_epoch(
+        self, epoch: int, stop: StopRequest, on_step: Callable[[int], None] | None, show_progress: bool
+    ) -> EpochProgress:
+        """Epoch `epoch` (0-based), from where a resumed run stopped; stops early if `stop` is set."""
+        self.epoch_started = time.perf_counter()
+        with tqdm(
+            total=self.steps_per_epoch,
+            initial=self.partial.steps_done if self.partial else 0,
+            desc=f"Epoch {epoch + 1}/{self.config.epochs}",
+            file=sys.stderr,
+            disable=None if show_progress and self.cluster.is_main else True,
+            dynamic_ncols=True,
+        ) as progress:
+            try:
+                state = train_one_epoch(
+                    self.trained,
+                    self.optimizer,
+                    self.scheduler,
+                    self.train,
+                    epoch_order(len(self.train), self.config.seed, epoch),
+                    self.dataset_per_step,
+                    progress,
+                    start=self.partial,
+                    stop=stop,
+                    on_step=on_step,
+                    cluster=self.cluster,
+                    extra=self.own_images.epoch_plan(epoch, self.steps_per_epoch)
+                    if self.own_images
+                    else None,
+                )
+            except NonFiniteLossError as error:
+                kept = f"; the last good checkpoint is {self.checkpoint}" if self.history else ""
+                raise NonFiniteLossError(f"{error} {epoch + 1}{kept} (try a lower --lr)") from None
+        self.partial = None
+        return state
+
+    def end_epoch(self, state: EpochProgress) -> EpochRecord:
+        """Record the finished epoch, validate, and save last.pt (and best.pt when it is the best)."""
+        record = EpochRecord(
+            epoch=len(self.history) + 1,
+            train_loss=state.mean_loss(),
+            lr=self.scheduler.get_last_lr()[0],
+            seconds=time.perf_counter() - self.epoch_started,
+        )
+        if self.cluster.active:
+            seen = self.cluster.gather([state.images_seen, int(state.index_sum)])
+            record.data_per_rank = [{"images": images, "index_sum": total} for images, total in seen]
+        if self.val is not None:
+            val_metrics = evaluate(self.model, self.val, cluster=self.cluster)
+            record.val_loss, record.val_accuracy = val_metrics.loss, val_metrics.accuracy
+        self.history.append(record)
+        metrics = {"val_accuracy": record.val_accuracy, "val_loss": record.val_loss}
+        self.save(self.checkpoint, None, metrics)
+        if record.val_accuracy is not None and record.val_accuracy > self.best_accuracy:
+            self.best_accuracy = record.val_accuracy
+            self.best_checkpoint = self.save(self.run_dir / "best.pt", None, metrics)
+        return record
+
+    def interrupted(self, state: EpochProgress | None, stop: StopRequest) -> TrainingInterrupted:
+        """Save where a stopped epoch got to (state None: it had finished) and say how to resume."""
+        epoch, step = len(self.history), self.steps_per_epoch
+        signal_number = stop.signal_number or 2
+        if state is not None:
+            self.save(self.checkpoint, state, {})
+            self.cluster.barrier()
+            signal_number = int(self.cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
+            epoch, step = epoch + 1, state.steps_done
+        return TrainingInterrupted(
+            self.checkpoint, signal_number, epoch, step, self.steps_per_epoch, self.cluster.rank
+        )
+
+    def finish(self) -> TrainResult:
+        """Test the final weights and save them with the test metrics."""
+        test = evaluate(self.model, self.test, cluster=self.cluster)
+        last = self.history[-1]
+        self.save(
+            self.checkpoint,
+            None,
+            {
+                "val_accuracy": last.val_accuracy,
+                "val_loss": last.val_loss,
+                "test_accuracy": test.accuracy,
+                "test_loss": test.loss,
+            },
+        )
+        result = TrainResult(
+            self.config, str(self.device), self.run_dir, self.checkpoint, self.best_checkpoint
+        )
+        result.history, result.test = self.history, test
+        result.rank, result.world_size = self.cluster.rank, self.cluster.world_size
+        result.seconds = time.perf_counter() - self.started
         return result
+
+    def save(self, path: Path, progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
+        """Write a resumable checkpoint (rank 0 only; the others return the path)."""
+        if self.cluster.is_main:
+            save_checkpoint(path, self._payload(progress, metrics))
+        return path
+
+    def _payload(self, progress: EpochProgress | None, metrics: dict[str, float | None]) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "model": {
+                key: value.detach().cpu().contiguous() for key, value in self.model.state_dict().items()
+            },
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": _plain_scheduler_state(self.scheduler),
+            "epoch": len(self.history),
+            "step": progress.steps_done if progress else 0,
+            "step_losses": progress.step_losses.cpu() if progress else torch.zeros(0),
+            "rng_state": torch.get_rng_state(),
+            "history": [record.to_dict() for record in self.history],
+            "best_val_accuracy": self.best_accuracy,
+            "config": self.config.to_dict(),
+            "dataset": self.config.dataset,
+            "world_size": self.cluster.world_size,
+            "images": self.own_images.identity() if self.own_images else None,
+            "init": self.init_from,
+            "metrics": metrics,
+            "versions": versions(),
+            "created": now_iso(),
+        }
 
 
 @contextmanager
