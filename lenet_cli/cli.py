@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -141,7 +142,7 @@ LearningRate = Annotated[
     typer.Option(
         callback=positive_finite,
         help="Learning rate: the peak for onecycle, the fixed rate for constant. "
-        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 with --init.",
+        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 (adam) or 0.03 (sgd) with --init.",
     ),
 ]
 ScheduleOption = Annotated[
@@ -255,43 +256,125 @@ def given_on_command_line(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
+# evaluate's options.
+ModelPath = Annotated[
+    Path, typer.Argument(metavar="CHECKPOINT", help="A lenet checkpoint, a bare state_dict, or an export.")
+]
+EvalImages = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--images", metavar="DIR", help="Evaluate on a labelled folder DIR/<class>/<image>; repeatable."
+    ),
+]
+EvalDataset = Annotated[
+    Dataset | None, typer.Option(help="Default: the dataset the checkpoint was trained on.")
+]
+EvalDataDir = Annotated[
+    Path | None, typer.Option(help="Default: the checkpoint's own data folder, else .data.")
+]
+EvalBatchSize = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+Plots = Annotated[
+    Path | None,
+    typer.Option(metavar="DIR", help="Write confusion_matrix.png and misclassified.png into DIR."),
+]
+ShowMistakes = Annotated[bool, typer.Option("--show", help="Draw the 28x28 input of each listed mistake.")]
+
+
 @app.command()
 @handles_errors
 def evaluate(
-    checkpoint: Path = typer.Argument(
-        ..., metavar="CHECKPOINT", help="A lenet checkpoint, or a bare LeNet-5 state_dict."
-    ),
-    dataset: Dataset | None = typer.Option(None, help="Default: the dataset the checkpoint was trained on."),
-    data_dir: Path | None = typer.Option(None, help="Default: the checkpoint's own data folder, else .data."),
-    batch_size: int = typer.Option(EVAL_BATCH_SIZE, min=1, help="Images per forward pass."),
-    device: Device = typer.Option(Device.auto, help="auto picks cuda, then mps, then cpu."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    checkpoint: ModelPath,
+    images: EvalImages = None,
+    dataset: EvalDataset = None,
+    data_dir: EvalDataDir = None,
+    batch_size: EvalBatchSize = EVAL_BATCH_SIZE,
+    device: DeviceOption = Device.auto,
+    plots: Plots = None,
+    show: ShowMistakes = False,
+    as_json: AsJson = False,
 ) -> None:
     """Test a checkpoint: accuracy, loss, per-class table and confusion matrix.
 
     Example: lenet evaluate checkpoints/run-1/last.pt --data-dir ../shared/data/mnist
+
+    With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
+    report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
     """
     from lenet_cli.checkpoint import load_model
-    from lenet_cli.data import class_names, load_split
+    from lenet_cli.data import class_names
     from lenet_cli.device import resolve_device
-    from lenet_cli.evaluate import evaluate as evaluate_model
-    from lenet_cli.render import metrics_view
+    from lenet_cli.evaluate import evaluate_with_mistakes
+    from lenet_cli.render import evaluation_view
 
-    torch_device = resolve_device(device.value)
-    model, loaded = load_model(checkpoint, torch_device)
-    trained = loaded.get("config", {})
-    dataset_name = dataset.value if dataset else loaded.get("dataset", "mnist")
+    model, loaded = load_model(checkpoint, resolve_device(device.value))
+    dataset_name = dataset.value if dataset else loaded.get("dataset") or "mnist"
+    names = class_names(dataset_name)
+    chosen = evaluation_data(loaded, dataset_name, data_dir, images, names, show_progress=not as_json)
+    metrics, mistakes = evaluate_with_mistakes(model, chosen.split, chosen.paths, batch_size, len(names))
+    if plots is not None:
+        from lenet_cli.plots import draw_evaluation
+
+        draw_evaluation(plots, metrics, mistakes, chosen.split.images, names, chosen.short_title)
+    if as_json:
+        document = {"checkpoint": str(checkpoint), "dataset": dataset_name, **metrics.to_dict()}
+        if images:
+            document["misclassified"] = [mistake.to_dict() for mistake in mistakes]
+            document["errors"] = [
+                {"path": path, "label": label, "error": why} for path, label, why in chosen.errors
+            ]
+        print_json(document)
+    else:
+        results, _ = consoles(as_json)
+        results.print(f"Evaluating {checkpoint} on {chosen.title}", markup=False)
+        color = results.color_system is not None
+        results.print(
+            evaluation_view(
+                metrics, names, mistakes, chosen.split.images, chosen.errors, show, color, chosen.folders
+            )
+        )
+    if chosen.errors:
+        raise fail(f"{len(chosen.errors)} of {len(chosen.errors) + metrics.total} images could not be read")
+
+
+@dataclass
+class EvaluationData:
+    split: Any  # lenet_cli.data.Split
+    title: str  # "the mnist test set (.data)" or "1,000 images in my-digits"
+    short_title: str  # for pictures: "mnist test set", "my-digits: 1,000 images"
+    paths: list[str] | None = None  # image files, for labelled folders
+    folders: list[str] = field(default_factory=list)  # the labelled folders
+    errors: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+def evaluation_data(
+    loaded: dict[str, Any],
+    dataset_name: str,
+    data_dir: Path | None,
+    images: list[Path] | None,
+    names: list[str],
+    show_progress: bool,
+) -> EvaluationData:
+    """The labelled folders when given, else the dataset's test set from the checkpoint's data folder."""
+    from lenet_cli.data import Split, load_split
+    from lenet_cli.folders import read_labelled_folders
+
+    if images:
+        labelled = read_labelled_folders(images, names, show_progress=show_progress)
+        skipped = f" ({labelled.skipped:,} other files skipped)" if labelled.skipped else ""
+        title = f"{len(labelled):,} images in {', '.join(map(str, images))}{skipped}"
+        short_title = f"{', '.join(folder.resolve().name for folder in images)}: {len(labelled):,} images"
+        split = Split(labelled.images, labelled.labels)
+        folders = [str(folder) for folder in images]
+        return EvaluationData(
+            split, title, short_title, paths=labelled.paths, errors=labelled.errors, folders=folders
+        )
     if data_dir is None:
+        trained = loaded.get("config") or {}
         recorded = trained.get("data_dir")
         same_dataset = trained.get("dataset") == dataset_name
         data_dir = Path(recorded) if recorded and same_dataset and Path(recorded).is_dir() else Path(".data")
-    metrics = evaluate_model(model, load_split(dataset_name, data_dir, "test"), batch_size=batch_size)
-    if as_json:
-        print_json({"checkpoint": str(checkpoint), "dataset": dataset_name, **metrics.to_dict()})
-        return
-    results, _ = consoles(as_json)
-    results.print(f"Evaluating {checkpoint} on the {dataset_name} test set ({data_dir})", markup=False)
-    results.print(metrics_view(metrics, class_names(dataset_name)))
+    split = load_split(dataset_name, data_dir, "test")
+    return EvaluationData(split, f"the {dataset_name} test set ({data_dir})", f"{dataset_name} test set")
 
 
 @app.command()

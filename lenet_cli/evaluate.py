@@ -60,11 +60,34 @@ class Metrics:
         }
 
 
+@dataclass
+class Misclassified:
+    index: int  # position in the evaluated set
+    label: int
+    predicted: int
+    confidence: float  # the probability given to `predicted`
+    path: str | None = None  # the image file, for labelled folders
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "label": self.label,
+            "predicted": self.predicted,
+            "confidence": self.confidence,
+        }
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where the model's weights live (the CPU for a model without torch weights, e.g. an ONNX file)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
 def predict_logits(
     model: nn.Module, images_u8: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE
 ) -> torch.Tensor:
     """Logits for uint8 images (N, 28, 28), computed on the model's device, returned there."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     outputs = []
@@ -93,7 +116,12 @@ def evaluate(
     if cluster is not None and cluster.active:
         split = split.subset(torch.arange(cluster.rank, len(split), cluster.world_size))
     logits = predict_logits(model, split.images, batch_size)
-    labels = split.labels.to(logits.device)
+    return metrics_from_logits(logits, split.labels.to(logits.device), num_classes, cluster)
+
+
+def metrics_from_logits(
+    logits: torch.Tensor, labels: torch.Tensor, num_classes: int = 10, cluster: Cluster | None = None
+) -> Metrics:
     with torch.inference_mode():
         loss_sum = F.cross_entropy(logits, labels, reduction="sum").double()
         predictions = logits.argmax(dim=1)
@@ -104,3 +132,30 @@ def evaluate(
     count = max(int(totals[1:].sum()), 1)
     confusion_matrix = totals[1:].round().long().reshape(num_classes, num_classes).cpu()
     return Metrics(loss=float(totals[0]) / count, confusion=confusion_matrix)
+
+
+def evaluate_with_mistakes(
+    model: nn.Module,
+    split: Split,
+    paths: list[str] | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    num_classes: int = 10,
+) -> tuple[Metrics, list[Misclassified]]:
+    """`evaluate`, plus every misclassified image, the most confident mistakes first."""
+    logits = predict_logits(model, split.images, batch_size).cpu()
+    labels = split.labels.cpu()
+    metrics = metrics_from_logits(logits, labels, num_classes)
+    confidences, predicted = logits.softmax(dim=1).max(dim=1)
+    wrong = (predicted != labels).nonzero().flatten().tolist()
+    mistakes = [
+        Misclassified(
+            index,
+            int(labels[index]),
+            int(predicted[index]),
+            float(confidences[index]),
+            paths[index] if paths else None,
+        )
+        for index in wrong
+    ]
+    mistakes.sort(key=lambda mistake: (-mistake.confidence, mistake.index))
+    return metrics, mistakes

@@ -16,6 +16,7 @@ import torch
 from lenet_cli.files import atomic_write
 
 if TYPE_CHECKING:
+    from lenet_cli.evaluate import Metrics, Misclassified
     from lenet_cli.train import EpochRecord
 
 DPI = 100
@@ -92,7 +93,7 @@ def draw_confusion_matrix(
     axes.set(xlabel="Predicted label", ylabel="True label")
     correct, total = int(confusion.diagonal().sum()), int(confusion.sum())
     accuracy = f"accuracy {100 * correct / total:.2f}% ({correct:,}/{total:,})" if total else ""
-    axes.set_title(f"{title} · {accuracy}" if title else accuracy)
+    axes.set_title(f"{title}\n{accuracy}" if title else accuracy)
     return _save(figure, path)
 
 
@@ -103,10 +104,12 @@ def draw_misclassified(
     confidences: Sequence[float],
     class_names: list[str],
     path: Path,
-    limit: int = 100,
+    total: int | None = None,
 ) -> Path:
-    """A grid of up to `limit` misclassified 28x28 inputs, each captioned `true → predicted  confidence`."""
-    count = min(len(images_u8), limit)
+    """A grid of misclassified 28x28 inputs (the first 100), each captioned `true → predicted` and
+    the confidence; `total` is how many mistakes there were in all."""
+    count = min(len(images_u8), 100)
+    total = len(images_u8) if total is None else total
     columns = min(10, max(count, 1))
     rows = max(1, -(-count // columns))
     figure = _figure(1.25 * columns, 1.45 * rows + 0.4)
@@ -117,7 +120,7 @@ def draw_misclassified(
             continue
         axes.imshow(images_u8[slot].numpy(), cmap="gray", vmin=0, vmax=255)
         axes.set_title(
-            f"{class_names[true_labels[slot]]} → {class_names[predicted[slot]]}\n{confidences[slot]:.0%}",
+            f"{class_names[true_labels[slot]]} → {class_names[predicted[slot]]}\n{confidences[slot]:.1%}",
             fontsize=8,
             color="tab:red",
         )
@@ -126,3 +129,33 @@ def draw_misclassified(
         f"Misclassified: {shown} (true → predicted, confidence)" if count else "No misclassified images"
     )
     return _save(figure, path)
+
+
+def draw_evaluation(
+    folder: Path,
+    metrics: Metrics,
+    mistakes: Sequence[Misclassified],
+    images_u8: torch.Tensor,
+    class_names: list[str],
+    title: str,
+) -> list[Path]:
+    """`lenet evaluate --plots`: folder/confusion_matrix.png and folder/misclassified.png."""
+    from lenet_cli.errors import LenetError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LenetError(f"cannot create {folder}: {error.strerror or error}") from None
+    shown = list(mistakes[:100])
+    return [
+        draw_confusion_matrix(metrics.confusion, class_names, folder / "confusion_matrix.png", title=title),
+        draw_misclassified(
+            images_u8[[mistake.index for mistake in shown]] if shown else images_u8[:0],
+            [mistake.label for mistake in shown],
+            [mistake.predicted for mistake in shown],
+            [mistake.confidence for mistake in shown],
+            class_names,
+            folder / "misclassified.png",
+            total=len(mistakes),
+        ),
+    ]

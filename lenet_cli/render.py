@@ -12,7 +12,7 @@ from rich.text import Text
 from lenet_cli.reporters import Reporter
 
 if TYPE_CHECKING:
-    from lenet_cli.evaluate import Metrics
+    from lenet_cli.evaluate import Metrics, Misclassified
     from lenet_cli.predict import Prediction
     from lenet_cli.summary import ModelSummary
     from lenet_cli.train import EpochRecord, TrainingRun, TrainResult
@@ -103,17 +103,114 @@ def metrics_view(metrics: Metrics, class_names: list[str]) -> Group:
             percent(row["recall"]),
             f"{row['support']:,}",
         )
+    return Group(headline, per_class, confusion_table(metrics.confusion.tolist(), class_names))
+
+
+def confusion_table(counts: list[list[int]], class_names: list[str]) -> Table:
+    """Correct counts on the diagonal in green; each error on a red whose intensity grows with its
+    share of the row, so the worst confusions stand out at a glance."""
     confusion = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     confusion.add_column("", style="bold")
     for label in range(len(class_names)):
         confusion.add_column(str(label), justify="right")
-    for label, counts in enumerate(metrics.confusion.tolist()):
-        cells = [
-            f"[bold green]{count}[/]" if column == label else (f"[red]{count}[/]" if count else "[dim]0[/]")
-            for column, count in enumerate(counts)
-        ]
+    for label, row in enumerate(counts):
+        row_total = max(sum(row), 1)
+        cells = []
+        for column, count in enumerate(row):
+            if column == label:
+                cells.append(f"[bold green]{count}[/]")
+            elif count == 0:
+                cells.append("[dim]0[/]")
+            else:
+                cells.append(f"[{error_style(count / row_total)}]{count}[/]")
         confusion.add_row(str(label), *cells)
-    return Group(headline, per_class, confusion)
+    return confusion
+
+
+def error_style(rate: float) -> str:
+    """White on a red background, from dark (a stray error) to bright (a tenth of the class or more)."""
+    strength = min(1.0, rate / 0.1) ** 0.5
+    red = round(70 + 185 * strength)
+    return f"bold white on rgb({red},{round(20 * (1 - strength))},{round(20 * (1 - strength))})"
+
+
+def evaluation_view(
+    metrics: Metrics,
+    class_names: list[str],
+    mistakes: list[Misclassified],
+    images_u8: Any,
+    errors: list[tuple[str, int, str]],
+    show: bool,
+    color: bool,
+    folders: list[str],
+    worst: int = 10,
+) -> Group:
+    """The metrics; for labelled folders also the most confident mistakes and the unreadable files
+    (named within their folder, which the title line gives)."""
+    list_mistakes = bool(folders)
+    parts: list[Any] = [metrics_view(metrics, class_names)]
+    if list_mistakes and mistakes:
+        shown = mistakes[:worst]
+        title = f"Misclassified: {len(mistakes):,} (the {len(shown)} most confident)"
+        table = Table(title=title, title_justify="left")
+        table.add_column("Image", overflow="fold")
+        if show:
+            table.add_column("Network input", no_wrap=True)
+        for header in ("True", "Predicted", "Confidence"):
+            table.add_column(header, justify="right")
+        for mistake in shown:
+            name = within(mistake.path or str(mistake.index), folders)
+            picture = [digit_picture(images_u8[mistake.index], color)] if show else []
+            table.add_row(
+                escape(name),
+                *picture,
+                escape(class_names[mistake.label]),
+                escape(class_names[mistake.predicted]),
+                percent(mistake.confidence),
+            )
+        parts.append(table)
+    if errors:
+        table = Table(title=f"Could not be read: {len(errors):,}", title_justify="left")
+        table.add_column("Image", overflow="fold")
+        table.add_column("Error")
+        for path, _label, why in errors:
+            table.add_row(escape(within(path, folders)), f"[red]{escape(why)}[/]")
+        parts.append(table)
+    return Group(*parts)
+
+
+def within(path: str, folders: list[str]) -> str:
+    """`path` relative to the first of `folders` that holds it, else as it is."""
+    from pathlib import Path
+
+    for folder in folders:
+        if Path(path).is_relative_to(folder):
+            return str(Path(path).relative_to(folder))
+    return path
+
+
+def short_paths(paths: list[str], width: int = 28) -> list[str]:
+    """Paths short enough for a table column, file names kept whole: the shared leading folders are
+    dropped (they are said elsewhere), and what is still too long loses its middle folders."""
+    from pathlib import PurePath
+
+    parts = [PurePath(path).parts for path in paths]
+    common = 0
+    if len(paths) > 1:
+        while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
+            common += 1
+    shortened = []
+    for path, path_parts in zip(paths, parts, strict=True):
+        text = str(PurePath(*path_parts[common:])) if common else path
+        if len(text) > width and len(path_parts) > 1:
+            kept = path_parts[-1]
+            for folder in reversed(path_parts[common:-1]):
+                if len(folder) + len(kept) + 3 > width:
+                    break
+                kept = f"{folder}/{kept}"
+            text = f"…/{kept}"
+        shortened.append(text)
+    return shortened
 
 
 def summary_table(summary: ModelSummary) -> Group:
@@ -164,31 +261,36 @@ def checkpoint_table(path: str, checkpoint: dict[str, Any]) -> Table:
 def predictions_table(
     predictions: list[Prediction], class_names: list[str], show: bool, color: bool
 ) -> Table:
-    table = Table()
-    table.add_column("Image", overflow="fold")
+    """One row per image, laid out to fit 80 columns: file names whole (shared folders dropped, in the
+    caption), headers never cut, the top-k one class per line."""
+    names = short_paths([prediction.path for prediction in predictions])
+    folder = _shared_folder([prediction.path for prediction in predictions], names)
+    table = Table(caption=f"in {escape(folder)}" if folder else None, caption_justify="left")
+    table.add_column("Image", overflow="fold", min_width=8)
     if show:
-        table.add_column("Network input (28x28)", no_wrap=True)
-    table.add_column("Prediction", justify="right")
-    table.add_column("Confidence", justify="right")
-    table.add_column("Top-k")
-    for prediction in predictions:
+        table.add_column("Network input", no_wrap=True, min_width=28)
+    table.add_column("Prediction", justify="right", min_width=10)
+    table.add_column("Top-k", no_wrap=True, min_width=8)
+    for name, prediction in zip(names, predictions, strict=True):
         picture = (
             [digit_picture(prediction.seen, color) if prediction.seen is not None else ""] if show else []
         )
         if prediction.error is not None:
-            table.add_row(escape(prediction.path), *picture, "[red]error[/]", "", escape(prediction.error))
+            table.add_row(escape(name), *picture, "[red]error[/]", f"[red]{escape(prediction.error)}[/]")
             continue
-        top = ", ".join(
+        top = "\n".join(
             f"{escape(class_names[label])} {probability:.1%}" for label, probability in prediction.top_k
         )
-        table.add_row(
-            escape(prediction.path),
-            *picture,
-            escape(class_names[prediction.label]),
-            percent(prediction.confidence),
-            top,
-        )
+        label = escape(class_names[prediction.label])
+        table.add_row(escape(name), *picture, f"[bold]{label}[/] {percent(prediction.confidence)}", top)
     return table
+
+
+def _shared_folder(paths: list[str], names: list[str]) -> str | None:
+    """The leading folder `short_paths` dropped from every path, if it dropped one."""
+    if len(paths) < 2 or names[0] == paths[0] or names[0].startswith("…"):
+        return None
+    return paths[0][: len(paths[0]) - len(names[0])].rstrip("/") or "/"
 
 
 def digit_picture(image_u8: Any, color: bool) -> Text:
