@@ -300,13 +300,13 @@ def evaluate(
     With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
     report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
     """
-    from lenet_cli.checkpoint import load_model
     from lenet_cli.data import class_names
     from lenet_cli.device import resolve_device
     from lenet_cli.evaluate import evaluate_with_mistakes
+    from lenet_cli.exported import load_any_model
     from lenet_cli.render import evaluation_view
 
-    model, loaded = load_model(checkpoint, resolve_device(device.value))
+    model, loaded = load_any_model(checkpoint, resolve_device(device.value))
     dataset_name = dataset.value if dataset else loaded.get("dataset") or "mnist"
     names = class_names(dataset_name)
     chosen = evaluation_data(loaded, dataset_name, data_dir, images, names, show_progress=not as_json)
@@ -382,7 +382,10 @@ def evaluation_data(
 def predict(
     images: list[Path] = typer.Argument(..., metavar="IMAGE", help="Image files, or folders of them."),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", "-c", help="Default: the newest checkpoint under checkpoints/."
+        None,
+        "--checkpoint",
+        "-c",
+        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/.",
     ),
     top_k: int = typer.Option(3, min=1, max=10, help="How many classes to list per image."),
     invert: Invert = typer.Option(
@@ -404,15 +407,16 @@ def predict(
     ink, scaled to 20 pixels and centred by mass in 28x28. Images that fail are reported and the
     rest still predicted (exit 1 if any failed).
     """
-    from lenet_cli.checkpoint import find_latest_checkpoint, load_model
+    from lenet_cli.checkpoint import find_latest_checkpoint
     from lenet_cli.data import class_names
+    from lenet_cli.exported import load_any_model
     from lenet_cli.predict import predict_files
     from lenet_cli.predict import save_preprocessed as save_inputs
     from lenet_cli.render import predictions_table
 
     checkpoint_path = checkpoint or find_latest_checkpoint(DEFAULTS.checkpoint_dir)
-    model, loaded = load_model(checkpoint_path, "cpu")
-    predictions = predict_files(model, images, top_k=top_k, invert=invert.value)
+    model, loaded = load_any_model(checkpoint_path, "cpu")
+    predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=not as_json)
     if not predictions:
         raise LenetError("no images found in the given folders")
     if save_preprocessed is not None:
@@ -433,37 +437,104 @@ def predict(
 @app.command()
 @handles_errors
 def summary(
-    checkpoint: Path | None = typer.Argument(
-        None, metavar="[CHECKPOINT]", help="Also describe how this checkpoint was trained."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    checkpoint: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="[CHECKPOINT]",
+            help="Also describe how this checkpoint was trained, or what an export holds.",
+        ),
+    ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The layer table: output shapes, formulas, parameters, mult-adds and memory.
 
     Example: lenet summary checkpoints/run-1/last.pt
+
+    Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
     from lenet_cli.checkpoint import load_model
-    from lenet_cli.render import checkpoint_table, summary_table
+    from lenet_cli.exported import EXPORT_SUFFIXES
+    from lenet_cli.render import checkpoint_table, export_table, summary_table
     from lenet_cli.summary import summarize
 
+    if checkpoint is not None and checkpoint.suffix.lower() in EXPORT_SUFFIXES:
+        description = describe_export(checkpoint)
+        if as_json:
+            print_json(description)
+        else:
+            consoles(as_json)[0].print(export_table(description))
+        return
     model, loaded = load_model(checkpoint, "cpu") if checkpoint else (None, None)
     model_summary = summarize(model)
     if as_json:
         document = model_summary.to_dict()
         if loaded is not None:
-            document["checkpoint"] = {
-                "path": str(checkpoint),
-                **{
-                    key: loaded.get(key)
-                    for key in ("dataset", "epoch", "config", "metrics", "versions", "created")
-                },
-            }
+            keys = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images")
+            document["checkpoint"] = {"path": str(checkpoint), **{key: loaded.get(key) for key in keys}}
         print_json(document)
         return
     results, _ = consoles(as_json)
     results.print(summary_table(model_summary))
     if loaded is not None:
         results.print(checkpoint_table(str(checkpoint), loaded))
+
+
+def describe_export(path: Path) -> dict[str, Any]:
+    from lenet_cli.exported import EXPORT_SUFFIXES, describe_onnx, load_exported
+
+    if EXPORT_SUFFIXES[path.suffix.lower()] == "onnx":
+        load_exported(path, "onnx")  # checks it is a readable LeNet-5-shaped model
+        return describe_onnx(path)
+    _, metadata = load_exported(path, "pt2")
+    shape = ["batch", 1, 28, 28]
+    return {"path": str(path), "format": "pt2", "inputs": [{"name": "x", "type": "float", "shape": shape}],
+            "outputs": [{"name": "logits", "type": "float", "shape": ["batch", 10]}], "metadata": metadata}  # fmt: skip
+
+
+ExportFormat = StrEnum("ExportFormat", {"onnx": "onnx", "pt2": "pt2"})
+
+
+@app.command()
+@handles_errors
+def export(
+    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="The lenet checkpoint to export.")],
+    export_format: Annotated[
+        ExportFormat, typer.Option("--format", help="onnx (onnxruntime, web, mobile) or pt2 (torch.export).")
+    ] = ExportFormat.onnx,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Default: beside the checkpoint, last.onnx or last.pt2."),
+    ] = None,
+    opset: Annotated[
+        int | None, typer.Option(min=7, help="ONNX opset (default: the exporter's, 18+).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where to find test images to verify on (never downloads).")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Export a checkpoint to ONNX or a torch.export program, verified against the checkpoint.
+
+    Example: lenet export checkpoints/run-1/last.pt --format onnx
+
+    The export takes float32 (N, 1, 28, 28) in [0, 1], white digit on black, any N, and gives logits
+    (N, 10). It is run on 1,000 images and kept only if its logits match the checkpoint's within 1e-4
+    with the same predicted class for every image. Run it with lenet evaluate/predict too.
+    """
+    from tqdm import tqdm
+
+    from lenet_cli.export import export_checkpoint
+    from lenet_cli.render import export_lines
+
+    with tqdm(total=None, desc="Exporting and verifying", bar_format="{desc} {elapsed}", file=sys.stderr,
+              disable=None if not as_json else True, leave=False):  # fmt: skip
+        result = export_checkpoint(checkpoint, export_format.value, output, opset, force, data_dir)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for line in export_lines(result, checkpoint):
+        consoles(as_json)[0].print(line, markup=False)
 
 
 def main() -> None:

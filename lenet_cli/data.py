@@ -77,6 +77,16 @@ def load_split(dataset: str, data_dir: str | os.PathLike, split: str) -> Split:
     return Split(images, labels)
 
 
+def find_split(dataset: str, data_dir: str | os.PathLike, split: str) -> Split | None:
+    """`split` of `dataset` if its files are already in `data_dir`, else None: never downloads."""
+    try:
+        if dataset not in DATASETS or _find_idx_folder(Path(data_dir), dataset) is None:
+            return None
+        return load_split(dataset, data_dir, split)
+    except DataError:
+        return None
+
+
 def split_train_val(train: Split, val_size: int, seed: int) -> tuple[Split, Split | None]:
     """Hold out `val_size` training images, chosen by a permutation seeded with `seed`."""
     if val_size <= 0:

@@ -16,11 +16,13 @@ from typing import BinaryIO
 
 from lenet_cli.errors import LenetError
 
-TEMPORARY_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
+TEMPORARY_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)(\.[a-z0-9]+)?$")
 
 
-def temporary_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def temporary_path(path: Path, keep_suffix: bool = False) -> Path:
+    """`.NAME.tmp-PID` beside `path`; with `keep_suffix`, `.NAME.tmp-PID.SUFFIX` for writers that insist
+    on a file name's suffix (torch.export's .pt2)."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}" + (path.suffix if keep_suffix else ""))
 
 
 def atomic_write(

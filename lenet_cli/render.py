@@ -13,6 +13,7 @@ from lenet_cli.reporters import Reporter
 
 if TYPE_CHECKING:
     from lenet_cli.evaluate import Metrics, Misclassified
+    from lenet_cli.export import ExportResult
     from lenet_cli.predict import Prediction
     from lenet_cli.summary import ModelSummary
     from lenet_cli.train import EpochRecord, TrainingRun, TrainResult
@@ -307,3 +308,37 @@ def digit_picture(image_u8: Any, color: bool) -> Text:
         text.append("\n")
     text.rstrip()
     return text
+
+
+def export_lines(result: ExportResult, checkpoint: Any) -> list[str]:
+    kind = f"ONNX opset {result.opset}" if result.format == "onnx" else "torch.export program"
+    runner = "onnxruntime" if result.format == "onnx" else "torch.export.load"
+    return [
+        f"Exported {checkpoint} -> {result.path} ({kind}, {human_bytes(result.bytes)})",
+        f"Verified with {runner} on {result.images_checked:,} images ({result.checked_on}): "
+        f"largest logit difference {result.max_abs_diff:.1e}, same class for {result.argmax_agreement:.2%}",
+        f"Try it: lenet evaluate {result.path}",
+    ]
+
+
+def export_table(description: dict[str, Any]) -> Table:
+    """What an exported file holds: its inputs and outputs, opset, and the metadata lenet wrote."""
+    table = Table(
+        title=f"Exported model {escape(description['path'])}", title_justify="left", show_header=False
+    )
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    table.add_row("Format", "ONNX" if description["format"] == "onnx" else "torch.export program (.pt2)")
+    for kind in ("inputs", "outputs"):
+        for tensor in description[kind]:
+            shape = ", ".join(str(extent) for extent in tensor["shape"])
+            table.add_row(kind[:-1].capitalize(), escape(f"{tensor['name']}: {tensor['type']} ({shape})"))
+    if "opset" in description:
+        table.add_row(
+            "Opset",
+            escape(", ".join(f"{domain} {version}" for domain, version in description["opset"].items())),
+        )
+        table.add_row("Producer", escape(description["producer"]))
+    for key, value in description["metadata"].items():
+        table.add_row(escape(key), escape(value))
+    return table
