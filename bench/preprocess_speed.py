@@ -3,8 +3,8 @@
     python bench/preprocess_speed.py [--repeats 15]
 
 For each input (a 28x28 MNIST-form PNG; a 1 MP drawing as a paint program saves it, two tones that
-PNG decodes unusually fast; the same drawing photographed, with uneven light and paper noise; a
-12 MP photo-like JPEG), both timings
+PNG decodes unusually fast; the same drawing photographed, with uneven light and paper noise, grey
+and in colour as PNG and JPEG; a 12 MP photo-like JPEG), both timings
 alternate in one process so both see the same machine noise; the figure that matters is the ratio
 `load_digit / decode` (the issue's target: at most ~3x for 1 MP). Then a folder of many 1 MP files
 through `load_digits`, which uses both cores.
@@ -34,13 +34,19 @@ def make_inputs(folder: Path) -> dict[str, Path]:
     small.save(folder / "mnist-28x28.png")
     drawing = draw_digit(4, rng, canvas=(1150, 870), height_range=(300, 500), pen_range=(3, 6))
     drawing.save(folder / "drawing-1mp.png")
-    photo_like(drawing, rng).save(folder / "photographed-1mp.png")
+    photographed = photo_like(drawing, rng)
+    photographed.save(folder / "photographed-1mp.png")
+    tinted = [photo_like(drawing, rng) for _ in range(3)]  # colour: each channel its own noise
+    Image.merge("RGB", tinted).save(folder / "colour-photo-1mp.png")
+    Image.merge("RGB", tinted).save(folder / "colour-photo-1mp.jpg", quality=90)
     photo = photo_like(
         draw_digit(7, rng, canvas=(4000, 3000), height_range=(1200, 2000), pen_range=(18, 30)), rng
     )
     photo.save(folder / "photo-12mp.jpg", quality=90)
     return {"28x28 PNG": folder / "mnist-28x28.png", "1 MP drawing PNG": folder / "drawing-1mp.png",
             "1 MP photographed PNG": folder / "photographed-1mp.png",
+            "1 MP colour photo PNG": folder / "colour-photo-1mp.png",
+            "1 MP colour photo JPEG": folder / "colour-photo-1mp.jpg",
             "12 MP photo JPEG": folder / "photo-12mp.jpg"}  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import os
 import pickle
 import platform
 import re
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,9 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty")
     try:
-        loaded = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # garbage can make the unpickler warn before it fails
+            loaded = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         if "global" in str(error).lower():  # a class or function reference: what code-running pickles need
             raise CheckpointError(

@@ -141,8 +141,7 @@ def _grey_levels(image: Image.Image) -> torch.Tensor:
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
-    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255
-    return torch.from_numpy(grey.copy())
+    return torch.from_numpy(np.array(image.convert("L"))).to(torch.float32).div_(255)
 
 
 def normalize_digit(grey: torch.Tensor, invert: str = "auto") -> torch.Tensor:
@@ -160,7 +159,7 @@ def normalize_digit(grey: torch.Tensor, invert: str = "auto") -> torch.Tensor:
     # away from the strokes (so anti-aliased stroke edges do not count as noise). The background is
     # then black as in MNIST, and the stroke-thickening below cannot grow noise.
     near_ink = _near(mask, 1 + max(ink.shape) // 50)
-    ink = (ink - _noise_level(ink[~near_ink])).clamp(min=0)
+    ink = (ink - _noise_level(ink, ~near_ink)).clamp(min=0)
     # The crop keeps the faint edges of strokes, as MNIST's boxes do, but not specks far from them.
     extent = (ink > 0) & near_ink
     rows, cols = extent.any(dim=1).nonzero(), extent.any(dim=0).nonzero()
@@ -192,17 +191,21 @@ def _background(grey: torch.Tensor) -> torch.Tensor:
     padded = F.pad(grey[None, None], (0, cols * cell - width, 0, rows * cell - height), mode="replicate")[
         0, 0
     ]
-    blocks = padded.reshape(rows, cell, cols, cell).permute(0, 2, 1, 3).reshape(rows, cols, cell * cell)
-    quartile = blocks.kthvalue(max(1, cell * cell // 4), dim=-1).values
+    step = 2 if cell >= 16 else 1  # in large cells every other row and column is sample enough
+    blocks = padded.reshape(rows, cell, cols, cell)[:, ::step, :, ::step].permute(0, 2, 1, 3)
+    blocks = blocks.reshape(rows, cols, -1)
+    quartile = blocks.kthvalue(max(1, blocks.shape[-1] // 4), dim=-1).values
     quartile = -F.max_pool2d(-quartile[None, None], 3, stride=1, padding=1)
     smooth = F.interpolate(quartile, size=(rows * cell, cols * cell), mode="bilinear", align_corners=False)
     return smooth[0, 0, :height, :width]
 
 
-def _noise_level(background: torch.Tensor, sample: int = 200_000) -> float:
-    if background.numel() == 0:
+def _noise_level(ink: torch.Tensor, paper: torch.Tensor, sample: int = 200_000) -> float:
+    """The 99th percentile of `ink` where `paper` is set, from an even sample of about `sample` pixels."""
+    step = max(1, ink.numel() // sample)
+    values = ink.flatten()[::step][paper.flatten()[::step]]
+    if values.numel() == 0:
         return 0.0
-    values = background[:: max(1, background.numel() // sample)]
     # torch.quantile's linear interpolation, from two selections (O(n)) instead of a sort
     position = 0.99 * (len(values) - 1)
     below = int(math.floor(position))
