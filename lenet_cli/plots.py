@@ -7,6 +7,7 @@ Every picture is written atomically.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,12 +57,23 @@ def draw_curves(history: Sequence[EpochRecord], path: Path) -> Path:
         _integer_ticks(accuracy_axes)
     loss_axes.set(title="Loss", xlabel="epoch", ylabel="cross-entropy")
     positive = [v for r in history for v in (r.train_loss, r.val_loss) if v is not None and v > 0]
-    if positive and max(positive) / min(positive) > 20:
+    if positive and max(positive) / min(positive) > 20:  # a loss falling by orders: log scale, plain labels
+        from matplotlib.ticker import FuncFormatter
+
         loss_axes.set_yscale("log")
+        loss_axes.set_title("Loss (log scale)")
+        loss_axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+        loss_axes.yaxis.set_minor_formatter(FuncFormatter(_two_and_five))
     loss_axes.grid(alpha=0.3)
     loss_axes.legend()
     _integer_ticks(loss_axes)
     return _save(figure, path)
+
+
+def _two_and_five(value: float, _position: int) -> str:
+    """Minor log-axis labels at 2 and 5 times a power of ten only, so they do not crowd."""
+    leading = round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+    return f"{value:g}" if leading in (2, 5) else ""
 
 
 def _integer_ticks(axes: Any) -> None:

@@ -108,14 +108,14 @@ def metrics_view(metrics: Metrics, class_names: list[str]) -> Group:
 
 
 def confusion_table(counts: list[list[int]], class_names: list[str]) -> Table:
-    """Correct counts on the diagonal in green; each error on a red whose intensity grows with its
-    share of the row, so the worst confusions stand out at a glance."""
+    """Correct counts on the diagonal in green; each error on a red that is brighter the more often
+    that confusion happens (relative to the worst one), so the worst stand out at a glance."""
     confusion = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     confusion.add_column("", style="bold")
     for label in range(len(class_names)):
         confusion.add_column(str(label), justify="right")
+    worst = max((count for t, row in enumerate(counts) for p, count in enumerate(row) if p != t), default=0)
     for label, row in enumerate(counts):
-        row_total = max(sum(row), 1)
         cells = []
         for column, count in enumerate(row):
             if column == label:
@@ -123,16 +123,15 @@ def confusion_table(counts: list[list[int]], class_names: list[str]) -> Table:
             elif count == 0:
                 cells.append("[dim]0[/]")
             else:
-                cells.append(f"[{error_style(count / row_total)}]{count}[/]")
+                cells.append(f"[{error_style(count / worst)}]{count}[/]")
         confusion.add_row(str(label), *cells)
     return confusion
 
 
-def error_style(rate: float) -> str:
-    """White on a red background, from dark (a stray error) to bright (a tenth of the class or more)."""
-    strength = min(1.0, rate / 0.1) ** 0.5
-    red = round(70 + 185 * strength)
-    return f"bold white on rgb({red},{round(20 * (1 - strength))},{round(20 * (1 - strength))})"
+def error_style(strength: float) -> str:
+    """White on red, from dark red (a rare confusion) to bright red (the most frequent one)."""
+    red = round(70 + 185 * strength**0.7)
+    return f"bold white on rgb({red},0,0)"
 
 
 def evaluation_view(
@@ -263,27 +262,30 @@ def predictions_table(
     predictions: list[Prediction], class_names: list[str], show: bool, color: bool
 ) -> Table:
     """One row per image, laid out to fit 80 columns: file names whole (shared folders dropped, in the
-    caption), headers never cut, the top-k one class per line."""
+    caption), headers never cut; the prediction, then the rest of the top-k, one class per line."""
     names = short_paths([prediction.path for prediction in predictions])
     folder = _shared_folder([prediction.path for prediction in predictions], names)
     table = Table(caption=f"in {escape(folder)}" if folder else None, caption_justify="left")
     table.add_column("Image", overflow="fold", min_width=8)
     if show:
         table.add_column("Network input", no_wrap=True, min_width=28)
-    table.add_column("Prediction", justify="right", min_width=10)
-    table.add_column("Top-k", no_wrap=True, min_width=8)
+    table.add_column("Prediction", no_wrap=True, min_width=10)
     for name, prediction in zip(names, predictions, strict=True):
         picture = (
             [digit_picture(prediction.seen, color) if prediction.seen is not None else ""] if show else []
         )
         if prediction.error is not None:
-            table.add_row(escape(name), *picture, "[red]error[/]", f"[red]{escape(prediction.error)}[/]")
+            table.add_row(escape(name), *picture, f"[red]error: {escape(prediction.error)}[/]")
             continue
-        top = "\n".join(
+        ranked = [
             f"{escape(class_names[label])} {probability:.1%}" for label, probability in prediction.top_k
+        ]
+        # The prediction in bold, the runners-up dimmed beneath it.
+        table.add_row(
+            escape(name),
+            *picture,
+            "\n".join([f"[bold]{ranked[0]}[/]", *(f"[dim]{r}[/]" for r in ranked[1:])]),
         )
-        label = escape(class_names[prediction.label])
-        table.add_row(escape(name), *picture, f"[bold]{label}[/] {percent(prediction.confidence)}", top)
     return table
 
 

@@ -62,3 +62,31 @@ def test_torchrun_two_processes(tiny_mnist, tmp_path):
     )
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["epochs"] == 4
+
+
+def test_torchrun_with_own_images(tiny_mnist, tmp_path):
+    """--images under two processes: each rank takes half of every batch's own images too."""
+    from PIL import Image
+
+    from lenet_cli.data import load_split
+
+    test = load_split("mnist", tiny_mnist, "test")
+    for index in range(40):
+        folder = tmp_path / "mine" / str(int(test.labels[index]))
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(test.images[index].numpy()).save(folder / f"{index}.png")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    command = torchrun + ["-m", "lenet_cli", "train", "--epochs", "2", "--data-dir", str(tiny_mnist),
+                          "--images", str(tmp_path / "mine"), "--checkpoint-dir", str(tmp_path / "runs"),
+                          "--json"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["world_size"] == 2
+    # 64 per batch: 16 own images and 48 dataset images, each rank half of both.
+    per_rank = document["history"][-1]["data_per_rank"]
+    assert [share["images"] for share in per_rank] == [300, 300]
+    checkpoint = torch.load(tmp_path / "runs" / "run-1" / "last.pt", weights_only=True)
+    assert checkpoint["images"]["count"] == 40
+    assert result.stderr.count("Your images: 40 from") == 1

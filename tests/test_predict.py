@@ -199,3 +199,24 @@ def test_cli_json_shape(trained_checkpoint, tmp_path):
     assert set(prediction) == {"path", "label", "confidence", "top_k"}
     assert [entry["label"] for entry in prediction["top_k"]][0] == prediction["label"]
     assert sum(1 for _ in prediction["top_k"]) == 3
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_predict_table_fits_80_columns_with_names_whole(trained_checkpoint, tmp_path, monkeypatch, show):
+    deep = tmp_path / "a-rather-long-folder-name" / "scans-from-the-second-exam-of-the-term"
+    deep.mkdir(parents=True)
+    names = ["student-0042-question-7.png", "student-0043-question-7.png"]
+    for name in names:
+        Image.fromarray(255 - mnist_like(tmp_path)).save(deep / name)
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["predict", str(deep / names[0]), str(deep / names[1]), "-c", str(trained_checkpoint)]
+    result = runner.invoke(app, args + (["--show"] if show else []))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines[:-1]) <= 80  # the table; the caption names the folder
+    header = next(line for line in lines if "Image" in line)
+    for title in ["Image", "Prediction"] + (["Network input"] if show else []):
+        assert f" {title} " in header
+    for name in names:
+        assert any(name in line for line in lines), name  # on one line, not folded
+    assert lines[-1] == f"in {deep}"
