@@ -309,7 +309,7 @@ def evaluate(
     model, loaded = load_any_model(checkpoint, resolve_device(device.value))
     dataset_name = dataset.value if dataset else loaded.get("dataset") or "mnist"
     names = class_names(dataset_name)
-    chosen = evaluation_data(loaded, dataset_name, data_dir, images, names, show_progress=not as_json)
+    chosen = evaluation_data(loaded, dataset_name, data_dir, images, names, show_progress=True)
     metrics, mistakes = evaluate_with_mistakes(model, chosen.split, chosen.paths, batch_size, len(names))
     if plots is not None:
         from lenet_cli.plots import draw_evaluation
@@ -416,7 +416,7 @@ def predict(
 
     checkpoint_path = checkpoint or find_latest_checkpoint(DEFAULTS.checkpoint_dir)
     model, loaded = load_any_model(checkpoint_path, "cpu")
-    predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=not as_json)
+    predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=True)
     if not predictions:
         raise LenetError("no images found in the given folders")
     if save_preprocessed is not None:
@@ -491,7 +491,9 @@ def describe_export(path: Path) -> dict[str, Any]:
             "outputs": [{"name": "logits", "type": "float", "shape": ["batch", 10]}], "metadata": metadata}  # fmt: skip
 
 
-ExportFormat = StrEnum("ExportFormat", {"onnx": "onnx", "pt2": "pt2"})
+class ExportFormat(StrEnum):
+    onnx = "onnx"
+    pt2 = "pt2"
 
 
 @app.command()
@@ -527,9 +529,15 @@ def export(
     from lenet_cli.export import export_checkpoint
     from lenet_cli.render import export_lines
 
-    with tqdm(total=None, desc="Exporting and verifying", bar_format="{desc} {elapsed}", file=sys.stderr,
-              disable=None if not as_json else True, leave=False):  # fmt: skip
-        result = export_checkpoint(checkpoint, export_format.value, output, opset, force, data_dir)
+    with tqdm(total=2, desc="Exporting", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def stage(name: str) -> None:
+            bar.update()
+            bar.set_description_str(name)
+
+        result = export_checkpoint(
+            checkpoint, export_format.value, output, opset, force, data_dir, on_stage=stage
+        )
     if as_json:
         print_json(result.to_dict())
         return

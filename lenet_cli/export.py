@@ -14,6 +14,7 @@ import io
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,12 @@ def export_checkpoint(
     opset: int | None = None,
     force: bool = False,
     data_dir: str | os.PathLike | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> ExportResult:
-    """Export, verify, then move into place (atomically); raise LenetError and leave nothing on failure."""
+    """Export, verify, then move into place (atomically); raise LenetError and leave nothing on failure.
+
+    `on_stage` hears "Verifying" and "Writing" as the export gets there (for a progress bar)."""
+    stage = on_stage or (lambda _name: None)
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
     if export_format not in FORMATS:
@@ -83,12 +88,14 @@ def export_checkpoint(
         else:
             opset_used = None
             _write_pt2(model, temporary, metadata)
+        stage(f"Verifying on {len(images):,} images")
         max_diff, agreement = verify(model, temporary, export_format, images)
         if max_diff > TOLERANCE or agreement < 1.0:
             raise LenetError(
                 f"the exported model disagrees with {checkpoint}: largest logit difference {max_diff:.2e} "
                 f"(allowed {TOLERANCE:g}), same class on {agreement:.2%} of {len(images)} images; nothing written"
             )
+        stage("Writing")
         os.replace(temporary, target)
         fsync_folder(target.parent)
     except OSError as error:

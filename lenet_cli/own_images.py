@@ -51,7 +51,14 @@ class EpochExtras:
 class OwnImages:
     """The user's labelled images, resident on the device, and what identifies them."""
 
-    def __init__(self, labelled: LabelledImages, folders: tuple[str, ...], per_batch: int, seed: int, device):
+    def __init__(
+        self,
+        labelled: LabelledImages,
+        folders: tuple[str, ...],
+        per_batch: int,
+        seed: int,
+        device: torch.device,
+    ):
         self.images_u8 = labelled.images.to(device)
         self.labels = labelled.labels.to(device)
         self.folders, self.per_batch, self.seed = folders, per_batch, seed

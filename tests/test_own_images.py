@@ -154,11 +154,13 @@ def test_teaching_with_init_and_images_learns_the_new_style(trained_checkpoint, 
     before = json.loads(invoke("evaluate", trained_checkpoint, "--images", held, "--json").stdout)["accuracy"]
     result = invoke(
         "train", "--init", trained_checkpoint, "--images", teach, "--epochs", 6, "--image-share", 0.5,
-        "--lr", 3e-3, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path,
+        "--lr", 3e-3, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path, "--val-size", 100,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert f"Starting from the weights of {trained_checkpoint}" in result.stdout
     assert f"Your images: 80 from {teach}, 32 in every batch, augmented" in result.stdout
+    assert "500 training, 100 validation" in result.stdout and "val_acc" in result.stdout
+    assert (tmp_path / "run-1" / "best.pt").exists()
     after = json.loads(invoke("evaluate", tmp_path / "run-1" / "last.pt", "--images", held, "--json").stdout)
     assert after["accuracy"] > before + 0.3, (before, after["accuracy"])
     saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
