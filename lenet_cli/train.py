@@ -316,6 +316,9 @@ class TrainingRun:
     ):
         self.config, self.cluster, self.device = config, cluster, device
         self.started = time.perf_counter()
+        initial = (
+            load_checkpoint(config.init, device) if config.init and resume_from is None else None
+        )  # fail fast
         train_full = load_split(config.dataset, config.data_dir, "train")
         self.test = load_split(config.dataset, config.data_dir, "test")
         train, self.val = split_train_val(train_full, config.val_size, config.seed)
@@ -343,8 +346,8 @@ class TrainingRun:
         self.init_from: dict[str, Any] | None = None
         if resume_from is not None:
             self._restore(resume_from)
-        elif config.init is not None:
-            self._initialise(config.init)
+        elif initial is not None:
+            self._initialise(initial, config.init)
         self.trained: nn.Module = self.model
         if cluster.active:
             device_ids = [device.index] if device.type == "cuda" else None
@@ -372,9 +375,8 @@ class TrainingRun:
         if saved.get("step"):
             self.partial = EpochProgress(saved["step"], saved["step_losses"].to(self.device))
 
-    def _initialise(self, init_path: str) -> None:
+    def _initialise(self, initial: dict[str, Any], init_path: str) -> None:
         """Start from another checkpoint's weights; the optimizer and schedule start afresh."""
-        initial = load_checkpoint(init_path, self.device)
         self.model.load_state_dict(initial["model"])
         metrics = initial.get("metrics") or {}
         self.init_from = {

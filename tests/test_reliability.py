@@ -183,7 +183,7 @@ class CodeRunningPayload:
         return (os.system, (f"touch {self.marker}",))
 
 
-@pytest.mark.parametrize("command", ["evaluate", "summary", "predict", "resume"])
+@pytest.mark.parametrize("command", ["evaluate", "summary", "predict", "resume", "export", "init"])
 def test_code_running_checkpoint_is_refused_by_every_command(tmp_path, command):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
@@ -193,6 +193,16 @@ def test_code_running_checkpoint_is_refused_by_every_command(tmp_path, command):
         "summary": ["summary", str(evil)],
         "predict": ["predict", str(tmp_path), "--checkpoint", str(evil)],
         "resume": ["train", "--resume", str(evil)],
+        "export": ["export", str(evil)],
+        "init": [
+            "train",
+            "--init",
+            str(evil),
+            "--data-dir",
+            str(tmp_path),
+            "--checkpoint-dir",
+            str(tmp_path),
+        ],
     }[command]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
