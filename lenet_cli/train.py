@@ -291,13 +291,15 @@ def fit(
                 for epoch in range(run.start_epoch, config.epochs):
                     progress = run.train_epoch(epoch, stop, on_step, show_progress)
                     if not progress.complete:
+                        stopped = run.interrupted(progress, stop)  # saves where the epoch got to
                         listeners.on_stop(run)
-                        raise run.interrupted(progress, stop)
+                        raise stopped
                     record = run.end_epoch(progress)
                     listeners.on_epoch_end(run, record)
                     if stop.requested and not cluster.active:
+                        stopped = run.interrupted(None, stop)
                         listeners.on_stop(run)
-                        raise run.interrupted(None, stop)
+                        raise stopped
             result = run.finish()
             listeners.on_end(run, result)
             return result

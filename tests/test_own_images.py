@@ -126,6 +126,11 @@ def test_evaluate_plots_for_a_folder_and_for_the_test_set(trained_checkpoint, la
         ),
         ("empty-classes", "Error: no images found in {root} (expected <class>/<image> files)\n"),
         ("missing", "Error: image folder {root} does not exist\n"),
+        (
+            "all-broken",
+            "Error: none of the 1 images could be read (first: {root}/3/a.png: cannot decode image "
+            "(UnidentifiedImageError))\n",
+        ),
     ],
 )
 def test_bad_labelled_folders(trained_checkpoint, tmp_path, layout, message):
@@ -135,6 +140,8 @@ def test_bad_labelled_folders(trained_checkpoint, tmp_path, layout, message):
     if layout == "unknown-class":
         (root / "seven").mkdir()
         Image.new("L", (28, 28)).save(root / "3" / "a.png")
+    if layout == "all-broken":
+        (root / "3" / "a.png").write_bytes(b"not a png")
     if layout == "no-classes":
         shutil.rmtree(root / "3")
         (root / "a.png").write_bytes(b"")
