@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from drawing import draw_digit, variant
-from PIL import Image
+from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from lenet_cli.checkpoint import load_model
@@ -220,3 +220,20 @@ def test_predict_table_fits_80_columns_with_names_whole(trained_checkpoint, tmp_
     for name in names:
         assert any(name in line for line in lines), name  # on one line, not folded
     assert lines[-1] == f"in {deep}"
+
+
+def test_large_images_keep_one_pixel_strokes_the_sampled_analysis_could_miss(tmp_path, monkeypatch):
+    """A 1-pixel bar on an odd row of a large canvas (the ink is located on a sample of every other
+    row): the crop must hold all of it, as when the whole image is analysed."""
+    import lenet_cli.preprocess as preprocess
+
+    canvas = Image.new("L", (700, 600), 255)
+    pen = ImageDraw.Draw(canvas)
+    pen.line([(201, 201), (455, 201)], fill=0, width=1)  # the bar of a 7, one pixel high, odd row
+    pen.line([(455, 201), (330, 451)], fill=0, width=5)  # its stem
+    canvas.save(tmp_path / "seven.png")
+    sampled = load_digit(tmp_path / "seven.png")
+    monkeypatch.setattr(preprocess, "SAMPLED_PIXELS", 10**9)  # analyse every pixel
+    whole = load_digit(tmp_path / "seven.png")
+    assert ink_box(sampled, level=1) == ink_box(whole, level=1)
+    assert float((sampled.float() - whole.float()).abs().mean()) < 2  # of 255
