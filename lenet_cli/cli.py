@@ -362,7 +362,9 @@ def evaluation_data(
         labelled = read_labelled_folders(images, names, show_progress=show_progress)
         if not len(labelled):
             path, _, why = labelled.errors[0]
-            raise LenetError(f"none of the {len(labelled.errors)} images could be read (first: {path}: {why})")
+            raise LenetError(
+                f"none of the {len(labelled.errors)} images could be read (first: {path}: {why})"
+            )
         skipped = f" ({labelled.skipped:,} other files skipped)" if labelled.skipped else ""
         title = f"{len(labelled):,} images in {', '.join(map(str, images))}{skipped}"
         short_title = f"{', '.join(folder.resolve().name for folder in images)}: {len(labelled):,} images"

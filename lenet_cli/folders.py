@@ -38,7 +38,8 @@ def class_index(folder_name: str, class_names: list[str]) -> int | None:
         return int(folder_name)
     lowered = [name.lower() for name in class_names]
     wanted = folder_name.lower()
-    for candidate in (wanted, wanted.replace("_", "/"), wanted.replace("-", "/")):
+    # "Sneaker", "ankle_boot", "T-shirt_top": folder names cannot hold "/" and often avoid spaces
+    for candidate in (wanted, wanted.replace("_", "/"), wanted.replace("_", " "), wanted.replace("-", " ")):
         if candidate in lowered:
             return lowered.index(candidate)
     return None

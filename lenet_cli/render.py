@@ -253,6 +253,18 @@ def checkpoint_table(path: str, checkpoint: dict[str, Any]) -> Table:
         f"{config.get('optimizer', '?')}, {config.get('schedule', '?')} lr {config.get('lr', '?')}, "
         f"batch {config.get('batch_size', '?')}, seed {config.get('seed', '?')}, val_size {config.get('val_size', 0)}",
     )
+    if checkpoint.get("init"):
+        start = checkpoint["init"]
+        accuracy = f" (test accuracy {percent(start['test_accuracy'])})" if start.get("test_accuracy") else ""
+        table.add_row("Started from", escape(f"{start['path']}{accuracy}"))
+    if checkpoint.get("images"):
+        images = checkpoint["images"]
+        table.add_row(
+            "Your images",
+            escape(
+                f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
+            ),
+        )
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
     table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
     return table

@@ -227,3 +227,15 @@ def test_each_step_mixes_a_fixed_share_of_augmented_own_images():
     )  # the digit stays in view
     shares = [extras.batch(1, Cluster(rank, 2))[1].tolist() for rank in range(2)]
     assert shares == [[4, 1], [0, 2]]  # under torchrun each rank takes its half
+
+
+def test_class_folders_by_index_or_name():
+    from lenet_cli.data import class_names
+    from lenet_cli.folders import class_index
+
+    fashion = class_names("fashion-mnist")
+    assert [class_index(name, fashion) for name in ("7", "Sneaker", "sneaker", "T-shirt_top", "ankle_boot")] == [
+        7, 7, 7, 0, 9,
+    ]  # fmt: skip
+    assert class_index("10", fashion) is None and class_index("boots", fashion) is None
+    assert class_index("seven", DIGITS) is None and class_index("7", DIGITS) == 7
