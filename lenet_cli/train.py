@@ -249,8 +249,11 @@ def resume_config(checkpoint_path: str | Path, changes: dict[str, Any]) -> Train
     for name, value in changes.items():
         if name not in RESUMABLE_SETTINGS and value != getattr(saved, name):
             flag = "--" + name.replace("_", "-")
+            used = getattr(saved, name)
+            if isinstance(used, tuple):  # --images
+                used = ", ".join(used) or "none"
             raise LenetError(
-                f"{flag} cannot change when resuming (the run used {getattr(saved, name)}); "
+                f"{flag} cannot change when resuming (the run used {used}); "
                 f"only {', '.join('--' + s.replace('_', '-') for s in RESUMABLE_SETTINGS)} can"
             )
     config = saved.with_changes(**{k: v for k, v in changes.items() if k in RESUMABLE_SETTINGS})
@@ -328,8 +331,11 @@ class TrainingRun:
         dataset_per_step = config.batch_size - (self.own_images.per_batch if self.own_images else 0)
         if dataset_per_step < cluster.world_size:
             raise LenetError(
-                f"--batch-size {config.batch_size} is global and must leave at least one image for each "
-                f"of the {cluster.world_size} processes"
+                f"--batch-size {config.batch_size} with --image-share {config.image_share} leaves "
+                f"{dataset_per_step} dataset images per step; use a larger --batch-size"
+                if self.own_images
+                else f"--batch-size {config.batch_size} is global and must be at least the number of "
+                f"processes ({cluster.world_size})"
             )
         self.dataset_per_step = dataset_per_step
         self.steps_per_epoch = len(
