@@ -8,6 +8,7 @@ bit-identical results on the CPU.
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -282,6 +283,7 @@ def fit(
     DistributedDataParallel: only rank 0 reports and writes files.
     """
     cluster, device = start(config.device)
+    run = None
     try:
         run = TrainingRun(config, cluster, device, resume_from)
         listeners = Reporters(
@@ -307,6 +309,8 @@ def fit(
             listeners.on_end(run, result)
             return result
     finally:
+        if run is not None:
+            run.release()  # the DistributedDataParallel wrapper goes before its process group
         finish(cluster)
 
 
@@ -367,6 +371,13 @@ class TrainingRun:
     @property
     def checkpoint(self) -> Path:
         return self.run_dir / "last.pt"
+
+    def release(self) -> None:
+        """Drop the DistributedDataParallel wrapper (and its hooks into the process group) now, so it is
+        not destroyed after the process group is, at interpreter exit."""
+        if self.trained is not self.model:
+            self.trained = self.model
+            gc.collect()  # the wrapper's hooks hold reference cycles
 
     def _restore(self, resume_from: str | Path) -> None:
         saved = load_checkpoint(resume_from, self.device)

@@ -28,16 +28,34 @@ def test_ranks_take_disjoint_shares_of_every_global_batch():
     assert [len(b) for b in epoch_batches(torch.arange(129), 64, world_size=1)] == [64, 64, 1]
 
 
+def own_images_folder(tiny_mnist, folder):
+    """40 test digits as PNGs in class folders: `--images` under torchrun too."""
+    from PIL import Image
+
+    from lenet_cli.data import load_split
+
+    test = load_split("mnist", tiny_mnist, "test")
+    for index in range(40):
+        class_folder = folder / str(int(test.labels[index]))
+        class_folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(test.images[index].numpy()).save(class_folder / f"{index}.png")
+    return folder
+
+
 def test_torchrun_two_processes(tiny_mnist, tmp_path):
+    """One launch (they are slow) checks DDP, and --images under it: 16 of every 64 images are the
+    user's, each rank taking half of both parts."""
+    mine = own_images_folder(tiny_mnist, tmp_path / "mine")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     command = torchrun + ["-m", "lenet_cli", "train", "--epochs", "3", "--data-dir", str(tiny_mnist),
-                          "--checkpoint-dir", str(tmp_path), "--json"]  # fmt: skip
+                          "--images", str(mine), "--checkpoint-dir", str(tmp_path), "--json"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)  # one document: rank 1 printed nothing
     assert document["world_size"] == 2
     assert result.stderr.count("Run folder:") == 1
+    assert result.stderr.count("Your images: 40 from") == 1
 
     losses = [record["train_loss"] for record in document["history"]]
     assert losses[-1] < losses[0] / 2
@@ -50,6 +68,7 @@ def test_torchrun_two_processes(tiny_mnist, tmp_path):
     checkpoint = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
     assert not any(key.startswith("module.") for key in checkpoint["model"])
     assert checkpoint["world_size"] == 2
+    assert checkpoint["images"]["count"] == 40
     # Test metrics reduced across ranks equal one process's on the same weights.
     single = runner.invoke(app, ["evaluate", str(tmp_path / "run-1" / "last.pt"), "--json"])
     assert single.exit_code == 0, single.output
@@ -62,31 +81,3 @@ def test_torchrun_two_processes(tiny_mnist, tmp_path):
     )
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["epochs"] == 4
-
-
-def test_torchrun_with_own_images(tiny_mnist, tmp_path):
-    """--images under two processes: each rank takes half of every batch's own images too."""
-    from PIL import Image
-
-    from lenet_cli.data import load_split
-
-    test = load_split("mnist", tiny_mnist, "test")
-    for index in range(40):
-        folder = tmp_path / "mine" / str(int(test.labels[index]))
-        folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(test.images[index].numpy()).save(folder / f"{index}.png")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    command = torchrun + ["-m", "lenet_cli", "train", "--epochs", "2", "--data-dir", str(tiny_mnist),
-                          "--images", str(tmp_path / "mine"), "--checkpoint-dir", str(tmp_path / "runs"),
-                          "--json"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
-    assert document["world_size"] == 2
-    # 64 per batch: 16 own images and 48 dataset images, each rank half of both.
-    per_rank = document["history"][-1]["data_per_rank"]
-    assert [share["images"] for share in per_rank] == [300, 300]
-    checkpoint = torch.load(tmp_path / "runs" / "run-1" / "last.pt", weights_only=True)
-    assert checkpoint["images"]["count"] == 40
-    assert result.stderr.count("Your images: 40 from") == 1
