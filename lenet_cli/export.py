@@ -73,9 +73,11 @@ def export_checkpoint(
     checkpoint = Path(checkpoint)
     if export_format not in FORMATS:
         raise LenetError(f"unknown format {export_format!r}; choose {' or '.join(FORMATS)}")
+    if checkpoint.suffix.lower() in FORMATS.values():
+        raise LenetError(f"{checkpoint} is already an export; export from the checkpoint (.pt) it came from")
+    saved = load_checkpoint(checkpoint)
     target = Path(output) if output is not None else default_output(checkpoint, export_format)
     _check_target(target, export_format, force)
-    saved = load_checkpoint(checkpoint)
     model = LeNet5()
     model.load_state_dict(saved["model"])
     model.eval()

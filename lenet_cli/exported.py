@@ -8,6 +8,7 @@ onnx and onnxruntime are imported only here, when such a file is used.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Modul
     from lenet_cli.export import METADATA_FILE
 
     extra = {METADATA_FILE: ""}
+    export_log = logging.getLogger("torch.export")
+    level = export_log.level
+    export_log.setLevel(logging.ERROR)  # it logs a traceback as a warning before raising
     try:
         program = torch.export.load(str(path), extra_files=extra)
         module = program.module()
@@ -81,6 +85,8 @@ def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Modul
         raise CheckpointError(
             f"{path} is not a readable torch.export program ({_first_line(error)})"
         ) from None
+    finally:
+        export_log.setLevel(level)
     try:
         metadata = json.loads(extra[METADATA_FILE]) if extra[METADATA_FILE] else {}
     except json.JSONDecodeError:

@@ -167,22 +167,27 @@ def test_a_failed_verification_leaves_no_file(checkpoint, tmp_path, monkeypatch)
         ("suffix", "Error: --output for --format onnx must end in .onnx: {tmp}/model.pt2\n"),
         ("folder", "Error: cannot write {tmp}/blocker/model.onnx: folder {tmp}/blocker does not exist\n"),
         ("broken-onnx", "Error: {tmp}/broken.onnx is not a readable ONNX model"),
+        ("broken-pt2", "Error: {tmp}/broken.pt2 is not a readable torch.export program"),
+        ("export-of-export", "Error: {tmp}/broken.onnx is already an export; export from the checkpoint"),
     ],
 )
 def test_bad_export_inputs(checkpoint, tmp_path, case, message):
     (tmp_path / "blocker").write_text("a file, not a folder")
     (tmp_path / "broken.onnx").write_bytes(b"\x08\x07 not protobuf at all")
+    (tmp_path / "broken.pt2").write_bytes(b"not a zip archive")
     args = {
         "missing": ["export", tmp_path / "missing.pt"],
         "suffix": ["export", checkpoint, "-o", tmp_path / "model.pt2"],
         "folder": ["export", checkpoint, "-o", tmp_path / "blocker" / "model.onnx"],
         "broken-onnx": ["evaluate", tmp_path / "broken.onnx"],
+        "broken-pt2": ["predict", tmp_path / "blocker", "-c", tmp_path / "broken.pt2"],
+        "export-of-export": ["export", tmp_path / "broken.onnx"],
     }[case]
     result = invoke(*args)
     assert result.exit_code == 1
     assert result.stderr.startswith(message.format(tmp=tmp_path))
     assert result.stderr.count("\n") == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "broken.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "broken.onnx", "broken.pt2"]
 
 
 def test_unknown_format_is_a_usage_error(checkpoint):
