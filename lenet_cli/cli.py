@@ -458,7 +458,7 @@ def summary(
     Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
     from lenet_cli.checkpoint import load_model
-    from lenet_cli.exported import EXPORT_SUFFIXES
+    from lenet_cli.exported import EXPORT_SUFFIXES, describe_export
     from lenet_cli.render import checkpoint_table, export_table, summary_table
     from lenet_cli.summary import summarize
 
@@ -482,18 +482,6 @@ def summary(
     results.print(summary_table(model_summary))
     if loaded is not None:
         results.print(checkpoint_table(str(checkpoint), loaded))
-
-
-def describe_export(path: Path) -> dict[str, Any]:
-    from lenet_cli.exported import EXPORT_SUFFIXES, describe_onnx, load_exported
-
-    if EXPORT_SUFFIXES[path.suffix.lower()] == "onnx":
-        load_exported(path, "onnx")  # checks it is a readable LeNet-5-shaped model
-        return describe_onnx(path)
-    _, metadata = load_exported(path, "pt2")
-    shape = ["batch", 1, 28, 28]
-    return {"path": str(path), "format": "pt2", "inputs": [{"name": "x", "type": "float", "shape": shape}],
-            "outputs": [{"name": "logits", "type": "float", "shape": ["batch", 10]}], "metadata": metadata}  # fmt: skip
 
 
 class ExportFormat(StrEnum):

@@ -128,6 +128,21 @@ def describe_onnx(path: str | os.PathLike) -> dict[str, Any]:
     }
 
 
+def describe_export(path: Path) -> dict[str, Any]:
+    """What `lenet summary` shows of an exported file; a broken one raises CheckpointError."""
+    if EXPORT_SUFFIXES[path.suffix.lower()] == "onnx":
+        load_exported(path, "onnx")  # checks it is a readable LeNet-5-shaped model
+        return describe_onnx(path)
+    _, metadata = load_exported(path, "pt2")
+    return {
+        "path": str(path),
+        "format": "pt2",
+        "inputs": [{"name": "x", "type": "float", "shape": ["batch", 1, 28, 28]}],
+        "outputs": [{"name": "logits", "type": "float", "shape": ["batch", 10]}],
+        "metadata": metadata,
+    }
+
+
 def load_any_model(
     path: str | os.PathLike, device: torch.device | str = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:

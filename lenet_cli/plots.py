@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lenet_cli.errors import LenetError
 from lenet_cli.files import atomic_write
 
 if TYPE_CHECKING:
@@ -152,8 +153,6 @@ def draw_evaluation(
     title: str,
 ) -> list[Path]:
     """`lenet evaluate --plots`: folder/confusion_matrix.png and folder/misclassified.png."""
-    from lenet_cli.errors import LenetError
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -99,7 +99,8 @@ def _workers_for(paths: list[str | os.PathLike], probe: int = 8) -> int:
 
 
 def read_grey(path: Path) -> torch.Tensor:
-    """Decode to float grey levels in [0, 1], shape (H, W): EXIF orientation applied, alpha over white."""
+    """Decode to grey levels, shape (H, W): uint8, or float in [0, 1] for 16/32-bit images and images
+    averaged down to the working size. EXIF orientation applied, alpha over white."""
     if not path.exists():
         raise ImageError("no such file")
     if path.is_dir():
@@ -108,10 +109,10 @@ def read_grey(path: Path) -> torch.Tensor:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
-                if opened.width * opened.height > MAX_PIXELS:
+                pixels = opened.width * opened.height
+                if pixels > MAX_PIXELS:
                     raise ImageError(TOO_LARGE)
                 opened.seek(0)  # the first frame of an animation
-                pixels = opened.width * opened.height
                 if pixels > WORKING_PIXELS and opened.format == "JPEG":
                     shrink = math.sqrt(pixels / WORKING_PIXELS)
                     opened.draft(opened.mode, (int(opened.width / shrink), int(opened.height / shrink)))
@@ -179,8 +180,8 @@ def _crop_to_ink(grey: torch.Tensor, inverted: bool) -> tuple[torch.Tensor, torc
     """
 
     def ink_up(levels: torch.Tensor) -> torch.Tensor:
-        levels = _unit(levels if levels.dtype == torch.uint8 else levels.clone())
-        return levels.neg_().add_(1.0) if inverted else levels
+        levels = _unit(levels)
+        return 1.0 - levels if inverted else levels
 
     step = 2 if grey.numel() > SAMPLED_PIXELS else 1
     sample = ink_up(grey[::step, ::step].contiguous() if step > 1 else grey)
@@ -205,9 +206,9 @@ def _crop_to_ink(grey: torch.Tensor, inverted: bool) -> tuple[torch.Tensor, torc
         background = F.interpolate(
             background[None, None, top:bottom, left:right], size=size, mode="bilinear", align_corners=False
         )[0, 0]
-        near_ink = near_ink[top:bottom, left:right].repeat_interleave(step, 0).repeat_interleave(step, 1)
+        near_ink = _spread(near_ink[top:bottom, left:right], step, size)
         ink = (ink_up(grey[rows, cols]) - background).clamp(min=0)
-        top, bottom, left, right = _extent((ink - noise > 0) & near_ink[: size[0], : size[1]])
+        top, bottom, left, right = _extent((ink - noise > 0) & near_ink)
     mask = ink[top:bottom, left:right] > threshold
     return (ink[top:bottom, left:right] - noise).clamp(min=0), mask
 
@@ -309,10 +310,14 @@ def _near(mask: torch.Tensor, radius: int) -> torch.Tensor:
     block = max(1, radius // 4)
     if block == 1:
         return _dilate(mask.float(), radius) > 0
-    height, width = mask.shape
     blocks = F.max_pool2d(mask[None, None].float(), block, ceil_mode=True)[0, 0]
-    near = _dilate(blocks, math.ceil(radius / block)) > 0
-    return near.repeat_interleave(block, dim=0)[:height].repeat_interleave(block, dim=1)[:, :width]
+    return _spread(_dilate(blocks, math.ceil(radius / block)) > 0, block, mask.shape)
+
+
+def _spread(blocks: torch.Tensor, size: int, shape: tuple[int, int]) -> torch.Tensor:
+    """Each value of `blocks` repeated over its size x size pixels, cut to `shape`."""
+    pixels = blocks.repeat_interleave(size, dim=0).repeat_interleave(size, dim=1)
+    return pixels[: shape[0], : shape[1]]
 
 
 def _dilate(image: torch.Tensor, radius: int) -> torch.Tensor:

@@ -189,9 +189,9 @@ def within(path: str, folders: list[str]) -> str:
     return path
 
 
-def short_paths(paths: list[str], width: int = 28) -> list[str]:
-    """Paths short enough for a table column, file names kept whole: the shared leading folders are
-    dropped (they are said elsewhere), and what is still too long loses its middle folders."""
+def short_paths(paths: list[str], width: int = 28) -> tuple[str | None, list[str]]:
+    """(the leading folder every path shares, or None; the paths without it, each short enough for a
+    table column). File names stay whole; what is still too long loses its middle folders."""
     from pathlib import PurePath
 
     parts = [PurePath(path).parts for path in paths]
@@ -210,7 +210,7 @@ def short_paths(paths: list[str], width: int = 28) -> list[str]:
                 kept = f"{folder}/{kept}"
             text = f"…/{kept}"
         shortened.append(text)
-    return shortened
+    return (str(PurePath(*parts[0][:common])) if common else None), shortened
 
 
 def summary_table(summary: ModelSummary) -> Group:
@@ -275,8 +275,7 @@ def predictions_table(
 ) -> Table:
     """One row per image, laid out to fit 80 columns: file names whole (shared folders dropped, in the
     caption), headers never cut; the prediction, then the rest of the top-k, one class per line."""
-    names = short_paths([prediction.path for prediction in predictions])
-    folder = _shared_folder([prediction.path for prediction in predictions], names)
+    folder, names = short_paths([prediction.path for prediction in predictions])
     table = Table(caption=f"in {escape(folder)}" if folder else None, caption_justify="left")
     table.add_column("Image", overflow="fold", min_width=8)
     if show:
@@ -299,13 +298,6 @@ def predictions_table(
             "\n".join([f"[bold]{ranked[0]}[/]", *(f"[dim]{r}[/]" for r in ranked[1:])]),
         )
     return table
-
-
-def _shared_folder(paths: list[str], names: list[str]) -> str | None:
-    """The leading folder `short_paths` dropped from every path, if it dropped one."""
-    if len(paths) < 2 or names[0] == paths[0] or names[0].startswith("…"):
-        return None
-    return paths[0][: len(paths[0]) - len(names[0])].rstrip("/") or "/"
 
 
 def digit_picture(image_u8: Any, color: bool) -> Text:

@@ -85,13 +85,14 @@ class RunPictures(Reporter):
             draw_curves(run.history, run.run_dir / "curves.png")
 
     def on_end(self, run: TrainingRun, result: TrainResult) -> None:
+        from lenet_cli.data import class_names
         from lenet_cli.plots import draw_confusion_matrix, draw_curves
 
         draw_curves(run.history, run.run_dir / "curves.png")
         if result.test is not None:
             draw_confusion_matrix(
                 result.test.confusion,
-                run.class_names,
+                class_names(run.config.dataset),
                 run.run_dir / "confusion_matrix.png",
                 title=f"{run.config.dataset} test set",
             )

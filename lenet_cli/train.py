@@ -33,7 +33,7 @@ from lenet_cli.checkpoint import (
     versions,
 )
 from lenet_cli.config import SGD_MOMENTUM, TrainConfig
-from lenet_cli.data import Split, as_input, class_names, load_split, split_train_val
+from lenet_cli.data import Split, as_input, load_split, split_train_val
 from lenet_cli.distributed import Cluster, finish, start
 from lenet_cli.errors import CheckpointError, LenetError, StoppedBySignal
 from lenet_cli.evaluate import Metrics, evaluate
@@ -346,7 +346,6 @@ class TrainingRun:
             epoch_batches(torch.arange(len(train)), dataset_per_step, cluster.world_size)
         )
         self.train = Split(train.images.to(device), train.labels.to(device))
-        self.class_names = class_names(config.dataset)
 
         torch.manual_seed(config.seed)
         self.model = LeNet5().to(device, memory_format=torch.channels_last)  # ~10% faster convs on CPU
