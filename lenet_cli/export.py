@@ -135,6 +135,8 @@ def export_metadata(checkpoint: Path, saved: dict[str, Any]) -> dict[str, str]:
         "input": INPUT_CONVENTION,
         "test_accuracy": "" if test_accuracy is None else f"{test_accuracy:.6f}",
         "source_checkpoint": checkpoint.name,
+        # where it was trained from, so `lenet evaluate x.onnx` finds the test set as for the checkpoint
+        "data_dir": str((saved.get("config") or {}).get("data_dir", "")),
         "exported": now_iso(),
     }
 

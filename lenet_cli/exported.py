@@ -155,9 +155,11 @@ def load_any_model(
         return model, {**checkpoint, "format": "checkpoint"}
     model, metadata = load_exported(path, export_format)
     accuracy = metadata.get("test_accuracy")
+    dataset = metadata.get("dataset") or "mnist"
     record = {
         "format": export_format,
-        "dataset": metadata.get("dataset") or "mnist",
+        "dataset": dataset,
+        "config": {"dataset": dataset, "data_dir": metadata.get("data_dir") or None},
         "metrics": {"test_accuracy": float(accuracy)} if accuracy else {},
         "metadata": metadata,
     }

@@ -218,3 +218,11 @@ def test_the_deployment_example_needs_only_onnxruntime_numpy_and_pillow(checkpoi
     (prediction,) = expected["predictions"]
     assert (path, label) == (str(saved / "digit.png"), str(prediction["label"]))
     assert float(probability) == pytest.approx(prediction["confidence"], abs=1e-3)
+
+
+def test_an_export_is_evaluated_on_the_data_its_checkpoint_was_trained_from(checkpoint, exported, tiny_mnist):
+    reference = json.loads(invoke("evaluate", checkpoint, "--json").stdout)
+    for suffix in (".onnx", ".pt2"):
+        result = invoke("evaluate", checkpoint.with_suffix(suffix), "--json")  # no --data-dir
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["correct"] == reference["correct"]
