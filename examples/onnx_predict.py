@@ -19,8 +19,11 @@ def load_inputs(paths):
     """float32 (N, 1, 28, 28) in [0, 1]: the model's input convention."""
     images = []
     for path in paths:
-        with Image.open(path) as image:
-            grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        try:
+            with Image.open(path) as image:
+                grey = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+        except OSError as error:  # missing, unreadable or not an image
+            raise SystemExit(f"{path}: cannot read it ({error.strerror or type(error).__name__})") from None
         if grey.shape != (28, 28):
             raise SystemExit(f"{path}: {grey.shape[1]}x{grey.shape[0]}, expected a 28x28 MNIST-form image")
         images.append(grey)
@@ -31,7 +34,10 @@ def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__.strip().splitlines()[2].strip())
     model_path, image_paths = sys.argv[1], sys.argv[2:]
-    session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    try:
+        session = onnxruntime.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own error types: missing file, not a model
+        raise SystemExit(f"{model_path}: not a readable ONNX model ({str(error).splitlines()[0]})") from None
     metadata = session.get_modelmeta().custom_metadata_map
     class_names = json.loads(metadata.get("class_names", "null")) or [str(d) for d in range(10)]
     (logits,) = session.run(["logits"], {"image": load_inputs(image_paths)})
