@@ -85,11 +85,14 @@ def export_checkpoint(
     images, checked_on = check_images(saved, data_dir)
     temporary = temporary_path(target, keep_suffix=True)
     try:
-        if export_format == "onnx":
-            opset_used = _write_onnx(model, temporary, opset, metadata)
-        else:
-            opset_used = None
-            _write_pt2(model, temporary, metadata)
+        try:
+            if export_format == "onnx":
+                opset_used = _write_onnx(model, temporary, opset, metadata)
+            else:
+                opset_used = None
+                _write_pt2(model, temporary, metadata)
+        except RuntimeError as error:  # torch.export.save reports a failed write as a RuntimeError
+            raise LenetError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from None
         stage(f"Verifying on {len(images):,} images")
         max_diff, agreement = verify(model, temporary, export_format, images)
         if max_diff > TOLERANCE or agreement < 1.0:
@@ -200,7 +203,8 @@ def _write_onnx(model: LeNet5, path: Path, opset: int | None, metadata: dict[str
     opset_used = next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
     if opset is not None and opset_used != opset:
         raise LenetError(
-            f"the exporter cannot write opset {opset} for this model (it gave {opset_used}); try 18 or higher"
+            f"the exporter cannot write opset {opset} for this model (it gave {opset_used}); "
+            "leave --opset out or pass 17 or higher"
         )
     proto.doc_string = f"LeNet-5 exported by lenet {__version__}. Input: {INPUT_CONVENTION}."
     for key, value in metadata.items():
