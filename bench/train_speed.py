@@ -30,7 +30,8 @@ from lenet_cli.config import TrainConfig  # noqa: E402
 from lenet_cli.data import Split, load_split  # noqa: E402
 from lenet_cli.evaluate import evaluate  # noqa: E402
 from lenet_cli.model import LeNet5  # noqa: E402
-from lenet_cli.train import epoch_order, make_optimizer, make_scheduler, train_one_epoch  # noqa: E402
+from lenet_cli.loop import EpochPlan, epoch_order, train_one_epoch  # noqa: E402
+from lenet_cli.recipe import make_optimizer, make_scheduler  # noqa: E402
 
 TUTORIAL_RECIPE = TrainConfig(schedule="constant", lr=1e-3, batch_size=64)
 
@@ -57,7 +58,8 @@ class LenetRun:
 
     def epoch(self, epoch: int) -> None:
         order = epoch_order(len(self.train), self.seed, epoch)
-        train_one_epoch(self.model, self.optimizer, self.scheduler, self.train, order, self.config.batch_size)
+        plan = EpochPlan(epoch, self.train, order, self.config.batch_size)
+        train_one_epoch(self.model, self.optimizer, self.scheduler, plan)
 
 
 def timed(function, *args) -> float:

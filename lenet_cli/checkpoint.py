@@ -1,8 +1,28 @@
-"""Checkpoints: plain dicts written atomically and read back with `weights_only=True`.
+"""The checkpoint file format: the one place that writes it and reads it back.
 
-A lenet checkpoint holds `format_version`, `model` (the state_dict), `optimizer`, `scheduler`,
-`epoch`, `history`, `config`, `dataset`, `metrics`, `versions` and `created`. A bare state_dict saved
-by the tutorial's own code (`torch.save(model.state_dict(), path)`) is read too.
+A lenet checkpoint is a plain dict, written atomically and read with `weights_only=True`. Its keys:
+
+- `format_version`: FORMAT_VERSION, so a newer file is refused by name
+- `model`: the LeNet-5 state_dict (tensors on the CPU)
+- `optimizer`, `scheduler`: their state_dicts (the scheduler's without callables)
+- `epoch`: finished epochs
+- `step`, `step_losses`: steps done in an unfinished epoch and their losses (0 and empty at a boundary)
+- `rng_state`: torch's CPU generator, so a resumed run draws what the uninterrupted one would have
+- `history`: one EpochRecord dict per finished epoch
+- `best_val_accuracy`: the best validation accuracy so far (-1 without validation)
+- `config`: the TrainConfig as a dict
+- `dataset`: the dataset's name
+- `world_size`: how many processes trained it
+- `images`: the user's image folders it learned from (folders, count, sha256), or None
+- `init`: the checkpoint it started from (path, dataset, test_accuracy, created), or None
+- `metrics`: val/test accuracy and loss when it was saved
+- `versions`: lenet, torch, torchvision and Python versions
+- `created`: when it was written (ISO 8601, UTC)
+
+A bare state_dict saved by the tutorial's own code (`torch.save(model.state_dict(), path)`) is read too.
+Everyone else asks this module: `save_training`/`read_training` for runs, `resume_config` for what a
+resume may change, `read_init` for `--init`, `load_model` and `ModelInfo` for evaluate, predict, export
+and summary.
 """
 
 from __future__ import annotations
@@ -11,8 +31,8 @@ import importlib.metadata
 import os
 import pickle
 import platform
-import re
 import warnings
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,12 +40,34 @@ from typing import Any
 import torch
 
 from lenet_cli import __version__
-from lenet_cli.errors import CheckpointError
+from lenet_cli.config import TrainConfig
+from lenet_cli.errors import CheckpointError, LenetError
 from lenet_cli.files import atomic_write
 from lenet_cli.model import LeNet5
+from lenet_cli.records import EpochRecord
 
 FORMAT_VERSION = 1
-RUN_DIR_PATTERN = re.compile(r"run-(\d+)$")
+RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume
+SUMMARY_KEYS = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images")
+
+
+@dataclass
+class TrainingState:
+    """What a resumable checkpoint restores: the recipe's state, where the run stands, its history."""
+
+    config: TrainConfig
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    epoch: int  # finished epochs
+    rng_state: torch.Tensor
+    step: int = 0  # steps done in the unfinished epoch
+    step_losses: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
+    history: list[EpochRecord] = field(default_factory=list)
+    best_val_accuracy: float = -1.0
+    world_size: int = 1
+    images: dict[str, Any] | None = None
+    init: dict[str, Any] | None = None
 
 
 def versions() -> dict[str, str]:
@@ -41,33 +83,141 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def save_training(path: str | os.PathLike, state: TrainingState, metrics: dict[str, float | None]) -> Path:
+    """Write a resumable checkpoint so that a crash at any instant leaves the old file or the new one."""
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model": {key: value.detach().cpu().contiguous() for key, value in state.model.items()},
+        "optimizer": state.optimizer,
+        "scheduler": {key: value for key, value in state.scheduler.items() if not callable(value)},
+        "epoch": state.epoch,
+        "step": state.step,
+        "step_losses": state.step_losses.cpu(),
+        "rng_state": state.rng_state,
+        "history": [record.to_dict() for record in state.history],
+        "best_val_accuracy": state.best_val_accuracy,
+        "config": state.config.to_dict(),
+        "dataset": state.config.dataset,
+        "world_size": state.world_size,
+        "images": state.images,
+        "init": state.init,
+        "metrics": metrics,
+        "versions": versions(),
+        "created": now_iso(),
+    }
+    return save_checkpoint(path, payload)
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write `payload` to `path` so that a crash at any instant leaves the old file or the new one."""
+    """Write any checkpoint dict atomically."""
     return atomic_write(path, lambda handle: torch.save(payload, handle), "checkpoint", CheckpointError)
 
 
-def create_run_dir(checkpoint_dir: str | os.PathLike) -> Path:
-    """Make a fresh `checkpoint_dir/run-N` (N one past the highest), so no earlier run is overwritten."""
-    root = Path(checkpoint_dir)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CheckpointError(f"cannot create checkpoint folder {root}: {error.strerror or error}") from None
-    if not root.is_dir():
-        raise CheckpointError(f"checkpoint folder {root} is not a folder")
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise CheckpointError(f"checkpoint folder {root} is not writable")
-    taken = [int(m.group(1)) for child in root.iterdir() if (m := RUN_DIR_PATTERN.match(child.name))]
-    number = max(taken, default=0) + 1
-    while True:
-        run_dir = root / f"run-{number}"
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:  # another run took it first
-            number += 1
-        except OSError as error:
-            raise CheckpointError(f"cannot create {run_dir}: {error.strerror or error}") from None
+def read_training(path: str | os.PathLike, device: torch.device | str = "cpu") -> TrainingState:
+    """The run saved in `path`, to continue it; weights alone are refused."""
+    saved = _resumable(path, device)
+    return TrainingState(
+        config=TrainConfig.from_dict(saved["config"]),
+        model=saved["model"],
+        optimizer=saved["optimizer"],
+        scheduler=saved["scheduler"],
+        epoch=saved["epoch"],
+        rng_state=saved.get("rng_state", torch.get_rng_state()),
+        step=saved.get("step", 0),
+        step_losses=saved.get("step_losses", torch.zeros(0)),
+        history=[EpochRecord(**record) for record in saved["history"]],
+        best_val_accuracy=saved.get("best_val_accuracy", -1.0),
+        world_size=saved.get("world_size", 1),
+        images=saved.get("images"),
+        init=saved.get("init"),
+    )
+
+
+def resume_config(path: str | os.PathLike, changes: dict[str, Any]) -> TrainConfig:
+    """The settings of the run saved in `path`, with `changes` (only RESUMABLE_SETTINGS may differ)."""
+    saved = _resumable(path, "cpu")
+    config = TrainConfig.from_dict(saved["config"])
+    for name, value in changes.items():
+        if name not in RESUMABLE_SETTINGS and value != getattr(config, name):
+            used = getattr(config, name)
+            if isinstance(used, tuple):  # --images
+                used = ", ".join(used) or "none"
+            raise LenetError(
+                f"{_flag(name)} cannot change when resuming (the run used {used}); "
+                f"only {', '.join(map(_flag, RESUMABLE_SETTINGS))} can"
+            )
+    config = config.with_changes(**{k: v for k, v in changes.items() if k in RESUMABLE_SETTINGS})
+    if saved["epoch"] >= config.epochs:
+        raise LenetError(
+            f"{path} has finished all {saved['epoch']} epochs; "
+            f"pass --epochs N (more than {saved['epoch']}) to train further"
+        )
+    return config
+
+
+def read_init(
+    path: str | os.PathLike, device: torch.device | str = "cpu"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state_dict, where it came from) for `--init`: another checkpoint's weights to start from."""
+    initial = load_checkpoint(path, device)
+    return initial["model"], {
+        "path": str(path),
+        "dataset": initial.get("dataset"),
+        "test_accuracy": (initial.get("metrics") or {}).get("test_accuracy"),
+        "created": initial.get("created"),
+    }
+
+
+def _resumable(path: str | os.PathLike, device: torch.device | str) -> dict[str, Any]:
+    saved = load_checkpoint(path, device)
+    if saved.get("format_version") is None or "optimizer" not in saved:
+        raise CheckpointError(f"{path} holds weights only, not a resumable training run")
+    return saved
+
+
+def _flag(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
+
+
+@dataclass
+class ModelInfo:
+    """What a model file says of itself, for whoever runs it: lenet checkpoints, bare state_dicts and
+    exports alike."""
+
+    path: str
+    format: str  # "checkpoint", "onnx" or "pt2"
+    dataset: str = "mnist"
+    test_accuracy: float | None = None
+    data_dir: str | None = None  # the folder it was trained from, if recorded
+    record: dict[str, Any] = field(default_factory=dict)  # a checkpoint's own keys, or an export's metadata
+
+    @classmethod
+    def of_checkpoint(cls, path: str | os.PathLike, checkpoint: dict[str, Any]) -> ModelInfo:
+        config = checkpoint.get("config") or {}
+        record = {key: value for key, value in checkpoint.items() if key != "model"}
+        return cls(
+            str(path), "checkpoint", checkpoint.get("dataset") or "mnist",
+            (checkpoint.get("metrics") or {}).get("test_accuracy"), config.get("data_dir") or None, record,
+        )  # fmt: skip
+
+    @property
+    def bare(self) -> bool:
+        """A bare state_dict: weights with no training record."""
+        return self.format == "checkpoint" and self.record.get("format_version") is None
+
+    def summary(self) -> dict[str, Any]:
+        """`lenet summary --json`'s `checkpoint` entry."""
+        return {"path": self.path, **{key: self.record.get(key) for key in SUMMARY_KEYS}}
+
+    def test_data_dir(self, dataset: str, data_dir: str | os.PathLike | None = None) -> Path:
+        """Where to find `dataset`'s test set: `data_dir` when given, else the folder this model was
+        trained from (same dataset, still there), else `.data`."""
+        if data_dir is not None:
+            return Path(data_dir)
+        recorded = self.data_dir
+        if recorded and self.dataset == dataset and Path(recorded).is_dir():
+            return Path(recorded)
+        return Path(".data")
 
 
 def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:

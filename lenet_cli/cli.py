@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +19,50 @@ from rich.console import Console
 from lenet_cli import __version__
 from lenet_cli.config import EVAL_BATCH_SIZE, TrainConfig
 from lenet_cli.errors import LenetError, StoppedBySignal
+from lenet_cli.options import (
+    AsJson,
+    BatchSize,
+    CheckpointDir,
+    DataDir,
+    Dataset,
+    DatasetOption,
+    Device,
+    DeviceOption,
+    Epochs,
+    EvalBatchSize,
+    EvalDataDir,
+    EvalDataset,
+    EvalImages,
+    ExportFormat,
+    ExportFormatOption,
+    ExportOutput,
+    ExportSource,
+    Force,
+    ImageFolders,
+    ImageShare,
+    Init,
+    Invert,
+    InvertOption,
+    LearningRate,
+    ModelPath,
+    Opset,
+    Optimizer,
+    OptimizerOption,
+    Plots,
+    PredictImages,
+    PredictModel,
+    Resume,
+    SavePreprocessed,
+    Schedule,
+    ScheduleOption,
+    Seed,
+    ShowInputs,
+    ShowMistakes,
+    SummaryModel,
+    TopK,
+    ValSize,
+    VerifyDataDir,
+)
 
 app = typer.Typer(
     name="lenet",
@@ -34,35 +75,6 @@ app = typer.Typer(
 )
 DEFAULTS = TrainConfig()
 Command = TypeVar("Command", bound=Callable[..., Any])
-
-
-class Dataset(StrEnum):
-    mnist = "mnist"
-    fashion_mnist = "fashion-mnist"
-    kmnist = "kmnist"
-
-
-class Device(StrEnum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class Schedule(StrEnum):
-    onecycle = "onecycle"
-    constant = "constant"
-
-
-class Optimizer(StrEnum):
-    adam = "adam"
-    sgd = "sgd"
-
-
-class Invert(StrEnum):
-    auto = "auto"
-    yes = "yes"
-    no = "no"
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -97,12 +109,6 @@ def handles_errors(command: Command) -> Command:
     return wrapper  # type: ignore[return-value]
 
 
-def positive_finite(value: float | None) -> float | None:
-    if value is not None and (not math.isfinite(value) or value <= 0):
-        raise typer.BadParameter(f"{value} is not a positive finite number")
-    return value
-
-
 def consoles(as_json: bool) -> tuple[Console, Console]:
     """(results, information): with --json, information goes to stderr so stdout is one document."""
     results = Console(highlight=False, soft_wrap=True)
@@ -126,70 +132,6 @@ def root(
     ),
 ) -> None:
     """Train, evaluate, inspect and run LeNet-5 on MNIST-family digits."""
-
-
-# train's options, one line each in its signature.
-Epochs = Annotated[int, typer.Option(min=1, help="Passes over the training images.")]
-BatchSize = Annotated[
-    int,
-    typer.Option(
-        min=1,
-        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch.",
-    ),
-]
-LearningRate = Annotated[
-    float | None,
-    typer.Option(
-        callback=positive_finite,
-        help="Learning rate: the peak for onecycle, the fixed rate for constant. "
-        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 (adam) or 0.03 (sgd) with --init.",
-    ),
-]
-ScheduleOption = Annotated[
-    Schedule,
-    typer.Option(
-        help="onecycle: warm up, then anneal (reaches 99% for every seed). constant: the tutorial's."
-    ),
-]
-OptimizerOption = Annotated[Optimizer, typer.Option(help="adam, or sgd with momentum 0.9.")]
-DatasetOption = Annotated[Dataset, typer.Option(help="Which MNIST-family dataset.")]
-DataDir = Annotated[
-    Path, typer.Option(help="Folder with the four IDX files (gzipped or not), or where to download them.")
-]
-CheckpointDir = Annotated[
-    Path, typer.Option(help="Each run writes CHECKPOINT_DIR/run-N/last.pt (and best.pt).")
-]
-DeviceOption = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]
-Seed = Annotated[int, typer.Option(min=0, help="Seed for initialisation, data order and hold-out.")]
-ValSize = Annotated[
-    int, typer.Option(min=0, help="Hold out N training images, validate each epoch, keep best.pt.")
-]
-ImageFolders = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--images",
-        metavar="DIR",
-        help="A labelled folder of your own digits (DIR/<class>/<image>) to learn from; repeatable.",
-    ),
-]
-ImageShare = Annotated[
-    float,
-    typer.Option(min=0.01, max=0.9, help="With --images: the share of every batch drawn from your images."),
-]
-Init = Annotated[
-    Path | None,
-    typer.Option(metavar="CKPT", help="Start from this checkpoint's weights (a new optimizer and schedule)."),
-]
-Resume = Annotated[
-    Path | None,
-    typer.Option(
-        help="Continue the run saved in this checkpoint exactly where it stopped, with its own settings "
-        "(only --epochs, --device, --data-dir and --checkpoint-dir may change)."
-    ),
-]
-AsJson = Annotated[
-    bool, typer.Option("--json", help="Print one JSON document on stdout; progress on stderr.")
-]
 
 
 @app.command()
@@ -224,8 +166,9 @@ def train(
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
     """
+    from lenet_cli.checkpoint import resume_config
     from lenet_cli.render import ConsoleReport, train_end_lines
-    from lenet_cli.train import fit, resume_config
+    from lenet_cli.train import fit
 
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, optimizer=optimizer.value,
@@ -256,30 +199,6 @@ def given_on_command_line(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-# evaluate's options.
-ModelPath = Annotated[
-    Path, typer.Argument(metavar="CHECKPOINT", help="A lenet checkpoint, a bare state_dict, or an export.")
-]
-EvalImages = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--images", metavar="DIR", help="Evaluate on a labelled folder DIR/<class>/<image>; repeatable."
-    ),
-]
-EvalDataset = Annotated[
-    Dataset | None, typer.Option(help="Default: the dataset the checkpoint was trained on.")
-]
-EvalDataDir = Annotated[
-    Path | None, typer.Option(help="Default: the checkpoint's own data folder, else .data.")
-]
-EvalBatchSize = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
-Plots = Annotated[
-    Path | None,
-    typer.Option(metavar="DIR", help="Write confusion_matrix.png and misclassified.png into DIR."),
-]
-ShowMistakes = Annotated[bool, typer.Option("--show", help="Draw the 28x28 input of each listed mistake.")]
-
-
 @app.command()
 @handles_errors
 def evaluate(
@@ -302,14 +221,14 @@ def evaluate(
     """
     from lenet_cli.data import class_names
     from lenet_cli.device import resolve_device
-    from lenet_cli.evaluate import evaluate_with_mistakes
-    from lenet_cli.exported import load_any_model
+    from lenet_cli.evaluate import evaluate_with_mistakes, evaluation_data
+    from lenet_cli.model_files import load_any_model
     from lenet_cli.render import evaluation_view
 
-    model, loaded = load_any_model(checkpoint, resolve_device(device.value))
-    dataset_name = dataset.value if dataset else loaded.get("dataset") or "mnist"
+    model, info = load_any_model(checkpoint, resolve_device(device.value))
+    dataset_name = dataset.value if dataset else info.dataset
     names = class_names(dataset_name)
-    chosen = evaluation_data(loaded, dataset_name, data_dir, images, names, show_progress=True)
+    chosen = evaluation_data(info, dataset_name, names, data_dir, images, show_progress=True)
     metrics, mistakes = evaluate_with_mistakes(model, chosen.split, chosen.paths, batch_size, len(names))
     if plots is not None:
         from lenet_cli.plots import draw_evaluation
@@ -336,73 +255,16 @@ def evaluate(
         raise fail(f"{len(chosen.errors)} of {len(chosen.errors) + metrics.total} images could not be read")
 
 
-@dataclass
-class EvaluationData:
-    split: Any  # lenet_cli.data.Split
-    title: str  # "the mnist test set (.data)" or "1,000 images in my-digits"
-    short_title: str  # for pictures: "mnist test set", "my-digits: 1,000 images"
-    paths: list[str] | None = None  # image files, for labelled folders
-    folders: list[str] = field(default_factory=list)  # the labelled folders
-    errors: list[tuple[str, int, str]] = field(default_factory=list)
-
-
-def evaluation_data(
-    loaded: dict[str, Any],
-    dataset_name: str,
-    data_dir: Path | None,
-    images: list[Path] | None,
-    names: list[str],
-    show_progress: bool,
-) -> EvaluationData:
-    """The labelled folders when given, else the dataset's test set from the checkpoint's data folder."""
-    from lenet_cli.data import Split, load_split
-    from lenet_cli.folders import read_labelled_folders
-
-    if images:
-        labelled = read_labelled_folders(images, names, show_progress=show_progress)
-        if not len(labelled):
-            path, _, why = labelled.errors[0]
-            raise LenetError(
-                f"none of the {len(labelled.errors)} images could be read (first: {path}: {why})"
-            )
-        skipped = f" ({labelled.skipped:,} other files skipped)" if labelled.skipped else ""
-        title = f"{len(labelled):,} images in {', '.join(map(str, images))}{skipped}"
-        short_title = f"{', '.join(folder.resolve().name for folder in images)}: {len(labelled):,} images"
-        split = Split(labelled.images, labelled.labels)
-        folders = [str(folder) for folder in images]
-        return EvaluationData(
-            split, title, short_title, paths=labelled.paths, errors=labelled.errors, folders=folders
-        )
-    if data_dir is None:
-        trained = loaded.get("config") or {}
-        recorded = trained.get("data_dir")
-        same_dataset = trained.get("dataset") == dataset_name
-        data_dir = Path(recorded) if recorded and same_dataset and Path(recorded).is_dir() else Path(".data")
-    split = load_split(dataset_name, data_dir, "test")
-    return EvaluationData(split, f"the {dataset_name} test set ({data_dir})", f"{dataset_name} test set")
-
-
 @app.command()
 @handles_errors
 def predict(
-    images: list[Path] = typer.Argument(..., metavar="IMAGE", help="Image files, or folders of them."),
-    checkpoint: Path | None = typer.Option(
-        None,
-        "--checkpoint",
-        "-c",
-        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/.",
-    ),
-    top_k: int = typer.Option(3, min=1, max=10, help="How many classes to list per image."),
-    invert: Invert = typer.Option(
-        Invert.auto, help="Dark ink on light paper? auto detects it from the border."
-    ),
-    show: bool = typer.Option(
-        False, "--show", help="Draw the 28x28 image the network saw beside each prediction."
-    ),
-    save_preprocessed: Path | None = typer.Option(
-        None, metavar="DIR", help="Write the 28x28 images the network saw as PNGs into DIR."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    images: PredictImages,
+    checkpoint: PredictModel = None,
+    top_k: TopK = 3,
+    invert: InvertOption = Invert.auto,
+    show: ShowInputs = False,
+    save_preprocessed: SavePreprocessed = None,
+    as_json: AsJson = False,
 ) -> None:
     """Classify digit images with a trained checkpoint.
 
@@ -414,41 +276,31 @@ def predict(
     """
     from lenet_cli.checkpoint import find_latest_checkpoint
     from lenet_cli.data import class_names
-    from lenet_cli.exported import load_any_model
+    from lenet_cli.model_files import load_any_model
     from lenet_cli.predict import predict_files
     from lenet_cli.predict import save_preprocessed as save_inputs
     from lenet_cli.render import predictions_table
 
     checkpoint_path = checkpoint or find_latest_checkpoint(DEFAULTS.checkpoint_dir)
-    model, loaded = load_any_model(checkpoint_path, "cpu")
+    model, info = load_any_model(checkpoint_path, "cpu")
     predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=True)
-    if not predictions:
-        raise LenetError("no images found in the given folders")
     if save_preprocessed is not None:
         save_inputs(predictions, save_preprocessed)
     if as_json:
         print_json({"checkpoint": str(checkpoint_path), "predictions": [p.to_dict() for p in predictions]})
     else:
         results, _ = consoles(as_json)
-        names = class_names(loaded.get("dataset", "mnist"))
         color = results.color_system is not None
-        results.print(predictions_table(predictions, names, show=show, color=color))
+        results.print(predictions_table(predictions, class_names(info.dataset), show=show, color=color))
     failures = sum(prediction.error is not None for prediction in predictions)
     if failures:
-        typer.echo(f"Error: {failures} of {len(predictions)} images could not be predicted", err=True)
-        raise typer.Exit(1)
+        raise fail(f"{failures} of {len(predictions)} images could not be predicted")
 
 
 @app.command()
 @handles_errors
 def summary(
-    checkpoint: Annotated[
-        Path | None,
-        typer.Argument(
-            metavar="[CHECKPOINT]",
-            help="Also describe how this checkpoint was trained, or what an export holds.",
-        ),
-    ] = None,
+    checkpoint: SummaryModel = None,
     as_json: AsJson = False,
 ) -> None:
     """The layer table: output shapes, formulas, parameters, mult-adds and memory.
@@ -457,56 +309,44 @@ def summary(
 
     Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
-    from lenet_cli.checkpoint import load_model
-    from lenet_cli.exported import EXPORT_SUFFIXES, describe_export
+    from lenet_cli.checkpoint import ModelInfo, load_model
+    from lenet_cli.model_files import describe_export, export_format_of
     from lenet_cli.render import checkpoint_table, export_table, summary_table
     from lenet_cli.summary import summarize
 
-    if checkpoint is not None and checkpoint.suffix.lower() in EXPORT_SUFFIXES:
+    if checkpoint is not None and export_format_of(checkpoint) is not None:
         description = describe_export(checkpoint)
         if as_json:
             print_json(description)
         else:
             consoles(as_json)[0].print(export_table(description))
         return
-    model, loaded = load_model(checkpoint, "cpu") if checkpoint else (None, None)
+    model, info = None, None
+    if checkpoint is not None:
+        model, loaded = load_model(checkpoint, "cpu")
+        info = ModelInfo.of_checkpoint(checkpoint, loaded)
     model_summary = summarize(model)
     if as_json:
         document = model_summary.to_dict()
-        if loaded is not None:
-            keys = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images")
-            document["checkpoint"] = {"path": str(checkpoint), **{key: loaded.get(key) for key in keys}}
+        if info is not None:
+            document["checkpoint"] = info.summary()
         print_json(document)
         return
     results, _ = consoles(as_json)
     results.print(summary_table(model_summary))
-    if loaded is not None:
-        results.print(checkpoint_table(str(checkpoint), loaded))
-
-
-class ExportFormat(StrEnum):
-    onnx = "onnx"
-    pt2 = "pt2"
+    if info is not None:
+        results.print(checkpoint_table(info))
 
 
 @app.command()
 @handles_errors
 def export(
-    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="The lenet checkpoint to export.")],
-    export_format: Annotated[
-        ExportFormat, typer.Option("--format", help="onnx (onnxruntime, web, mobile) or pt2 (torch.export).")
-    ] = ExportFormat.onnx,
-    output: Annotated[
-        Path | None,
-        typer.Option("--output", "-o", help="Default: beside the checkpoint, last.onnx or last.pt2."),
-    ] = None,
-    opset: Annotated[
-        int | None, typer.Option(min=7, help="ONNX opset (default: the exporter's, 18+).")
-    ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Where to find test images to verify on (never downloads).")
-    ] = None,
+    checkpoint: ExportSource,
+    export_format: ExportFormatOption = ExportFormat.onnx,
+    output: ExportOutput = None,
+    opset: Opset = None,
+    force: Force = False,
+    data_dir: VerifyDataDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Export a checkpoint to ONNX or a torch.export program, verified against the checkpoint.

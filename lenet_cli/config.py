@@ -1,4 +1,5 @@
-"""Training settings: one dataclass, the single source of defaults for the CLI and for Python use."""
+"""Settings: the training dataclass and every choice list, the single source of defaults and choices for
+the CLI and for Python use. Nothing here imports torch, so the CLI can build its options from it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from typing import Any
 SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # name: torchvision class
+INVERT_CHOICES = ("auto", "yes", "no")  # dark ink on light paper? auto detects it from the border
+EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
 
 # Learning rate when --lr is not given: the peak of the one-cycle schedule, or the constant rate.
 # `constant` + Adam 1e-3 is the tutorial's recipe; one-cycle peaking at 3e-3 reaches 99% for every seed.

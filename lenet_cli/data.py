@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from lenet_cli.config import DATASETS
 from lenet_cli.errors import DataError
 
 # torchvision is imported only where it is used: importing it costs over a second here.
-DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),

@@ -6,12 +6,17 @@ Without them, `Cluster()` is a single process and every collective here is a no-
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from lenet_cli.device import resolve_device
 from lenet_cli.errors import LenetError
@@ -100,3 +105,22 @@ def start(device_choice: str) -> tuple[Cluster, torch.device]:
 def finish(cluster: Cluster) -> None:
     if cluster.active and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_model(model: nn.Module, cluster: Cluster, device: torch.device) -> Iterator[nn.Module]:
+    """`model` wrapped in DistributedDataParallel under torchrun (else itself).
+
+    Only this context holds the wrapper; callers get a weak proxy. So leaving the context frees it and
+    its hooks into the process group at once, before the group is destroyed, whatever still refers to
+    the proxy (a traceback's frames, say)."""
+    if not cluster.active:
+        yield model
+        return
+    device_ids = [device.index] if device.type == "cuda" else None
+    wrapped = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    try:
+        yield weakref.proxy(wrapped)
+    finally:
+        del wrapped
+        gc.collect()  # the wrapper's hooks hold reference cycles

@@ -1,80 +1,63 @@
-"""Evaluation: logits in large batches under inference_mode, and the metrics derived from them."""
+"""Evaluation: which labelled images to test on, logits in large batches under inference_mode, and the
+metrics derived from them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lenet_cli.checkpoint import ModelInfo
 from lenet_cli.config import EVAL_BATCH_SIZE
-from lenet_cli.data import Split, as_input
+from lenet_cli.data import Split, as_input, load_split
 from lenet_cli.distributed import Cluster
+from lenet_cli.errors import DataError
+from lenet_cli.folders import read_labelled_folders
+from lenet_cli.records import Metrics, Misclassified
 
 
 @dataclass
-class Metrics:
-    loss: float  # mean cross-entropy
-    confusion: torch.Tensor  # (classes, classes) int64; rows = true label, columns = prediction
+class EvaluationData:
+    """Labelled images to evaluate on, and how to name them."""
 
-    @property
-    def total(self) -> int:
-        return int(self.confusion.sum())
-
-    @property
-    def correct(self) -> int:
-        return int(self.confusion.diagonal().sum())
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.total if self.total else 0.0
-
-    def per_class(self) -> list[dict[str, Any]]:
-        true_counts = self.confusion.sum(dim=1)
-        predicted_counts = self.confusion.sum(dim=0)
-        hits = self.confusion.diagonal()
-        rows = []
-        for label in range(len(hits)):
-            hit = int(hits[label])
-            predicted, support = int(predicted_counts[label]), int(true_counts[label])
-            rows.append(
-                {
-                    "label": label,
-                    "precision": hit / predicted if predicted else 0.0,
-                    "recall": hit / support if support else 0.0,
-                    "support": support,
-                }
-            )
-        return rows
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "accuracy": self.accuracy,
-            "loss": self.loss,
-            "correct": self.correct,
-            "total": self.total,
-            "per_class": self.per_class(),
-            "confusion_matrix": self.confusion.tolist(),
-        }
+    split: Split
+    title: str  # "the mnist test set (.data)" or "1,000 images in my-digits"
+    short_title: str  # for pictures: "mnist test set", "my-digits: 1,000 images"
+    paths: list[str] | None = None  # image files, for labelled folders
+    folders: list[str] = field(default_factory=list)  # the labelled folders
+    errors: list[tuple[str, int, str]] = field(default_factory=list)  # (path, label, why) unreadable
 
 
-@dataclass
-class Misclassified:
-    index: int  # position in the evaluated set
-    label: int
-    predicted: int
-    confidence: float  # the probability given to `predicted`
-    path: str | None = None  # the image file, for labelled folders
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "label": self.label,
-            "predicted": self.predicted,
-            "confidence": self.confidence,
-        }
+def evaluation_data(
+    info: ModelInfo,
+    dataset: str,
+    class_names: list[str],
+    data_dir: str | os.PathLike | None = None,
+    images: list[str | os.PathLike] | None = None,
+    show_progress: bool = False,
+) -> EvaluationData:
+    """The labelled folders when given, else the dataset's test set from where the model was trained
+    (`ModelInfo.test_data_dir`)."""
+    if images:
+        folders = [Path(folder) for folder in images]
+        labelled = read_labelled_folders(folders, class_names, show_progress=show_progress)
+        if not len(labelled):
+            path, _, why = labelled.errors[0]
+            raise DataError(f"none of the {len(labelled.errors)} images could be read (first: {path}: {why})")
+        skipped = f" ({labelled.skipped:,} other files skipped)" if labelled.skipped else ""
+        title = f"{len(labelled):,} images in {', '.join(map(str, folders))}{skipped}"
+        short_title = f"{', '.join(folder.resolve().name for folder in folders)}: {len(labelled):,} images"
+        split = Split(labelled.images, labelled.labels)
+        return EvaluationData(
+            split, title, short_title, labelled.paths, [str(folder) for folder in folders], labelled.errors
+        )
+    folder = info.test_data_dir(dataset, data_dir)
+    split = load_split(dataset, folder, "test")
+    return EvaluationData(split, f"the {dataset} test set ({folder})", f"{dataset} test set")
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -22,18 +22,17 @@ from typing import Any
 import torch
 
 from lenet_cli import __version__
-from lenet_cli.checkpoint import load_checkpoint, now_iso
+from lenet_cli.checkpoint import ModelInfo, load_checkpoint, now_iso
+from lenet_cli.config import EXPORT_FORMATS
 from lenet_cli.data import Split, as_input, class_names, find_split
 from lenet_cli.errors import LenetError
 from lenet_cli.files import fsync_folder, temporary_path
 from lenet_cli.model import LeNet5
+from lenet_cli.model_files import INPUT_CONVENTION, METADATA_FILE, export_format_of, load_exported
 
-FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}
 TOLERANCE = 1e-4  # largest |logit difference| accepted between the export and the checkpoint
 CHECK_IMAGES = 1000
 INPUT_NAME, OUTPUT_NAME = "image", "logits"
-INPUT_CONVENTION = "float32 (N, 1, 28, 28) in [0, 1], white digit on black; output logits (N, 10)"
-METADATA_FILE = "lenet.json"  # inside a .pt2 archive
 
 
 @dataclass
@@ -53,7 +52,7 @@ class ExportResult:
 
 
 def default_output(checkpoint: Path, export_format: str) -> Path:
-    return checkpoint.with_suffix(FORMATS[export_format])
+    return checkpoint.with_suffix(EXPORT_FORMATS[export_format])
 
 
 def export_checkpoint(
@@ -71,18 +70,19 @@ def export_checkpoint(
     stage = on_stage or (lambda _name: None)
     started = time.perf_counter()
     checkpoint = Path(checkpoint)
-    if export_format not in FORMATS:
-        raise LenetError(f"unknown format {export_format!r}; choose {' or '.join(FORMATS)}")
-    if checkpoint.suffix.lower() in FORMATS.values():
+    if export_format not in EXPORT_FORMATS:
+        raise LenetError(f"unknown format {export_format!r}; choose {' or '.join(EXPORT_FORMATS)}")
+    if export_format_of(checkpoint) is not None:
         raise LenetError(f"{checkpoint} is already an export; export from the checkpoint (.pt) it came from")
     saved = load_checkpoint(checkpoint)
+    info = ModelInfo.of_checkpoint(checkpoint, saved)
     target = Path(output) if output is not None else default_output(checkpoint, export_format)
     _check_target(target, export_format, force)
     model = LeNet5()
     model.load_state_dict(saved["model"])
     model.eval()
-    metadata = export_metadata(checkpoint, saved)
-    images, checked_on = check_images(saved, data_dir)
+    metadata = export_metadata(info)
+    images, checked_on = check_images(info, data_dir)
     temporary = temporary_path(target, keep_suffix=True)
     try:
         try:
@@ -114,7 +114,7 @@ def export_checkpoint(
 
 
 def _check_target(target: Path, export_format: str, force: bool) -> None:
-    suffix = FORMATS[export_format]
+    suffix = EXPORT_FORMATS[export_format]
     if target.suffix != suffix:
         raise LenetError(f"--output for --format {export_format} must end in {suffix}: {target}")
     if target.is_dir():
@@ -127,31 +127,27 @@ def _check_target(target: Path, export_format: str, force: bool) -> None:
         raise LenetError(f"cannot write {target}: folder {target.parent} is not writable")
 
 
-def export_metadata(checkpoint: Path, saved: dict[str, Any]) -> dict[str, str]:
+def export_metadata(info: ModelInfo) -> dict[str, str]:
     """What travels inside the exported file: enough to use it correctly without lenet."""
-    dataset = saved.get("dataset") or "mnist"
-    test_accuracy = (saved.get("metrics") or {}).get("test_accuracy")
     return {
         "lenet_version": __version__,
-        "dataset": dataset,
-        "class_names": json.dumps(class_names(dataset)),
+        "dataset": info.dataset,
+        "class_names": json.dumps(class_names(info.dataset)),
         "input": INPUT_CONVENTION,
-        "test_accuracy": "" if test_accuracy is None else f"{test_accuracy:.6f}",
-        "source_checkpoint": checkpoint.name,
+        "test_accuracy": "" if info.test_accuracy is None else f"{info.test_accuracy:.6f}",
+        "source_checkpoint": Path(info.path).name,
         # where it was trained from, so `lenet evaluate x.onnx` finds the test set as for the checkpoint
-        "data_dir": str((saved.get("config") or {}).get("data_dir", "")),
+        "data_dir": info.data_dir or "",
         "exported": now_iso(),
     }
 
 
-def check_images(saved: dict[str, Any], data_dir: str | os.PathLike | None) -> tuple[torch.Tensor, str]:
+def check_images(info: ModelInfo, data_dir: str | os.PathLike | None) -> tuple[torch.Tensor, str]:
     """1,000 inputs to compare on: the dataset's test images when they are at hand (never downloaded),
     else synthetic strokes."""
-    dataset = saved.get("dataset") or "mnist"
-    folder = data_dir if data_dir is not None else (saved.get("config") or {}).get("data_dir", ".data")
-    test: Split | None = find_split(dataset, folder, "test")
+    test: Split | None = find_split(info.dataset, info.test_data_dir(info.dataset, data_dir), "test")
     if test is not None and len(test) >= CHECK_IMAGES:
-        return as_input(test.images[:CHECK_IMAGES]), f"{dataset} test set"
+        return as_input(test.images[:CHECK_IMAGES]), f"{info.dataset} test set"
     return as_input(synthetic_digits(CHECK_IMAGES)), "synthetic digits"
 
 
@@ -223,8 +219,6 @@ def _write_pt2(model: LeNet5, path: Path, metadata: dict[str, str]) -> None:
 def verify(model: LeNet5, path: Path, export_format: str, inputs: torch.Tensor) -> tuple[float, float]:
     """(largest |logit difference|, share of equal argmax) of the file against `model`, at the full
     batch and image by image for the first ten (the batch dimension must really be free)."""
-    from lenet_cli.exported import load_exported
-
     exported, _ = load_exported(path, export_format)
     with torch.inference_mode():
         reference = model(inputs)

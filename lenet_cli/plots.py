@@ -10,16 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from lenet_cli.errors import LenetError
 from lenet_cli.files import atomic_write
-
-if TYPE_CHECKING:
-    from lenet_cli.evaluate import Metrics, Misclassified
-    from lenet_cli.train import EpochRecord
+from lenet_cli.records import EpochRecord, Metrics, Misclassified
 
 DPI = 100
 

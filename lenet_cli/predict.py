@@ -55,6 +55,8 @@ def predict_files(
 ) -> list[Prediction]:
     """One Prediction per image; an unreadable or blank image gets `error` and the rest go on."""
     predictions = [Prediction(path=str(path)) for path in expand_inputs(inputs)]
+    if not predictions:
+        raise LenetError("no images found in the given folders")
     readable: list[Prediction] = []
     digits = load_digits([p.path for p in predictions], invert=invert, show_progress=show_progress)
     for prediction, digit in zip(predictions, digits, strict=True):

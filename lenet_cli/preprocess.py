@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from lenet_cli.config import INVERT_CHOICES
 from lenet_cli.errors import ImageError
 
-INVERT_CHOICES = ("auto", "yes", "no")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box ...
 CANVAS = 28  # ... centred by mass in 28x28

@@ -12,11 +12,12 @@ from rich.text import Text
 from lenet_cli.reporters import Reporter
 
 if TYPE_CHECKING:
-    from lenet_cli.evaluate import Metrics, Misclassified
+    from lenet_cli.checkpoint import ModelInfo
     from lenet_cli.export import ExportResult
     from lenet_cli.predict import Prediction
+    from lenet_cli.records import EpochRecord, Metrics, Misclassified, TrainResult
+    from lenet_cli.reporters import TrainingRun
     from lenet_cli.summary import ModelSummary
-    from lenet_cli.train import EpochRecord, TrainingRun, TrainResult
 
 
 def percent(fraction: float | None) -> str:
@@ -233,13 +234,14 @@ def summary_table(summary: ModelSummary) -> Group:
     return Group(table, footer)
 
 
-def checkpoint_table(path: str, checkpoint: dict[str, Any]) -> Table:
-    table = Table(title=f"Checkpoint {escape(path)}", title_justify="left", show_header=False)
+def checkpoint_table(info: ModelInfo) -> Table:
+    table = Table(title=f"Checkpoint {escape(info.path)}", title_justify="left", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    if checkpoint.get("format_version") is None:
+    if info.bare:
         table.add_row("Kind", "bare state_dict (no training record)")
         return table
+    checkpoint = info.record
     config = checkpoint.get("config", {})
     metrics = checkpoint.get("metrics", {})
     versions = checkpoint.get("versions", {})

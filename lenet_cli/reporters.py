@@ -11,14 +11,31 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+import torch
+
+from lenet_cli.config import TrainConfig
+from lenet_cli.data import class_names
 from lenet_cli.files import atomic_write
-
-if TYPE_CHECKING:
-    from lenet_cli.train import EpochRecord, TrainingRun, TrainResult
+from lenet_cli.plots import draw_confusion_matrix, draw_curves
+from lenet_cli.records import EpochRecord, TrainResult
 
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+class TrainingRun(Protocol):
+    """What a reporter may read of the run it listens to (train.TrainingRun is one)."""
+
+    config: TrainConfig
+    device: torch.device
+    run_dir: Path
+    history: list[EpochRecord]
+    model: torch.nn.Module
+
+    def describe(self) -> dict[str, Any]:
+        """Where it trains and on what, as the console shows it at the start."""
+        ...
 
 
 class Reporter:
@@ -79,15 +96,10 @@ class RunPictures(Reporter):
     """run-N/curves.png when training ends or stops, and confusion_matrix.png of the test set at the end."""
 
     def on_stop(self, run: TrainingRun) -> None:
-        from lenet_cli.plots import draw_curves
-
         if run.history:
             draw_curves(run.history, run.run_dir / "curves.png")
 
     def on_end(self, run: TrainingRun, result: TrainResult) -> None:
-        from lenet_cli.data import class_names
-        from lenet_cli.plots import draw_confusion_matrix, draw_curves
-
         draw_curves(run.history, run.run_dir / "curves.png")
         if result.test is not None:
             draw_confusion_matrix(

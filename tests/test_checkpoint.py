@@ -2,10 +2,10 @@ import os
 
 import pytest
 import torch
+from helpers import write_code_running_checkpoint
 
 from lenet_cli.checkpoint import (
     FORMAT_VERSION,
-    create_run_dir,
     find_latest_checkpoint,
     load_checkpoint,
     load_model,
@@ -13,6 +13,7 @@ from lenet_cli.checkpoint import (
 )
 from lenet_cli.errors import CheckpointError
 from lenet_cli.model import LeNet5
+from lenet_cli.run_folder import create_run_dir
 
 
 def test_training_checkpoint_is_a_plain_weights_only_dict(trained_checkpoint):
@@ -74,17 +75,9 @@ def test_truncated(tmp_path):
     expect_error(path, f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?)")
 
 
-class CodeRunningPayload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned"
-    torch.save({"model": CodeRunningPayload(marker)}, tmp_path / "evil.pt")
+    write_code_running_checkpoint(tmp_path / "evil.pt", marker)
     with pytest.raises(CheckpointError, match="refusing to load .*evil.pt: it holds Python objects"):
         load_checkpoint(tmp_path / "evil.pt")
     assert not marker.exists()
@@ -136,3 +129,14 @@ def test_latest_checkpoint_is_the_newest_file(tmp_path):
     assert find_latest_checkpoint(tmp_path) == new
     with pytest.raises(CheckpointError, match="no checkpoint found in"):
         find_latest_checkpoint(tmp_path / "none")
+
+
+def test_the_format_docstring_lists_exactly_the_keys_a_training_checkpoint_holds(trained_checkpoint):
+    import re
+
+    import lenet_cli.checkpoint
+
+    documented = re.findall(r"^- `(\w+)`(?:, `(\w+)`)?", lenet_cli.checkpoint.__doc__, flags=re.MULTILINE)
+    listed = [key for pair in documented for key in pair if key]
+    written = list(torch.load(trained_checkpoint, weights_only=True))
+    assert listed == written

@@ -4,21 +4,12 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from helpers import invoke, write_digit_png
 
 from lenet_cli import __version__
-from lenet_cli.cli import app
-from lenet_cli.model import LeNet5
-
-runner = CliRunner()
-
-
-def invoke(*args: str):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 def test_version():
@@ -162,12 +153,6 @@ def test_summary_of_a_checkpoint(trained_checkpoint):
     assert document["checkpoint"]["dataset"] == "mnist" and document["checkpoint"]["epoch"] == 3
 
 
-def write_digit_png(path: Path, images_u8: torch.Tensor) -> None:
-    from PIL import Image
-
-    Image.fromarray(images_u8.numpy(), mode="L").save(path)
-
-
 def test_predict_json_and_errors(trained_checkpoint, tiny_mnist, tmp_path):
     from lenet_cli.data import load_split
 
@@ -271,6 +256,7 @@ def test_errors_are_one_line_exit_1(tmp_path, tiny_mnist):
     assert not (tmp_path / "ck").exists()  # nothing written for a refused run
 
 
+@pytest.mark.slow  # a subprocess of its own; `pytest -m "not slow"` skips it
 def test_installed_script_and_module_entry_point(trained_checkpoint):
     script = shutil.which("lenet", path=os.path.dirname(sys.executable)) or shutil.which("lenet")
     assert script, "the lenet console script is not installed"
@@ -290,8 +276,3 @@ def test_installed_script_and_module_entry_point(trained_checkpoint):
     )
     assert failing.returncode == 1 and failing.stderr == "Error: checkpoint /nonexistent.pt does not exist\n"
     assert "Traceback" not in failing.stderr
-
-
-def test_checkpoint_weights_load_in_a_fresh_model(trained_checkpoint):
-    model = LeNet5()
-    model.load_state_dict(torch.load(trained_checkpoint, weights_only=True)["model"], strict=True)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from idx import FILES, idx_bytes, synthetic_digits, write_idx_set
 
-from lenet_cli.data import as_input, load_split, split_train_val
+from lenet_cli.data import Split, as_input, load_split, split_train_val
 from lenet_cli.errors import DataError
 
 
@@ -40,6 +40,12 @@ def test_validation_split_is_seeded_and_disjoint(tiny_mnist):
     again, held_again = split_train_val(train, 100, seed=4)
     assert len(kept) == 500 and len(held) == 100
     assert torch.equal(held.images, held_again.images)
+    # Tag every image with its index (as its label) to see where each one went.
+    tagged = Split(train.images, torch.arange(len(train)))
+    kept_ids, held_ids = (set(part.labels.tolist()) for part in split_train_val(tagged, 100, seed=4))
+    assert not kept_ids & held_ids and kept_ids | held_ids == set(range(600))
+    other_kept, other_held = split_train_val(tagged, 100, seed=5)
+    assert set(other_held.labels.tolist()) != held_ids  # the seed chooses the hold-out
     with pytest.raises(DataError, match="--val-size 600 leaves no training images"):
         split_train_val(train, 600, seed=0)
 

@@ -5,14 +5,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
-from typer.testing import CliRunner
+from helpers import digits_in_class_folders, runner
 
 from lenet_cli.cli import app
 from lenet_cli.distributed import Cluster
-from lenet_cli.train import epoch_batches
-
-runner = CliRunner()
+from lenet_cli.loop import epoch_batches
 
 
 def test_ranks_take_disjoint_shares_of_every_global_batch():
@@ -30,18 +29,13 @@ def test_ranks_take_disjoint_shares_of_every_global_batch():
 
 def own_images_folder(tiny_mnist, folder):
     """40 test digits as PNGs in class folders: `--images` under torchrun too."""
-    from PIL import Image
-
     from lenet_cli.data import load_split
 
     test = load_split("mnist", tiny_mnist, "test")
-    for index in range(40):
-        class_folder = folder / str(int(test.labels[index]))
-        class_folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(test.images[index].numpy()).save(class_folder / f"{index}.png")
-    return folder
+    return digits_in_class_folders(folder, test.images[:40], test.labels[:40])
 
 
+@pytest.mark.slow  # a subprocess of its own; `pytest -m "not slow"` skips it
 def test_torchrun_two_processes(tiny_mnist, tmp_path):
     """One launch (they are slow) checks DDP, and --images under it: 16 of every 64 images are the
     user's, each rank taking half of both parts."""

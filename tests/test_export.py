@@ -13,20 +13,14 @@ import onnxruntime
 import pytest
 import torch
 import tutorial
+from helpers import invoke
 from PIL import Image
-from typer.testing import CliRunner
 
 import lenet_cli.export
-from lenet_cli.cli import app
 from lenet_cli.data import as_input, load_split
 from lenet_cli.export import export_checkpoint, synthetic_digits
 
-runner = CliRunner()
 EXAMPLE = Path(__file__).parent.parent / "examples" / "onnx_predict.py"
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 @pytest.fixture(scope="module")

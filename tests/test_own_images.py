@@ -7,23 +7,18 @@ import shutil
 import pytest
 import torch
 from drawing import draw_digit
+from helpers import digits_in_class_folders, interrupt_at, invoke
 from PIL import Image
-from typer.testing import CliRunner
 
-from lenet_cli.cli import app
+from lenet_cli.checkpoint import resume_config
 from lenet_cli.config import TrainConfig
 from lenet_cli.data import load_split
 from lenet_cli.distributed import Cluster
 from lenet_cli.folders import read_labelled_folders
 from lenet_cli.own_images import EpochExtras, random_affine
-from lenet_cli.train import TrainingInterrupted, fit, resume_config
+from lenet_cli.train import TrainingInterrupted, fit
 
-runner = CliRunner()
 DIGITS = [str(d) for d in range(10)]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
 
 
 def drawn_folder(root, per_class, seed):
@@ -42,10 +37,7 @@ def labelled(tmp_path_factory, tiny_mnist):
     """30 test digits as PNGs in class folders, with the clutter real folders have."""
     root = tmp_path_factory.mktemp("labelled")
     test = load_split("mnist", tiny_mnist, "test")
-    for index in range(30):
-        label = int(test.labels[index])
-        (root / str(label)).mkdir(exist_ok=True)
-        Image.fromarray(test.images[index].numpy()).save(root / str(label) / f"{index:03d}.png")
+    digits_in_class_folders(root, test.images[:30], test.labels[:30], name="{index:03d}")
     (root / "README.md").write_text("my digits")
     (root / "LICENSE").write_text("mine")
     (root / "3" / ".hidden.png").write_bytes(b"\x89PNG")
@@ -182,18 +174,8 @@ def test_resume_with_images_is_bit_identical_and_refuses_other_images(tiny_mnist
         epochs=2, batch_size=32, data_dir=str(tiny_mnist), checkpoint_dir=str(tmp_path), images=(str(teach),)
     )
     straight = fit(config, run_outputs=False)
-    steps = {"done": 0}
-
-    def interrupt(_step):
-        steps["done"] += 1
-        if steps["done"] == 30:  # 600 / (32 - 8) = 25 steps per epoch: mid-epoch 2
-            import os
-            import signal
-
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(TrainingInterrupted) as stopped:
-        fit(config, on_step=interrupt, run_outputs=False)
+    with pytest.raises(TrainingInterrupted) as stopped:  # 600 / (32 - 8) = 25 steps per epoch: mid-epoch 2
+        fit(config, on_step=interrupt_at(30), run_outputs=False)
     checkpoint = stopped.value.checkpoint
     with pytest.raises(Exception, match=r"--images cannot change when resuming"):
         resume_config(checkpoint, {"images": (str(held),)})

@@ -9,15 +9,13 @@ import numpy as np
 import pytest
 import torch
 from drawing import draw_digit, variant
+from helpers import runner
 from PIL import Image, ImageDraw
-from typer.testing import CliRunner
 
 from lenet_cli.checkpoint import load_model
 from lenet_cli.cli import app
 from lenet_cli.predict import predict_files
 from lenet_cli.preprocess import load_digit
-
-runner = CliRunner()
 
 
 def centre_of_mass(image_u8: torch.Tensor) -> tuple[float, float]:

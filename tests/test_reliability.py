@@ -9,15 +9,14 @@ import time
 
 import pytest
 import torch
+from helpers import interrupt_at, runner, write_code_running_checkpoint
 from idx import write_idx_set
-from typer.testing import CliRunner
 
-from lenet_cli.checkpoint import load_checkpoint
+from lenet_cli.checkpoint import load_checkpoint, resume_config
 from lenet_cli.cli import app
 from lenet_cli.config import TrainConfig
-from lenet_cli.train import TrainingInterrupted, fit, resume_config
+from lenet_cli.train import TrainingInterrupted, fit
 
-runner = CliRunner()
 LENET = [sys.executable, "-m", "lenet_cli"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -26,27 +25,25 @@ def weights(path):
     return torch.load(path, weights_only=True)["model"]
 
 
-def interrupt_at(global_step):
-    """An on_step callback that sends this process a real SIGINT once `global_step` steps are done."""
-    done = {"steps": 0}
+RESUME_RECIPE = {"epochs": 3, "batch_size": 32}  # 600 images / 32 = 19 steps per epoch
 
-    def on_step(_step_in_epoch):
-        done["steps"] += 1
-        if done["steps"] == global_step:
-            os.kill(os.getpid(), signal.SIGINT)
 
-    return on_step
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_mnist, tmp_path_factory):
+    """The run every interrupted-and-resumed run must equal, trained once for the module."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    return fit(TrainConfig(**RESUME_RECIPE, data_dir=str(tiny_mnist), checkpoint_dir=str(folder)))
 
 
 @pytest.mark.parametrize("stop_after", [19, 30], ids=["epoch-boundary", "mid-epoch"])
-def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_mnist, tmp_path, stop_after):
-    config = TrainConfig(epochs=3, batch_size=32, data_dir=str(tiny_mnist), checkpoint_dir=str(tmp_path))
-    straight = fit(config)  # 600 images / 32 = 19 steps per epoch
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_mnist, tmp_path, stop_after, uninterrupted):
+    config = TrainConfig(**RESUME_RECIPE, data_dir=str(tiny_mnist), checkpoint_dir=str(tmp_path))
+    straight = uninterrupted
     with pytest.raises(TrainingInterrupted) as stopped:
         fit(config, on_step=interrupt_at(stop_after))
     assert stopped.value.exit_code == 130
     checkpoint = stopped.value.checkpoint
-    assert checkpoint == tmp_path / "run-2" / "last.pt"
+    assert checkpoint == tmp_path / "run-1" / "last.pt"
     saved = torch.load(checkpoint, weights_only=True)
     assert saved["epoch"] * 19 + saved["step"] in (stop_after, stop_after + 1)
     resumed = fit(resume_config(checkpoint, {}), resume_from=checkpoint)
@@ -87,6 +84,7 @@ def small_mnist(tmp_path_factory):
     return write_idx_set(tmp_path_factory.mktemp("small"), train_count=2000, test_count=200)
 
 
+@pytest.mark.slow  # a subprocess of its own; `pytest -m "not slow"` skips it
 @pytest.mark.parametrize(("signal_number", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_saves_and_resume_finishes(small_mnist, tmp_path, signal_number, exit_code):
     args = ["train", "--epochs", "4", "--batch-size", "8", "--data-dir", str(small_mnist)]
@@ -111,6 +109,7 @@ def test_signal_saves_and_resume_finishes(small_mnist, tmp_path, signal_number, 
     assert load_checkpoint(checkpoint)["epoch"] == 4
 
 
+@pytest.mark.slow  # a subprocess of its own; `pytest -m "not slow"` skips it
 def test_kill_9_at_random_moments_never_leaves_a_broken_checkpoint(tiny_mnist, tmp_path):
     rng = random.Random(1234)
     base = ["train", "--epochs", "200", "--batch-size", "16", "--data-dir", str(tiny_mnist)]
@@ -175,19 +174,11 @@ def test_checkpoint_folder_checked_before_training(tiny_mnist, tmp_path):
     assert blocker.read_text() == "not a folder"
 
 
-class CodeRunningPayload:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @pytest.mark.parametrize("command", ["evaluate", "summary", "predict", "resume", "export", "init"])
 def test_code_running_checkpoint_is_refused_by_every_command(tmp_path, command):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
-    torch.save({"model": CodeRunningPayload(marker)}, evil)
+    write_code_running_checkpoint(evil, marker)
     args = {
         "evaluate": ["evaluate", str(evil)],
         "summary": ["summary", str(evil)],

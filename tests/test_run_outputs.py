@@ -3,18 +3,16 @@
 import csv
 import json
 import os
-import signal
 
 import pytest
+from helpers import interrupt_at, runner
 from PIL import Image
-from typer.testing import CliRunner
 
+from lenet_cli.checkpoint import resume_config
 from lenet_cli.cli import app
 from lenet_cli.config import TrainConfig
 from lenet_cli.files import remove_stale_temporaries
-from lenet_cli.train import TrainingInterrupted, fit, resume_config
-
-runner = CliRunner()
+from lenet_cli.train import TrainingInterrupted, fit
 
 
 def read_rows(path):
@@ -53,15 +51,8 @@ def test_run_folder_has_metrics_matching_the_history_and_pictures(tiny_mnist, tm
 
 def test_interrupted_then_resumed_run_has_each_epoch_once_and_no_stale_temporary(tiny_mnist, tmp_path):
     config = TrainConfig(epochs=3, batch_size=32, data_dir=str(tiny_mnist), checkpoint_dir=str(tmp_path))
-    steps = {"done": 0}
-
-    def interrupt_in_epoch_two(_step):
-        steps["done"] += 1
-        if steps["done"] == 19 + 7:  # 19 steps per epoch: step 7 of epoch 2
-            os.kill(os.getpid(), signal.SIGINT)
-
     with pytest.raises(TrainingInterrupted) as stopped:
-        fit(config, on_step=interrupt_in_epoch_two)
+        fit(config, on_step=interrupt_at(19 + 7))  # 19 steps per epoch: step 7 of epoch 2
     run_dir = stopped.value.checkpoint.parent
     assert [row["epoch"] for row in read_rows(run_dir / "metrics.csv")] == ["1"]
     assert_png(run_dir / "curves.png")  # an interrupted run draws what it has

@@ -1,8 +1,9 @@
-"""Running what `lenet export` wrote, so a user can evaluate and predict with the file they ship.
+"""Opening every model file lenet runs: checkpoints (.pt), ONNX files and torch.export programs (.pt2).
 
-An ONNX file runs through onnxruntime, a `.pt2` program through `torch.export.load`; each is wrapped
-as an `nn.Module` taking the model's usual input, so evaluate and predict use them unchanged.
-onnx and onnxruntime are imported only here, when such a file is used.
+This module owns the export file formats (their suffixes, the metadata lenet writes into them), so
+`export.py` writes what this module reads. An ONNX file runs through onnxruntime, a `.pt2` program
+through `torch.export.load`; each is wrapped as an `nn.Module` taking the model's usual input, so
+evaluate and predict use them unchanged. onnx and onnxruntime are imported only when such a file is used.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from lenet_cli.checkpoint import load_model
+from lenet_cli.checkpoint import ModelInfo, load_model
+from lenet_cli.config import EXPORT_FORMATS
 from lenet_cli.errors import CheckpointError
 
-EXPORT_SUFFIXES = {".onnx": "onnx", ".pt2": "pt2"}
+METADATA_FILE = "lenet.json"  # inside a .pt2 archive; an ONNX file keeps the same keys in metadata_props
+INPUT_CONVENTION = "float32 (N, 1, 28, 28) in [0, 1], white digit on black; output logits (N, 10)"
+
+
+def export_format_of(path: str | os.PathLike) -> str | None:
+    """ "onnx" or "pt2" for an exported file, None for anything else (a checkpoint)."""
+    suffix = Path(path).suffix.lower()
+    return next((name for name, known in EXPORT_FORMATS.items() if known == suffix), None)
 
 
 class OnnxModel(nn.Module):
@@ -72,8 +81,6 @@ def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Modul
         raise CheckpointError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
     if export_format == "onnx":
         return OnnxModel(path), onnx_metadata(path)
-    from lenet_cli.export import METADATA_FILE
-
     extra = {METADATA_FILE: ""}
     export_log = logging.getLogger("torch.export")
     level = export_log.level
@@ -130,7 +137,7 @@ def describe_onnx(path: str | os.PathLike) -> dict[str, Any]:
 
 def describe_export(path: Path) -> dict[str, Any]:
     """What `lenet summary` shows of an exported file; a broken one raises CheckpointError."""
-    if EXPORT_SUFFIXES[path.suffix.lower()] == "onnx":
+    if export_format_of(path) == "onnx":
         load_exported(path, "onnx")  # checks it is a readable LeNet-5-shaped model
         return describe_onnx(path)
     _, metadata = load_exported(path, "pt2")
@@ -145,25 +152,20 @@ def describe_export(path: Path) -> dict[str, Any]:
 
 def load_any_model(
     path: str | os.PathLike, device: torch.device | str = "cpu"
-) -> tuple[nn.Module, dict[str, Any]]:
+) -> tuple[nn.Module, ModelInfo]:
     """A model to evaluate or predict with, from a checkpoint (.pt), an ONNX file or a .pt2 program,
-    and a checkpoint-like record of it (`dataset`, `metrics`, `format`)."""
-    path = Path(path)
-    export_format = EXPORT_SUFFIXES.get(path.suffix.lower())
+    and what the file says of itself."""
+    export_format = export_format_of(path)
     if export_format is None:
         model, checkpoint = load_model(path, device)
-        return model, {**checkpoint, "format": "checkpoint"}
+        return model, ModelInfo.of_checkpoint(path, checkpoint)
     model, metadata = load_exported(path, export_format)
     accuracy = metadata.get("test_accuracy")
-    dataset = metadata.get("dataset") or "mnist"
-    record = {
-        "format": export_format,
-        "dataset": dataset,
-        "config": {"dataset": dataset, "data_dir": metadata.get("data_dir") or None},
-        "metrics": {"test_accuracy": float(accuracy)} if accuracy else {},
-        "metadata": metadata,
-    }
-    return model, record
+    info = ModelInfo(
+        str(path), export_format, metadata.get("dataset") or "mnist",
+        float(accuracy) if accuracy else None, metadata.get("data_dir") or None, metadata,
+    )  # fmt: skip
+    return model, info
 
 
 def _first_line(error: Exception) -> str:
