@@ -29,8 +29,8 @@ import tutorial  # noqa: E402
 from lenet_cli.config import TrainConfig  # noqa: E402
 from lenet_cli.data import Split, load_split  # noqa: E402
 from lenet_cli.evaluate import evaluate  # noqa: E402
-from lenet_cli.model import LeNet5  # noqa: E402
 from lenet_cli.loop import EpochPlan, epoch_order, train_one_epoch  # noqa: E402
+from lenet_cli.model import LeNet5  # noqa: E402
 from lenet_cli.recipe import make_optimizer, make_scheduler  # noqa: E402
 
 TUTORIAL_RECIPE = TrainConfig(schedule="constant", lr=1e-3, batch_size=64)

@@ -1,6 +1,6 @@
 """Running under torchrun: one process per device, DistributedDataParallel, collective decisions.
 
-`lenet train` needs no flag: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK, and `start` reads them.
+`lenet train` needs no flag: torchrun sets RANK, WORLD_SIZE and LOCAL_RANK, and `join_cluster` reads them.
 Without them, `Cluster()` is a single process and every collective here is a no-op.
 """
 
@@ -76,7 +76,7 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
 
 
-def start(device_choice: str) -> tuple[Cluster, torch.device]:
+def join_cluster(device_choice: str) -> tuple[Cluster, torch.device]:
     """Join torchrun's process group if launched by it (NCCL on CUDA, Gloo on CPU); pick the device."""
     if not launched_by_torchrun():
         return Cluster(), resolve_device(device_choice)
@@ -102,7 +102,7 @@ def start(device_choice: str) -> tuple[Cluster, torch.device]:
     return Cluster(rank, world_size, local_rank, backend), device
 
 
-def finish(cluster: Cluster) -> None:
+def leave_cluster(cluster: Cluster) -> None:
     if cluster.active and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from lenet_cli.checkpoint import TrainingState, read_init, read_training, save_training
 from lenet_cli.config import TrainConfig
-from lenet_cli.distributed import Cluster, distributed_model, finish, start
+from lenet_cli.distributed import Cluster, distributed_model, join_cluster, leave_cluster
 from lenet_cli.errors import StoppedBySignal
 from lenet_cli.evaluate import evaluate
 from lenet_cli.interrupts import StopRequest, stop_on_signals
@@ -63,7 +63,7 @@ def fit(
     DistributedDataParallel: only rank 0 reports and writes files.
     """
     started = time.perf_counter()
-    cluster, device = start(config.device)
+    cluster, device = join_cluster(config.device)
     try:
         saved = read_training(resume_from, device) if resume_from is not None else None
         initial = read_init(config.init, device) if config.init and saved is None else None  # fail fast
@@ -85,7 +85,7 @@ def fit(
             run = TrainingRun(config, cluster, data, recipe, trained, run_dir, saved, init_from, started)
             return _train(run, listeners, on_step, show_progress)
     finally:
-        finish(cluster)
+        leave_cluster(cluster)
 
 
 def _train(
