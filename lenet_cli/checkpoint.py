@@ -35,7 +35,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -44,6 +44,7 @@ from lenet_cli.config import TrainConfig
 from lenet_cli.errors import CheckpointError, LenetError
 from lenet_cli.files import atomic_write
 from lenet_cli.model import LeNet5
+from lenet_cli.reading import MAX_MODEL_BYTES, NotReadable, open_regular
 from lenet_cli.records import EpochRecord
 
 FORMAT_VERSION = 1
@@ -238,16 +239,35 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     code when loaded is refused instead.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
-    if path.stat().st_size == 0:
+    with open_model_file(path) as handle:
+        loaded = _unpickle_weights(handle, path, device)
+    return _as_checkpoint(loaded, path)
+
+
+def open_model_file(path: Path) -> BinaryIO:
+    """The regular file at `path`, at most MAX_MODEL_BYTES, opened without blocking; else one clear error."""
+    try:
+        handle = open_regular(path, MAX_MODEL_BYTES)
+    except NotReadable as error:
+        why = str(error)
+        if why == "no such file":
+            raise CheckpointError(f"checkpoint {path} does not exist") from None
+        if why == "is a folder":
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file") from None
+        raise CheckpointError(f"{path} {why.replace('limit', 'limit for a model file')}") from None
+    if os.fstat(handle.fileno()).st_size == 0:
+        handle.close()
         raise CheckpointError(f"checkpoint {path} is empty")
+    return handle
+
+
+def _unpickle_weights(handle: BinaryIO, path: Path, device: torch.device | str) -> Any:
+    """torch.load with weights_only: tensors and plain containers, nothing that could run code. Storage
+    sizes are checked against the file's records by torch, so no declared size is allocated blindly."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # garbage can make the unpickler warn before it fails
-            loaded = torch.load(path, map_location=device, weights_only=True)
+            return torch.load(handle, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         if "global" in str(error).lower():  # a class or function reference: what code-running pickles need
             raise CheckpointError(
@@ -261,6 +281,9 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
             f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?)"
         ) from None
 
+
+def _as_checkpoint(loaded: Any, path: Path) -> dict[str, Any]:
+    """A lenet checkpoint dict, from a checkpoint or a bare state_dict, with `model` checked."""
     if isinstance(loaded, dict) and "model" in loaded and isinstance(loaded["model"], dict):
         version = loaded.get("format_version")
         if isinstance(version, int) and version > FORMAT_VERSION:

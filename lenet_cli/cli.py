@@ -5,24 +5,19 @@ Torch is imported inside the commands, so `lenet --help`, `--version` and usage 
 
 from __future__ import annotations
 
-import functools
-import json
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
 
 from lenet_cli import __version__
 from lenet_cli.config import EVAL_BATCH_SIZE, TrainConfig
-from lenet_cli.errors import LenetError, StoppedBySignal
+from lenet_cli.edge import consoles, fail, handles_errors, print_json
 from lenet_cli.options import (
     AsJson,
     BatchSize,
     CheckpointDir,
+    Collect,
     DataDir,
     Dataset,
     DatasetOption,
@@ -38,17 +33,21 @@ from lenet_cli.options import (
     ExportOutput,
     ExportSource,
     Force,
+    Host,
     ImageFolders,
     ImageShare,
     Init,
     Invert,
     InvertOption,
     LearningRate,
+    MaxBatch,
+    MaxPending,
     ModelPath,
     Opset,
     Optimizer,
     OptimizerOption,
     Plots,
+    Port,
     PredictImages,
     PredictModel,
     Resume,
@@ -56,12 +55,15 @@ from lenet_cli.options import (
     Schedule,
     ScheduleOption,
     Seed,
+    ServeModel,
     ShowInputs,
     ShowMistakes,
     SummaryModel,
     TopK,
     ValSize,
     VerifyDataDir,
+    WindowMs,
+    Workers,
 )
 
 app = typer.Typer(
@@ -74,49 +76,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 DEFAULTS = TrainConfig()
-Command = TypeVar("Command", bound=Callable[..., Any])
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def handles_errors(command: Command) -> Command:
-    """The one edge where core errors become `Error: …` and an exit code, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort):
-            raise
-        except StoppedBySignal as stopped:  # a clean stop, not a failure: no "Error:"
-            if stopped.announce:
-                typer.echo(str(stopped), err=True)
-            raise typer.Exit(stopped.exit_code) from None
-        except LenetError as error:
-            raise fail(str(error)) from None
-        except KeyboardInterrupt:
-            raise fail("interrupted", 130) from None
-        except Exception as error:
-            if os.environ.get("LENET_DEBUG"):
-                raise
-            raise fail(
-                f"unexpected {type(error).__name__}: {error} (set LENET_DEBUG=1 to see the traceback)"
-            ) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def consoles(as_json: bool) -> tuple[Console, Console]:
-    """(results, information): with --json, information goes to stderr so stdout is one document."""
-    results = Console(highlight=False, soft_wrap=True)
-    return results, (Console(stderr=True, highlight=False, soft_wrap=True) if as_json else results)
-
-
-def print_json(document: dict[str, Any]) -> None:
-    typer.echo(json.dumps(document, indent=2, allow_nan=False))
 
 
 def version_callback(value: bool) -> None:
@@ -274,14 +233,15 @@ def predict(
     ink, scaled to 20 pixels and centred by mass in 28x28. Images that fail are reported and the
     rest still predicted (exit 1 if any failed).
     """
-    from lenet_cli.checkpoint import find_latest_checkpoint
     from lenet_cli.data import class_names
-    from lenet_cli.model_files import load_any_model
+    from lenet_cli.model_files import default_model, load_any_model
     from lenet_cli.predict import predict_files
     from lenet_cli.predict import save_preprocessed as save_inputs
     from lenet_cli.render import predictions_table
 
-    checkpoint_path = checkpoint or find_latest_checkpoint(DEFAULTS.checkpoint_dir)
+    checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
+    if note:
+        typer.echo(note, err=True)
     model, info = load_any_model(checkpoint_path, "cpu")
     predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=True)
     if save_preprocessed is not None:
@@ -376,6 +336,43 @@ def export(
         return
     for line in export_lines(result, checkpoint):
         consoles(as_json)[0].print(line, markup=False)
+
+
+@app.command()
+@handles_errors
+def serve(
+    checkpoint: ServeModel = None,
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    window_ms: WindowMs = 2.0,
+    max_batch: MaxBatch = 64,
+    max_pending: MaxPending = 512,
+    workers: Workers = None,
+    collect: Collect = None,
+) -> None:
+    """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
+
+    Example: lenet serve checkpoints/run-1/last.pt --collect my-digits
+
+    POST /predict takes an image as the body (curl --data-binary @digit.png URL/predict) or as multipart
+    files and answers like lenet predict --json; GET /model, GET /health. Ctrl-C stops it.
+    """
+    from lenet_cli.model_files import default_model
+    from lenet_cli.serve import ServeOptions
+    from lenet_cli.server import exposure_warning
+    from lenet_cli.server import serve as run
+
+    model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
+    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect)
+    for line in (note, exposure_warning(options)):
+        if line:
+            typer.echo(line, err=True)
+
+    def ready(url: str) -> None:
+        typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)")
+
+    run(model_path, options, workers, ready)
+    typer.echo("Stopped.")
 
 
 def main() -> None:

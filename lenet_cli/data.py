@@ -19,6 +19,7 @@ import torch
 
 from lenet_cli.config import DATASETS
 from lenet_cli.errors import DataError
+from lenet_cli.reading import MAX_DATA_BYTES, NotReadable, file_kind, open_regular
 
 # torchvision is imported only where it is used: importing it costs over a second here.
 SPLIT_FILES = {
@@ -100,9 +101,13 @@ def split_train_val(train: Split, val_size: int, seed: int) -> tuple[Split, Spli
 
 
 def _present(folder: Path, name: str) -> Path | None:
+    """The IDX file `name` (or `name`.gz) in `folder`; one that is there but not a regular file is an error."""
     for candidate in (folder / name, folder / f"{name}.gz"):
-        if candidate.is_file():
+        kind = file_kind(candidate)
+        if kind == "file":
             return candidate
+        if kind is not None:
+            raise DataError(f"{candidate} is {kind}, not a regular file")
     return None
 
 
@@ -171,8 +176,11 @@ def _check_idx(path: Path, shown_as: Path, expected_magic: int) -> None:
     size = path.stat().st_size
     dims = expected_magic - 2048
     header_size = 4 + 4 * dims
-    with open(path, "rb") as handle:
-        header = handle.read(header_size)
+    try:
+        with open_regular(path, MAX_DATA_BYTES) as handle:
+            header = handle.read(header_size)
+    except NotReadable as error:
+        raise DataError(f"{shown_as} {error}") from None
     if len(header) < 4:
         raise DataError(f"{shown_as} is empty or truncated")
     (magic,) = struct.unpack(">I", header[:4])

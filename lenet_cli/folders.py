@@ -16,6 +16,7 @@ import torch
 
 from lenet_cli.errors import DataError
 from lenet_cli.preprocess import IMAGE_SUFFIXES, load_digits
+from lenet_cli.reading import file_kind
 
 
 @dataclass
@@ -45,8 +46,12 @@ def class_index(folder_name: str, class_names: list[str]) -> int | None:
     return None
 
 
-def find_labelled_files(folder: Path, class_names: list[str]) -> tuple[list[tuple[str, int]], int]:
-    """(path, label) for every image under the class folders of `folder`, and how many files were skipped."""
+def find_labelled_files(
+    folder: Path, class_names: list[str], regular_only: bool = False
+) -> tuple[list[tuple[str, int]], int]:
+    """(path, label) for every image under the class folders of `folder`, and how many files were skipped.
+    With `regular_only`, a named pipe, device or socket with an image's name is skipped too (else it is
+    listed, to be reported as unreadable)."""
     from torchvision.datasets.folder import find_classes, make_dataset
 
     if not folder.is_dir():
@@ -79,6 +84,8 @@ def find_labelled_files(folder: Path, class_names: list[str]) -> tuple[list[tupl
         wanted = Path(path).suffix.lower() in IMAGE_SUFFIXES and not any(
             part.startswith(".") for part in relative.parts
         )
+        if wanted and regular_only:
+            wanted = file_kind(path) == "file"
         skipped += not wanted
         return wanted
 
@@ -91,12 +98,14 @@ def read_labelled_folders(
     class_names: list[str],
     invert: str = "auto",
     show_progress: bool = False,
+    regular_only: bool = False,
 ) -> LabelledImages:
-    """Every image of every folder in MNIST form; unreadable ones are listed in `errors`."""
+    """Every image of every folder in MNIST form; unreadable ones are listed in `errors` (with
+    `regular_only`, what is not a regular file is skipped and counted instead)."""
     samples: list[tuple[str, int]] = []
     skipped = 0
     for folder in folders:
-        found, folder_skipped = find_labelled_files(Path(folder), class_names)
+        found, folder_skipped = find_labelled_files(Path(folder), class_names, regular_only)
         samples.extend(found)
         skipped += folder_skipped
     if not samples:

@@ -8,21 +8,50 @@ evaluate and predict use them unchanged. onnx and onnxruntime are imported only 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
+import re
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from lenet_cli.checkpoint import ModelInfo, load_model
+from lenet_cli.checkpoint import ModelInfo, find_latest_checkpoint, load_model, open_model_file
 from lenet_cli.config import EXPORT_FORMATS
 from lenet_cli.errors import CheckpointError
+from lenet_cli.reading import MAX_MODEL_BYTES
 
+FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY = (
+    "TORCH_FORCE_WEIGHTS_ONLY_LOAD",
+    "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD",
+)
 METADATA_FILE = "lenet.json"  # inside a .pt2 archive; an ONNX file keeps the same keys in metadata_props
 INPUT_CONVENTION = "float32 (N, 1, 28, 28) in [0, 1], white digit on black; output logits (N, 10)"
+
+
+PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # shipped: see pretrained/README.md
+PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
+
+
+def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:
+    """The model to use when none is named: the newest checkpoint under `checkpoint_dir`, else the one
+    shipped with lenet, with a line that says so."""
+    try:
+        return find_latest_checkpoint(checkpoint_dir), None
+    except CheckpointError:
+        if not PRETRAINED.is_file():
+            raise
+    note = json.loads(PRETRAINED_NOTE.read_text())
+    return PRETRAINED, (
+        f"Using the model shipped with lenet (LeNet-5 on {note['dataset']}, "
+        f"{note['test_accuracy']:.2%} test accuracy); train your own with: lenet train"
+    )
 
 
 def export_format_of(path: str | os.PathLike) -> str | None:
@@ -34,16 +63,14 @@ def export_format_of(path: str | os.PathLike) -> str | None:
 class OnnxModel(nn.Module):
     """An ONNX LeNet-5 run by onnxruntime on the CPU: float32 (N, 1, 28, 28) in, logits (N, 10) out."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, data: bytes):
         super().__init__()
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: no warnings on stderr
-        try:
-            self.session = onnxruntime.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+        try:  # from bytes: external data files, which could name any path, cannot be resolved
+            self.session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own Fail / InvalidProtobuf / ... types
             raise CheckpointError(f"{path} is not a readable ONNX model ({_first_line(error)})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
@@ -75,25 +102,27 @@ class ProgramModel(nn.Module):
 
 
 def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Module, dict[str, Any]]:
-    """The exported model, ready to call, and the metadata lenet wrote into it."""
+    """The exported model, ready to call, and the metadata lenet wrote into it. The file is read once,
+    as a regular file within the size limit; a .pt2 archive is vetted before torch reads it."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+    with open_model_file(path) as handle:
+        data = handle.read()
     if export_format == "onnx":
-        return OnnxModel(path), onnx_metadata(path)
+        return OnnxModel(path, data), onnx_metadata(path, data)
+    _vet_pt2_archive(path, data)
     extra = {METADATA_FILE: ""}
-    export_log = logging.getLogger("torch.export")
-    level = export_log.level
-    export_log.setLevel(logging.ERROR)  # it logs a traceback as a warning before raising
     try:
-        program = torch.export.load(str(path), extra_files=extra)
-        module = program.module()
+        with _quiet_export_log(), _weights_only_loads():
+            program = torch.export.load(io.BytesIO(data), extra_files=extra)
+            module = program.module()
     except Exception as error:  # a broken or foreign archive raises many kinds of errors
+        if "Weights only load failed" in str(error):  # torch's word for a pickle that names code
+            raise CheckpointError(
+                f"refusing to load {path}: it holds Python objects that are not allowed in a safe file"
+            ) from None
         raise CheckpointError(
             f"{path} is not a readable torch.export program ({_first_line(error)})"
         ) from None
-    finally:
-        export_log.setLevel(level)
     try:
         metadata = json.loads(extra[METADATA_FILE]) if extra[METADATA_FILE] else {}
     except json.JSONDecodeError:
@@ -101,16 +130,96 @@ def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Modul
     return ProgramModel(module), metadata
 
 
-def onnx_metadata(path: Path) -> dict[str, str]:
-    return {key: value for key, value in describe_onnx(path)["metadata"].items()}
+# What a .pt2 archive that holds only a graph, tensors and plain data may contain (below its top folder).
+# Left out on purpose: pickled weights or constants, custom script objects and opaque objects (each
+# unpickled with code-running loaders), AOTInductor and ExecuTorch payloads (compiled code), and the
+# legacy single-file weights (loaded with a fallback to weights_only=False).
+PT2_ENTRIES = re.compile(
+    r"(archive_format|archive_version|byteorder|\.data/version|\.data/serialization_id"
+    r"|models/\w+\.json|data/weights/\w+_weights_config\.json|data/weights/weight_\d+"
+    r"|data/constants/\w+_constants_config\.json|data/constants/tensor_\d+"
+    r"|data/sample_inputs/\w+\.pt|extra/[\w.-]+)"
+)
+PAYLOAD_FILE = re.compile(r"(weight|tensor)_\d+")  # a plain tensor's bytes, not a custom or opaque object
+MAX_PT2_UNPACKED_BYTES = 4 * MAX_MODEL_BYTES  # an archive that unpacks to more is refused (a zip bomb)
 
 
-def describe_onnx(path: str | os.PathLike) -> dict[str, Any]:
-    """Inputs, outputs, opset, producer and metadata of an ONNX file, for `lenet summary`."""
+def _vet_pt2_archive(path: Path, data: bytes) -> None:
+    """Refuse a .pt2 archive with anything torch.export.load would unpickle beyond tensors and plain data."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable torch.export program ({_first_line(error)})"
+        ) from None
+    roots = {entry.filename.split("/", 1)[0] for entry in entries}
+    inside = [entry.filename.split("/", 1)[-1] for entry in entries if not entry.is_dir()]
+    foreign = [name for name in inside if not PT2_ENTRIES.fullmatch(name)]
+    if len(roots) != 1 or foreign or sum(entry.file_size for entry in entries) > MAX_PT2_UNPACKED_BYTES:
+        what = f"an entry lenet does not load ({foreign[0]})" if foreign else "an unexpected layout"
+        raise CheckpointError(
+            f"refusing to load {path}: it holds {what}; lenet loads only graphs and tensors"
+        )
+    for entry in entries:
+        if entry.filename.endswith(("_weights_config.json", "_constants_config.json")):
+            _vet_payload_config(path, archive.read(entry))
+
+
+def _vet_payload_config(path: Path, config_bytes: bytes) -> None:
+    try:
+        payloads = json.loads(config_bytes)["config"].values()
+        pickled = [
+            entry
+            for entry in payloads
+            if entry.get("use_pickle") is not False or not PAYLOAD_FILE.fullmatch(entry.get("path_name", ""))
+        ]
+    except (ValueError, KeyError, AttributeError, TypeError):
+        raise CheckpointError(
+            f"{path} is not a readable torch.export program (a broken payload list)"
+        ) from None
+    if pickled:
+        raise CheckpointError(
+            f"refusing to load {path}: it holds pickled weights or constants, which could run code when loaded"
+        )
+
+
+@contextlib.contextmanager
+def _weights_only_loads() -> Iterator[None]:
+    """Every torch.load inside: weights_only, even where torch.export asks for weights_only=False (its
+    fallback for sample inputs). torch reads the variable at each call."""
+    previous = {name: os.environ.pop(name, None) for name in (FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY)}
+    os.environ[FORCE_WEIGHTS_ONLY] = "1"
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _quiet_export_log() -> Iterator[None]:
+    export_log = logging.getLogger("torch.export")
+    level = export_log.level
+    export_log.setLevel(logging.ERROR)  # it logs a traceback as a warning before raising
+    try:
+        yield
+    finally:
+        export_log.setLevel(level)
+
+
+def onnx_metadata(path: Path, data: bytes) -> dict[str, str]:
+    return {key: value for key, value in describe_onnx(path, data)["metadata"].items()}
+
+
+def describe_onnx(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
+    """Inputs, outputs, opset, producer and metadata of an ONNX file's bytes, for `lenet summary`."""
     import onnx
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_model_from_string(data)
     except Exception as error:
         raise CheckpointError(f"{path} is not a readable ONNX model ({_first_line(error)})") from None
 
@@ -139,7 +248,8 @@ def describe_export(path: Path) -> dict[str, Any]:
     """What `lenet summary` shows of an exported file; a broken one raises CheckpointError."""
     if export_format_of(path) == "onnx":
         load_exported(path, "onnx")  # checks it is a readable LeNet-5-shaped model
-        return describe_onnx(path)
+        with open_model_file(path) as handle:
+            return describe_onnx(path, handle.read())
     _, metadata = load_exported(path, "pt2")
     return {
         "path": str(path),

@@ -129,7 +129,8 @@ PredictModel = Annotated[
     typer.Option(
         "--checkpoint",
         "-c",
-        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/.",
+        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/, "
+        "else the model shipped with lenet.",
     ),
 ]
 TopK = Annotated[int, typer.Option(min=1, max=10, help="How many classes to list per image.")]
@@ -162,4 +163,38 @@ Opset = Annotated[int | None, typer.Option(min=7, help="ONNX opset (default: the
 Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 VerifyDataDir = Annotated[
     Path | None, typer.Option(help="Where to find test images to verify on (never downloads).")
+]
+
+
+# serve's options.
+ServeModel = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="[CHECKPOINT]",
+        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/, "
+        "else the model shipped with lenet.",
+    ),
+]
+Host = Annotated[
+    str,
+    typer.Option(help="Where to listen; anything but 127.0.0.1/localhost is reachable from other machines."),
+]
+Port = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")]
+WindowMs = Annotated[
+    float,
+    typer.Option(min=0, help="How long a request waits for others to share a forward pass (0: no batching)."),
+]
+MaxBatch = Annotated[int, typer.Option(min=1, help="Images in one forward pass at most.")]
+MaxPending = Annotated[
+    int, typer.Option(min=1, help="Images waiting at most; past it, requests get 503 and Retry-After.")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(min=0, help="Preprocessing processes (default: one per core; 0: threads in the server)."),
+]
+Collect = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR", help="Let the page save drawings into DIR/<label>/ (for --images). Off by default."
+    ),
 ]

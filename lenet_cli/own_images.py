@@ -23,6 +23,7 @@ from lenet_cli.data import as_input, class_names
 from lenet_cli.distributed import Cluster
 from lenet_cli.errors import DataError, LenetError
 from lenet_cli.folders import LabelledImages, read_labelled_folders
+from lenet_cli.reading import MAX_IMAGE_BYTES, read_regular
 
 MAX_ROTATION_DEGREES = 15.0
 SCALE_RANGE = (0.85, 1.1)
@@ -103,7 +104,7 @@ class OwnImages:
 def load_own_images(config: TrainConfig, device: torch.device, cluster: Cluster) -> OwnImages:
     """Read `config.images` for training; any unreadable image is an error (fix or remove it)."""
     labelled = read_labelled_folders(
-        list(config.images), class_names(config.dataset), show_progress=cluster.is_main
+        list(config.images), class_names(config.dataset), show_progress=cluster.is_main, regular_only=True
     )
     if labelled.errors:
         path, _, why = labelled.errors[0]
@@ -138,5 +139,5 @@ def content_digest(folders: tuple[str, ...], labelled: LabelledImages) -> str:
     for path, label in zip(labelled.paths, labelled.labels.tolist(), strict=True):
         root = next((Path(f) for f in folders if Path(path).is_relative_to(f)), Path(path).parent)
         digest.update(f"{Path(path).relative_to(root)}\0{label}\0".encode())
-        digest.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        digest.update(hashlib.sha256(read_regular(path, MAX_IMAGE_BYTES)).digest())
     return digest.hexdigest()

@@ -13,12 +13,14 @@ MNIST's own recipe, made robust for real drawings, scans and photos:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -27,6 +29,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lenet_cli.config import INVERT_CHOICES
 from lenet_cli.errors import ImageError
+from lenet_cli.reading import MAX_IMAGE_BYTES, NotReadable, open_regular
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box ...
@@ -45,13 +48,18 @@ PARALLEL_PIXELS = 250_000  # from this size up, many files are read by several t
 SAMPLED_PIXELS = 250_000
 
 
-def load_digit(path: str | os.PathLike, invert: str = "auto") -> torch.Tensor:
-    """Read `path` and return the digit as MNIST sees it: uint8 (28, 28), white on black."""
-    return normalize_digit(read_grey(Path(path)), invert=invert)
+Source = str | os.PathLike | bytes  # a file's path, or an image file's bytes (standard input, an upload)
+
+
+def load_digit(source: Source, invert: str = "auto") -> torch.Tensor:
+    """Read an image file (a path, or its bytes) and return the digit as MNIST sees it: uint8 (28, 28),
+    white on black."""
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
+    return normalize_digit(grey, invert=invert)
 
 
 def load_digits(
-    paths: list[str | os.PathLike], invert: str = "auto", show_progress: bool = False
+    paths: list[Source], invert: str = "auto", show_progress: bool = False
 ) -> list[torch.Tensor | ImageError]:
     """`load_digit` for many files, in order; a file that fails gives its ImageError in its place.
 
@@ -60,7 +68,7 @@ def load_digits(
     interpreter. A tqdm bar on stderr when `show_progress` and on a terminal."""
     from tqdm import tqdm
 
-    def one(path: str | os.PathLike) -> torch.Tensor | ImageError:
+    def one(path: Source) -> torch.Tensor | ImageError:
         try:
             return load_digit(path, invert=invert)
         except ImageError as error:
@@ -83,7 +91,7 @@ def load_digits(
             torch.set_num_threads(torch_threads)
 
 
-def _workers_for(paths: list[str | os.PathLike], probe: int = 8) -> int:
+def _workers_for(paths: list[Source], probe: int = 8) -> int:
     """Threads worth using: one per core when the first files are large (read from their headers)."""
     cores = torch.get_num_threads()
     if cores < 2 or len(paths) < 4:
@@ -91,7 +99,8 @@ def _workers_for(paths: list[str | os.PathLike], probe: int = 8) -> int:
     sizes = []
     for path in paths[:probe]:
         try:
-            with Image.open(path) as image:
+            source = io.BytesIO(path) if isinstance(path, bytes) else open_regular(path, MAX_IMAGE_BYTES)
+            with source, Image.open(source) as image:
                 sizes.append(image.width * image.height)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             sizes.append(0)
@@ -99,16 +108,25 @@ def _workers_for(paths: list[str | os.PathLike], probe: int = 8) -> int:
 
 
 def read_grey(path: Path) -> torch.Tensor:
+    """`decode_grey` of the regular file at `path` (anything else, or over MAX_IMAGE_BYTES, is refused)."""
+    try:
+        handle = open_regular(path, MAX_IMAGE_BYTES)
+    except NotReadable as error:
+        raise ImageError(str(error)) from None
+    with handle:
+        return decode_grey(handle)
+
+
+def decode_grey(source: BinaryIO) -> torch.Tensor:
     """Decode to grey levels, shape (H, W): uint8, or float in [0, 1] for 16/32-bit images and images
     averaged down to the working size. EXIF orientation applied, alpha over white."""
-    if not path.exists():
-        raise ImageError("no such file")
-    if path.is_dir():
-        raise ImageError("is a folder")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter(
+                "ignore"
+            )  # a damaged file's "Corrupt EXIF data" and the like: not the user's news
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(source) as opened:
                 pixels = opened.width * opened.height
                 if pixels > MAX_PIXELS:
                     raise ImageError(TOO_LARGE)

@@ -1,8 +1,9 @@
-"""Helpers the test modules share: the CLI runner, hostile pickles, a real Ctrl-C at a chosen step, and
-digits written as PNGs into class folders."""
+"""Helpers the test modules share: the CLI runner, hostile pickles and archives, a real Ctrl-C at a chosen
+step, digits written as PNGs into class folders, and a guard against hanging."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from lenet_cli.cli import app
 
 runner = CliRunner()
+SECONDS = 5  # "answers within a second or two": generous for a loaded CI machine, far from forever
 
 
 def invoke(*args, **kwargs):
@@ -63,3 +65,63 @@ def digits_in_class_folders(
         folder.mkdir(parents=True, exist_ok=True)
         write_digit_png(folder / f"{name.format(index=index)}.png", image)
     return root
+
+
+def hostile_pt2(source: Path, target: Path, marker: Path, kind: str) -> Path:
+    """A copy of the .pt2 archive `source` that runs `touch marker` if loaded the way torch.export.load
+    loads it: "pickled-weight" (a weight marked use_pickle, unpickled with weights_only=False),
+    "sample-inputs" (sample inputs that fail a weights-only load, for torch's fallback to a full unpickle)
+    or "opaque-constant" (a constant stored as an opaque object, read with pickle.loads)."""
+    import io
+    import json
+    import pickle
+    import zipfile
+
+    def code_running_torch_file() -> bytes:
+        buffer = io.BytesIO()
+        torch.save(CodeRunningPayload(marker), buffer)
+        return buffer.getvalue()
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as hostile:
+        root = original.namelist()[0].split("/")[0]
+        weights_config = next(name for name in original.namelist() if name.endswith("_weights_config.json"))
+        first_weight = next(iter(json.loads(original.read(weights_config))["config"].values()))["path_name"]
+        for entry in original.infolist():
+            data, name = original.read(entry), entry.filename.split("/", 1)[1]
+            if kind == "pickled-weight" and name.endswith("_weights_config.json"):
+                config = json.loads(data)
+                next(iter(config["config"].values()))["use_pickle"] = True
+                data = json.dumps(config).encode()
+            elif kind == "pickled-weight" and name == f"data/weights/{first_weight}":
+                data = code_running_torch_file()
+            elif kind == "sample-inputs" and name.startswith("data/sample_inputs/"):
+                data = code_running_torch_file()
+            elif kind == "opaque-constant" and name.endswith("_constants_config.json"):
+                payload = pickle.dumps(CodeRunningPayload(marker))
+                meta = {"dtype": 1, "sizes": [{"as_int": len(payload)}], "requires_grad": False,
+                        "device": {"type": "cpu", "index": None}, "strides": [{"as_int": 1}],
+                        "storage_offset": {"as_int": 0}, "layout": 7}  # fmt: skip
+                config = json.loads(data)
+                config["config"]["evil"] = {
+                    "path_name": "opaque_obj_0", "is_param": False, "use_pickle": False, "tensor_meta": meta,
+                }  # fmt: skip
+                data = json.dumps(config).encode()
+                hostile.writestr(f"{root}/data/constants/opaque_obj_0", payload)
+            hostile.writestr(entry, data)
+    return target
+
+
+@contextlib.contextmanager
+def answers_within(seconds: float = SECONDS):
+    """Fail (instead of hanging the suite) if the block has not finished in `seconds`."""
+
+    def give_up(*_):
+        raise TimeoutError(f"still waiting after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -191,16 +191,18 @@ def test_predict_defaults_to_the_newest_checkpoint(trained_checkpoint, tiny_mnis
 
     monkeypatch.chdir(tmp_path)
     write_digit_png(tmp_path / "a.png", load_split("mnist", tiny_mnist, "test").images[0])
-    missing = invoke("predict", "a.png")
-    assert missing.exit_code == 1
-    assert missing.stderr == (
-        "Error: no checkpoint found in checkpoints/; train one with `lenet train` or pass --checkpoint PATH\n"
+    shipped = invoke("predict", "a.png", "--json")  # no checkpoints/ here: the model in the package answers
+    assert shipped.exit_code == 0, shipped.output
+    assert shipped.stderr == (
+        "Using the model shipped with lenet (LeNet-5 on mnist, 99.26% test accuracy); "
+        "train your own with: lenet train\n"
     )
+    assert json.loads(shipped.stdout)["checkpoint"].endswith("lenet_cli/pretrained/lenet5-mnist.pt")
     (tmp_path / "checkpoints" / "run-1").mkdir(parents=True)
     shutil.copy(trained_checkpoint, tmp_path / "checkpoints" / "run-1" / "last.pt")
     result = invoke("predict", "a.png")
     assert result.exit_code == 0, result.output
-    assert "a.png" in result.stdout
+    assert "a.png" in result.stdout and result.stderr == ""
 
 
 @pytest.mark.parametrize(

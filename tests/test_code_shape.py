@@ -14,37 +14,15 @@ LAYERS = [
     ("records and settings", {"__init__", "errors", "config", "records"}),
     (
         "leaf mechanisms",
-        {
-            "model",
-            "data",
-            "files",
-            "preprocess",
-            "device",
-            "interrupts",
-            "distributed",
-            "summary",
-            "plots",
-            "safe_files",
-        },
+        set("model data files reading preprocess device interrupts distributed summary plots".split()),
     ),
     ("file formats", {"checkpoint", "model_files", "folders", "run_folder"}),
     (
         "jobs",
-        {
-            "evaluate",
-            "predict",
-            "export",
-            "own_images",
-            "loop",
-            "recipe",
-            "training_data",
-            "reporters",
-            "serve_batching",
-            "serve_app",
-        },
+        set("evaluate predict export own_images loop recipe training_data reporters batching serve".split()),
     ),
-    ("orchestration", {"train", "serve"}),
-    ("faces", {"cli", "options", "render", "__main__"}),
+    ("orchestration", {"train", "server"}),
+    ("faces", {"cli", "edge", "options", "render", "__main__"}),
 ]
 LAYER_OF = {module: number for number, (_, modules) in enumerate(LAYERS) for module in modules}
 
