@@ -1,0 +1,82 @@
+"""Running `lenet serve`: load the model once, start the preprocessing processes, bind the socket, and
+serve with uvicorn until Ctrl-C; then stop cleanly."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from lenet_cli.batching import preprocessing_pool
+from lenet_cli.errors import LenetError
+from lenet_cli.model_files import load_any_model
+from lenet_cli.serve import ServeOptions, create_app
+
+
+def serve(
+    model_path: Path, options: ServeOptions, workers: int | None, announce: Callable[[str], None]
+) -> None:
+    """Serve `model_path` as `options` say; `announce` hears where, once the server is ready."""
+    import uvicorn
+
+    model, info = load_any_model(model_path, "cpu")
+    if options.collect_dir is not None:
+        _check_collect_folder(options.collect_dir)
+    listener = bind(options.host, options.port)
+    options = replace(options, port=listener.getsockname()[1])  # the port asked for may be 0: any free one
+    pool = preprocessing_pool(workers)
+    try:
+        app = create_app(model, info, options, pool)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="off"
+        )
+        announce(f"http://{_url_host(options.host)}:{options.port}/")
+        try:
+            uvicorn.Server(config).run(sockets=[listener])
+        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again: the normal way out
+            pass
+    finally:
+        listener.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def exposure_warning(options: ServeOptions) -> str | None:
+    """What to say when the server is reachable from other machines."""
+    if options.host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    collect = " and write into the --collect folder" if options.collect_dir else ""
+    return (
+        f"Warning: listening on {options.host}, reachable from other machines: the server has no "
+        f"authentication, so anyone who can reach it can use it{collect}"
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or one clear error (a port in use, a host that is not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as error:
+        listener.close()
+        raise LenetError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    listener.set_inheritable(True)
+    return listener
+
+
+def _check_collect_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LenetError(f"cannot create --collect folder {folder}: {error.strerror or error}") from None
+    if not folder.is_dir():
+        raise LenetError(f"--collect {folder} is not a folder")
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
