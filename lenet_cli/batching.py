@@ -1,6 +1,7 @@
 """Dynamic batching for a model server: images that arrive close together share one forward pass.
 
-Requests wait at most `window_s` for company, up to `max_batch` images; the forward pass runs on a
+Requests wait at most `window_s` for company, up to `max_batch` images, and only while other accepted
+requests are still being preprocessed (so a lone request never waits); the forward pass runs on a
 thread of its own, so the event loop keeps accepting requests while the model works. A window of 0 runs
 each request's images alone (batching off, for comparison). How much work may wait is bounded: past
 `max_pending` images the next request is refused at once (`Overloaded`), never queued in memory.
@@ -15,6 +16,8 @@ import collections
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 import torch
@@ -36,7 +39,8 @@ class DynamicBatcher:
         self, model: nn.Module, window_s: float = 0.002, max_batch: int = 64, max_pending: int = 512
     ):
         self.model, self.window_s, self.max_batch, self.max_pending = model, window_s, max_batch, max_pending
-        self.waiting: list[tuple[torch.Tensor, asyncio.Future]] = []
+        self.waiting: list[tuple[list[bytes], int, asyncio.Future]] = []  # (digits, top_k, answer)
+        self.waiting_images = 0
         self.pending = 0  # images accepted and not yet answered
         self.batch_sizes: collections.Counter[int] = collections.Counter()  # images per forward pass
         self.runner = ThreadPoolExecutor(1, thread_name_prefix="lenet-model")  # one forward pass at a time
@@ -51,15 +55,19 @@ class DynamicBatcher:
     def release(self, count: int) -> None:
         self.pending -= count
 
-    async def probabilities(self, images_u8: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (k, classes) for `images_u8` (k, 28, 28), computed with whatever else
-        arrives within the window."""
+    async def rank(self, digits: list[bytes], top_k: int) -> list[tuple[list[int], list[float]]]:
+        """For each 28x28 network input (raw uint8 bytes): its `top_k` labels, most probable first, and
+        their probabilities; computed with whatever else arrives within the window. All tensor work
+        happens on the model's thread, in one go for the whole batch."""
         loop = asyncio.get_running_loop()
         if self.window_s <= 0:
-            return await loop.run_in_executor(self.runner, self._forward, [images_u8])
+            return (await loop.run_in_executor(self.runner, self._forward, [(digits, top_k)]))[0]
         future = loop.create_future()
-        self.waiting.append((images_u8, future))
-        if sum(len(images) for images, _ in self.waiting) >= self.max_batch:
+        self.waiting.append((digits, top_k, future))
+        self.waiting_images += len(digits)
+        # Waiting only pays while other accepted requests are still being preprocessed: when every image
+        # accepted is already here (a single client, say), nobody is coming, so go at once.
+        if self.waiting_images >= self.max_batch or self.waiting_images >= self.pending:
             self._flush()
         elif self.timer is None:
             self.timer = loop.call_later(self.window_s, self._flush)
@@ -69,34 +77,42 @@ class DynamicBatcher:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        taken, self.waiting = self.waiting, []
+        taken, self.waiting, self.waiting_images = self.waiting, [], 0
         if not taken:
             return
-        work = asyncio.get_running_loop().run_in_executor(self.runner, self._forward, [i for i, _ in taken])
-        work.add_done_callback(lambda done: _hand_out(done, taken))
+        requests = [(digits, top_k) for digits, top_k, _ in taken]
+        work = asyncio.get_running_loop().run_in_executor(self.runner, self._forward, requests)
+        work.add_done_callback(lambda done: _hand_out(done, [future for _, _, future in taken]))
 
-    def _forward(self, batches: list[torch.Tensor]) -> torch.Tensor:
-        images_u8 = torch.cat(batches)
+    def _forward(self, requests: list[tuple[list[bytes], int]]) -> list[list[tuple[list[int], list[float]]]]:
+        """One forward pass for every image of `requests`; each request's ranked rows."""
+        data = b"".join(digit for digits, _ in requests for digit in digits)
+        images_u8 = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(-1, 28, 28)
         self.batch_sizes[len(images_u8)] += 1
-        return predict_logits(self.model, images_u8).softmax(dim=1).cpu()
+        probabilities = predict_logits(self.model, images_u8).softmax(dim=1).cpu()
+        k = min(max(top_k for _, top_k in requests), probabilities.shape[1])
+        top_probabilities, top_labels = (values.tolist() for values in probabilities.topk(k, dim=1))
+        answers, start = [], 0
+        for digits, top_k in requests:
+            rows = range(start, start + len(digits))
+            answers.append([(top_labels[row][:top_k], top_probabilities[row][:top_k]) for row in rows])
+            start += len(digits)
+        return answers
 
     def close(self) -> None:
         self.runner.shutdown(wait=True)
 
 
-def _hand_out(done: asyncio.Future, taken: list[tuple[torch.Tensor, asyncio.Future]]) -> None:
-    """Give each waiting request its rows of the batch's result (or the batch's exception)."""
+def _hand_out(done: asyncio.Future, futures: list[asyncio.Future]) -> None:
+    """Give each waiting request its answer (or the batch's exception)."""
     error = done.exception()
-    start = 0
-    for images, future in taken:
+    for index, future in enumerate(futures):
         if future.done():  # the request went away
-            start += len(images)
             continue
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(done.result()[start : start + len(images)])
-        start += len(images)
+            future.set_result(done.result()[index])
 
 
 def digit_or_error(data: bytes, invert: str) -> bytes | str:
@@ -108,9 +124,21 @@ def digit_or_error(data: bytes, invert: str) -> bytes | str:
         return str(error)
 
 
-def _one_thread() -> None:
+def _start_worker() -> None:
     torch.set_num_threads(1)  # one process per core: each uses one
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops them
+    parent = os.getppid()
+
+    def leave_with_parent() -> None:  # a server killed outright (kill -9) leaves no worker behind
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=leave_with_parent, daemon=True).start()
+
+
+def _ready() -> None:
+    """Nothing: run once on each worker so the pool has started before the server says it is ready."""
 
 
 def preprocessing_pool(workers: int | None = None) -> Executor:
@@ -121,8 +149,8 @@ def preprocessing_pool(workers: int | None = None) -> Executor:
     count = workers or os.cpu_count() or 1
     # spawn, not fork: a forked copy of a process whose torch has started its threads can deadlock.
     pool = ProcessPoolExecutor(
-        count, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+        count, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
     )
-    for ready in [pool.submit(_one_thread) for _ in range(count)]:
+    for ready in [pool.submit(_ready) for _ in range(count)]:
         ready.result()  # each worker has imported torch and lenet before the server says it is ready
     return pool

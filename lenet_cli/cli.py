@@ -267,10 +267,12 @@ def summary(
 
     Example: lenet summary checkpoints/run-1/last.pt
 
+    Without a checkpoint, also how the model that predict and serve use by default was trained (the newest
+    checkpoint under checkpoints/, else the one shipped with lenet).
     Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
     from lenet_cli.checkpoint import ModelInfo, load_model
-    from lenet_cli.model_files import describe_export, export_format_of
+    from lenet_cli.model_files import default_model, describe_export, export_format_of
     from lenet_cli.render import checkpoint_table, export_table, summary_table
     from lenet_cli.summary import summarize
 
@@ -281,21 +283,21 @@ def summary(
         else:
             consoles(as_json)[0].print(export_table(description))
         return
-    model, info = None, None
-    if checkpoint is not None:
-        model, loaded = load_model(checkpoint, "cpu")
-        info = ModelInfo.of_checkpoint(checkpoint, loaded)
-    model_summary = summarize(model)
+    named = checkpoint is not None  # else: describe the model predict and serve would use
+    path = checkpoint if named else default_model(DEFAULTS.checkpoint_dir)[0]
+    model, loaded = load_model(path, "cpu")
+    info = ModelInfo.of_checkpoint(path, loaded)
+    model_summary = summarize(model if named else None)
     if as_json:
         document = model_summary.to_dict()
-        if info is not None:
-            document["checkpoint"] = info.summary()
+        document["checkpoint" if named else "default_model"] = info.summary()
         print_json(document)
         return
     results, _ = consoles(as_json)
     results.print(summary_table(model_summary))
-    if info is not None:
-        results.print(checkpoint_table(info))
+    if not named:
+        results.print("The model predict and serve use when none is named:")
+    results.print(checkpoint_table(info))
 
 
 @app.command()

@@ -10,8 +10,10 @@ with 503 and Retry-After.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import json
 import secrets
 import time
 from concurrent.futures import Executor
@@ -20,10 +22,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 from starlette.exceptions import HTTPException
 from torch import nn
@@ -33,7 +34,7 @@ from lenet_cli.checkpoint import ModelInfo
 from lenet_cli.config import INVERT_CHOICES
 from lenet_cli.data import class_names
 from lenet_cli.files import atomic_write
-from lenet_cli.predict import Prediction, ranked
+from lenet_cli.predict import Prediction
 from lenet_cli.reading import MiB
 from lenet_cli.summary import summarize
 
@@ -99,7 +100,8 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: E
         predictions = await predict_uploads(app, pool, uploads, top_k, invert, include_input)
         if len(predictions) == 1 and predictions[0].get("error"):  # one image, unreadable: the request failed
             raise ClientError(422, predictions[0]["error"])
-        return {"checkpoint": info.path, "predictions": predictions}
+        document = {"checkpoint": info.path, "predictions": predictions}
+        return Response(json.dumps(document), media_type="application/json")  # no re-encoding of plain data
 
     _add_collect_routes(app, options.collect_dir)
     return app
@@ -114,7 +116,6 @@ async def predict_uploads(
     include_input: bool,
 ) -> list[dict[str, Any]]:
     """What `lenet predict --json` says of each upload: preprocessed in the pool, classified in batches."""
-    import asyncio
 
     batcher: DynamicBatcher = app.state.batcher
     try:
@@ -125,18 +126,12 @@ async def predict_uploads(
         ) from None
     try:
         loop = asyncio.get_running_loop()
-        digits = await asyncio.gather(
-            *(loop.run_in_executor(pool, digit_or_error, data, invert) for _, data in uploads)
-        )
-        readable = [
-            torch.frombuffer(bytearray(d), dtype=torch.uint8).reshape(28, 28)
-            for d in digits
-            if isinstance(d, bytes)
-        ]
-        probabilities = await batcher.probabilities(torch.stack(readable)) if readable else None
+        jobs = [loop.run_in_executor(pool, digit_or_error, data, invert) for _, data in uploads]
+        digits = await asyncio.gather(*jobs)
+        readable = [digit for digit in digits if isinstance(digit, bytes)]
+        rows = iter(await batcher.rank(readable, top_k) if readable else [])
     finally:
         batcher.release(len(uploads))
-    rows = iter(ranked(probabilities, top_k) if probabilities is not None else [])
     documents = []
     for (name, _), digit in zip(uploads, digits, strict=True):
         if isinstance(digit, str):
@@ -202,20 +197,7 @@ def _install_guards(app: FastAPI, options: ServeOptions) -> None:
     own_hosts = {f"{name}:{options.port}" for name in (*LOOPBACK_NAMES, options.host)}
     loopback_only = options.host in ("127.0.0.1", "localhost", "::1")
 
-    @app.middleware("http")
-    async def same_origin_only(request: Request, call_next):
-        host = request.headers.get("host", "")
-        if loopback_only and host not in own_hosts:
-            return _error(
-                403, f"requests for host {host or '(none)'} are refused; use http://127.0.0.1:{options.port}/"
-            )
-        origin = request.headers.get("origin")
-        if origin is not None and origin != f"{request.url.scheme}://{host}":
-            return _error(403, f"requests from {origin} are refused: only this server's own page may call it")
-        try:
-            return await call_next(request)
-        except ClientError as error:
-            return _error(error.status, str(error), error.headers)
+    app.add_middleware(SameOrigin, own_hosts=own_hosts if loopback_only else None, port=options.port)
 
     @app.exception_handler(ClientError)
     async def client_error(_request: Request, error: ClientError) -> JSONResponse:
@@ -235,6 +217,29 @@ def _install_guards(app: FastAPI, options: ServeOptions) -> None:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:
         return _error(500, f"unexpected {type(error).__name__}: {error}")
+
+
+class SameOrigin:
+    """Plain ASGI middleware (no per-request task, unlike @app.middleware): refuse a Host that is not this
+    server's own (DNS rebinding) and an Origin that is not this server's page (a cross-site post)."""
+
+    def __init__(self, app: Any, own_hosts: set[str] | None, port: int):
+        self.app, self.own_hosts, self.port = app, own_hosts, port
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        host = headers.get(b"host", b"").decode("latin-1")
+        origin = headers.get(b"origin")
+        refusal = None
+        if self.own_hosts is not None and host not in self.own_hosts:
+            refusal = f"requests for host {host or '(none)'} are refused; use http://127.0.0.1:{self.port}/"
+        elif origin is not None and origin.decode("latin-1") != f"{scope['scheme']}://{host}":
+            refusal = f"requests from {origin.decode('latin-1')} are refused: only this server's own page may call it"
+        if refusal is not None:
+            return await _error(403, refusal)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

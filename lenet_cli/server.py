@@ -3,6 +3,7 @@ serve with uvicorn until Ctrl-C; then stop cleanly."""
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import replace
@@ -26,19 +27,34 @@ def serve(
     listener = bind(options.host, options.port)
     options = replace(options, port=listener.getsockname()[1])  # the port asked for may be 0: any free one
     pool = preprocessing_pool(workers)
+    if workers != 0:
+        import torch
+
+        torch.set_num_threads(1)  # the cores are the preprocessing processes'; batched LeNet-5 needs no more
     try:
         app = create_app(model, info, options, pool)
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="off"
         )
         announce(f"http://{_url_host(options.host)}:{options.port}/")
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
         try:
             uvicorn.Server(config).run(sockets=[listener])
-        except KeyboardInterrupt:  # uvicorn shuts down on Ctrl-C, then raises it again: the normal way out
+        except (KeyboardInterrupt, StopServer):  # uvicorn shuts down, then raises the signal again
             pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         listener.close()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class StopServer(Exception):
+    """SIGTERM: stop as on Ctrl-C (uvicorn re-raises the signal once it has shut down)."""
+
+
+def _stop_on_sigterm(signal_number: int, frame: object) -> None:
+    raise StopServer
 
 
 def exposure_warning(options: ServeOptions) -> str | None:

@@ -137,10 +137,18 @@ Parameters: 61,706 (241.0 KiB as float32) · mult-adds per image: 416,520 · for
 """
 
 
-def test_summary_exact():
+def test_summary_exact(tmp_path, monkeypatch):
+    from lenet_cli.model_files import PRETRAINED
+
+    monkeypatch.chdir(tmp_path)  # no checkpoints/ here: the default model is the one in the package
     result = invoke("summary")
     assert result.exit_code == 0
-    assert result.stdout == SUMMARY
+    table, default = result.stdout[: len(SUMMARY)], result.stdout[len(SUMMARY) :].splitlines()
+    assert table == SUMMARY
+    assert default[:2] == ["The model predict and serve use when none is named:", f"Checkpoint {PRETRAINED}"]
+    assert "│ Test accuracy │ 99.26%" in result.stdout and "│ Epochs        │ 5 of 5" in result.stdout
+    document = json.loads(invoke("summary", "--json").stdout)
+    assert document["default_model"]["path"] == str(PRETRAINED) and "checkpoint" not in document
 
 
 def test_summary_of_a_checkpoint(trained_checkpoint):

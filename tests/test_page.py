@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -45,8 +46,12 @@ def server(tmp_path_factory):
         assert line.startswith("Serving "), line + process.stderr.read()
         yield line.split(" at ")[1].split()[0], collect
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        process.terminate()  # SIGTERM: a clean stop, as Ctrl-C
+        assert process.wait(timeout=30) == 0
+        assert process.stdout.read() == "Stopped.\n"
+        time.sleep(1)
+        assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []  # no preprocessing process left
 
 
 @pytest.fixture(scope="module")
