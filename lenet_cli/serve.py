@@ -16,7 +16,7 @@ import io
 import json
 import secrets
 import time
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -67,6 +67,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: E
     """The server's app: the page, /predict, /model, /health, and /collect with `options.collect_dir`."""
     app = FastAPI(title="lenet", docs_url=None, redoc_url=None)  # /docs would load Swagger from a CDN
     model.eval()
+    app.state.alone = ThreadPoolExecutor(1, thread_name_prefix="lenet-alone")
     app.state.batcher = DynamicBatcher(
         model, options.window_ms / 1000, options.max_batch, options.max_pending
     )
@@ -107,6 +108,18 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: E
     return app
 
 
+def warm_up(app: FastAPI) -> None:
+    """Read one digit and run one forward pass before the first request, which would otherwise pay for
+    lazy initialisation (Pillow's plugins, torch's first calls) on this process's threads."""
+    image = Image.new("L", (28, 28), 0)
+    image.paste(255, (12, 4, 16, 24))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    digit = app.state.alone.submit(digit_or_error, buffer.getvalue(), "auto").result()
+    app.state.batcher.runner.submit(app.state.batcher._forward, [([digit], 1)]).result()
+    app.state.batcher.batch_sizes.clear()
+
+
 async def predict_uploads(
     app: FastAPI,
     pool: Executor,
@@ -118,6 +131,9 @@ async def predict_uploads(
     """What `lenet predict --json` says of each upload: preprocessed in the pool, classified in batches."""
 
     batcher: DynamicBatcher = app.state.batcher
+    # A lone image (nothing else in flight) is read on a thread here: handing it to another process costs
+    # more than it saves. Under load, images go to the processes, one per core.
+    where = app.state.alone if batcher.pending == 0 and len(uploads) == 1 else pool
     try:
         batcher.reserve(len(uploads))
     except Overloaded as error:
@@ -126,7 +142,7 @@ async def predict_uploads(
         ) from None
     try:
         loop = asyncio.get_running_loop()
-        jobs = [loop.run_in_executor(pool, digit_or_error, data, invert) for _, data in uploads]
+        jobs = [loop.run_in_executor(where, digit_or_error, data, invert) for _, data in uploads]
         digits = await asyncio.gather(*jobs)
         readable = [digit for digit in digits if isinstance(digit, bytes)]
         rows = iter(await batcher.rank(readable, top_k) if readable else [])

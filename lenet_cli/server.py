@@ -12,7 +12,7 @@ from pathlib import Path
 from lenet_cli.batching import preprocessing_pool
 from lenet_cli.errors import LenetError
 from lenet_cli.model_files import load_any_model
-from lenet_cli.serve import ServeOptions, create_app
+from lenet_cli.serve import ServeOptions, create_app, warm_up
 
 
 def serve(
@@ -33,6 +33,7 @@ def serve(
         torch.set_num_threads(1)  # the cores are the preprocessing processes'; batched LeNet-5 needs no more
     try:
         app = create_app(model, info, options, pool)
+        warm_up(app)
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="off"
         )
