@@ -50,7 +50,9 @@ def server(tmp_path_factory):
         process.terminate()  # SIGTERM: a clean stop, as Ctrl-C
         assert process.wait(timeout=30) == 0
         assert process.stdout.read() == "Stopped.\n"
-        time.sleep(1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+            time.sleep(0.2)
         assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []  # no preprocessing process left
 
 
