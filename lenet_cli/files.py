@@ -51,6 +51,15 @@ def atomic_write(
     return path
 
 
+def make_folder(folder: Path, label: str = "", error: type[LenetError] = LenetError) -> Path:
+    """Create `folder` and its parents if need be; `error`("cannot create <label><folder>: ...") if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as os_error:
+        raise error(f"cannot create {label}{folder}: {os_error.strerror or os_error}") from None
+    return folder
+
+
 def fsync_folder(folder: Path) -> None:
     """Flush a folder's entries (a rename in it) to disk; a no-op where folders cannot be opened."""
     try:

@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-from lenet_cli.errors import LenetError
-from lenet_cli.files import atomic_write
+from lenet_cli.files import atomic_write, make_folder
 from lenet_cli.records import EpochRecord, Metrics, Misclassified
 
 DPI = 100
@@ -150,10 +149,7 @@ def draw_evaluation(
     title: str,
 ) -> list[Path]:
     """`lenet evaluate --plots`: folder/confusion_matrix.png and folder/misclassified.png."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise LenetError(f"cannot create {folder}: {error.strerror or error}") from None
+    make_folder(folder)
     shown = list(mistakes[:100])
     return [
         draw_confusion_matrix(metrics.confusion, class_names, folder / "confusion_matrix.png", title=title),

@@ -12,6 +12,7 @@ from torch import nn
 
 from lenet_cli.errors import ImageError, LenetError
 from lenet_cli.evaluate import predict_logits
+from lenet_cli.files import make_folder
 from lenet_cli.preprocess import IMAGE_SUFFIXES, Source, load_digits, save_png
 from lenet_cli.reading import MAX_IMAGE_BYTES, NotReadable, read_stdin
 
@@ -102,10 +103,7 @@ def ranked(probabilities: torch.Tensor, top_k: int) -> list[tuple[list[int], lis
 def save_preprocessed(predictions: list[Prediction], folder: str | os.PathLike) -> list[Path]:
     """Write each 28x28 network input as `folder/<image name>.png`, never over an existing file."""
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise LenetError(f"cannot create {folder}: {error.strerror or error}") from None
+    make_folder(folder)
     written = []
     for prediction in predictions:
         if prediction.seen is None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lenet_cli.distributed import Cluster
 from lenet_cli.errors import CheckpointError, LenetError
-from lenet_cli.files import remove_stale_temporaries
+from lenet_cli.files import make_folder, remove_stale_temporaries
 
 RUN_DIR_PATTERN = re.compile(r"run-(\d+)$")
 
@@ -38,10 +38,7 @@ def open_run_folder(
 def create_run_dir(checkpoint_dir: str | os.PathLike) -> Path:
     """Make a fresh `checkpoint_dir/run-N` (N one past the highest), so no earlier run is overwritten."""
     root = Path(checkpoint_dir)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CheckpointError(f"cannot create checkpoint folder {root}: {error.strerror or error}") from None
+    make_folder(root, "checkpoint folder ", CheckpointError)
     if not root.is_dir():
         raise CheckpointError(f"checkpoint folder {root} is not a folder")
     if not os.access(root, os.W_OK | os.X_OK):

@@ -33,7 +33,8 @@ from lenet_cli.batching import DynamicBatcher, Overloaded, digit_or_error
 from lenet_cli.checkpoint import ModelInfo
 from lenet_cli.config import INVERT_CHOICES
 from lenet_cli.data import class_names
-from lenet_cli.files import atomic_write
+from lenet_cli.errors import LenetError
+from lenet_cli.files import atomic_write, make_folder
 from lenet_cli.predict import Prediction
 from lenet_cli.reading import MiB
 from lenet_cli.summary import summarize
@@ -287,8 +288,9 @@ def _add_collect_routes(app: FastAPI, folder: Path | None) -> None:
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}.png"
         target = folder / str(label) / name
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(target, lambda handle: handle.write(body), "drawing")
-        except OSError as error:
-            raise ClientError(507, f"cannot save the drawing: {error.strerror or error}") from None
+            atomic_write(
+                make_folder(target.parent) / target.name, lambda handle: handle.write(body), "drawing"
+            )
+        except LenetError as error:  # the folder or the file cannot be written: the disk, not the request
+            raise ClientError(507, str(error)) from None
         return {"saved": str(target.relative_to(folder)), "counts": counts()}

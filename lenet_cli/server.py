@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lenet_cli.batching import preprocessing_pool
 from lenet_cli.errors import LenetError
+from lenet_cli.files import make_folder
 from lenet_cli.model_files import load_any_model
 from lenet_cli.serve import ServeOptions, create_app, warm_up
 
@@ -85,10 +86,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def _check_collect_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise LenetError(f"cannot create --collect folder {folder}: {error.strerror or error}") from None
+    make_folder(folder, "--collect folder ")
     if not folder.is_dir():
         raise LenetError(f"--collect {folder} is not a folder")
 

@@ -35,6 +35,18 @@ def digit(tmp_path_factory, tiny_mnist):
     return write_digit_png(tmp_path_factory.mktemp("digit") / "digit.png", test.images[0])
 
 
+def reading_a_model(command, model, digit, folder):
+    """The arguments of each command that opens a model file."""
+    return {
+        "summary": ["summary", model],
+        "evaluate": ["evaluate", model],
+        "predict": ["predict", digit, "-c", model],
+        "export": ["export", model],
+        "init": ["train", "--init", model, "--data-dir", folder, "--checkpoint-dir", folder],
+        "resume": ["train", "--resume", model],
+    }[command]
+
+
 HOSTILE_PT2 = {
     "pickled-weight": "it holds pickled weights or constants, which could run code when loaded",
     "sample-inputs": "it holds Python objects that are not allowed in a safe file",
@@ -48,14 +60,7 @@ HOSTILE_PT2 = {
 def test_a_hostile_pt2_runs_nothing_through_any_command(program, digit, tmp_path, kind, command):
     marker = tmp_path / "pwned"
     evil = hostile_pt2(program, tmp_path / "evil.pt2", marker, kind)
-    args = {
-        "summary": ["summary", evil],
-        "evaluate": ["evaluate", evil],
-        "predict": ["predict", digit, "-c", evil],
-        "export": ["export", evil],
-        "init": ["train", "--init", evil, "--data-dir", tmp_path, "--checkpoint-dir", tmp_path],
-    }[command]
-    result = invoke(*args)
+    result = invoke(*reading_a_model(command, evil, digit, tmp_path))
     assert result.exit_code == 1
     expected = {
         "export": f"{evil} is already an export; export from the checkpoint (.pt) it came from",
@@ -112,16 +117,8 @@ def test_a_folder_with_a_pipe_inside_is_predicted_without_waiting(trained_checkp
 def test_a_model_path_that_is_not_a_regular_file_is_one_error(tmp_path, digit, kind, command):
     paths, server = special_files(tmp_path)
     model = paths[kind]
-    args = {
-        "summary": ["summary", model],
-        "evaluate": ["evaluate", model],
-        "predict": ["predict", digit, "-c", model],
-        "export": ["export", model],
-        "init": ["train", "--init", model, "--data-dir", tmp_path, "--checkpoint-dir", tmp_path],
-        "resume": ["train", "--resume", model],
-    }[command]
     with server, answers_within():
-        result = invoke(*args)
+        result = invoke(*reading_a_model(command, model, digit, tmp_path))
     assert result.exit_code == 1
     assert result.stderr == f"Error: {model} is {KIND_TEXT[kind]}, not a regular file\n"
 
