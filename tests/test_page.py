@@ -46,14 +46,18 @@ def server(tmp_path_factory):
         assert line.startswith("Serving "), line + process.stderr.read()
         yield line.split(" at ")[1].split()[0], collect
     finally:
-        workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        workers = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+        ).stdout.split()
         process.terminate()  # SIGTERM: a clean stop, as Ctrl-C
         assert process.wait(timeout=30) == 0
         assert process.stdout.read() == "Stopped.\n"
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
             time.sleep(0.2)
-        assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []  # no preprocessing process left
+        assert [
+            pid for pid in workers if Path(f"/proc/{pid}").exists()
+        ] == []  # no preprocessing process left
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +101,11 @@ def draw(page, strokes):
         page.mouse.up()
 
 
-def shown_label(page, not_equal="–"):
-    page.wait_for_function(f"document.getElementById('label').textContent !== {not_equal!r}", timeout=10_000)
+def shown_label(page):
+    """The label once the page has the answer for the finished drawing (the result is no longer busy:
+    answers to the half-drawn digit, shown while drawing, do not count)."""
+    page.wait_for_timeout(200)  # the last stroke's request is scheduled on pointerup
+    page.wait_for_selector(".result[aria-busy='false']", timeout=15_000)
     page.wait_for_function(
         "document.getElementById('seen').complete && document.getElementById('seen').naturalWidth"
     )
@@ -113,7 +120,6 @@ def test_drawing_a_digit_shows_the_label_bars_and_the_28x28_input(page, digit, t
     assert page.locator("#bars .bar").count() == 10
     assert page.locator("#bars .bar.top span").first.text_content() == str(digit)
     page.screenshot(path=str(tmp_path / "page.png"))  # for a person to look at when this fails
-
 
 
 def test_clear_and_escape_reset_the_page(page):
