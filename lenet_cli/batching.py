@@ -61,7 +61,7 @@ class DynamicBatcher:
         happens on the model's thread, in one go for the whole batch."""
         loop = asyncio.get_running_loop()
         if self.window_s <= 0:
-            return (await loop.run_in_executor(self.runner, self._forward, [(digits, top_k)]))[0]
+            return (await loop.run_in_executor(self.runner, self.forward, [(digits, top_k)]))[0]
         future = loop.create_future()
         self.waiting.append((digits, top_k, future))
         self.waiting_images += len(digits)
@@ -81,10 +81,10 @@ class DynamicBatcher:
         if not taken:
             return
         requests = [(digits, top_k) for digits, top_k, _ in taken]
-        work = asyncio.get_running_loop().run_in_executor(self.runner, self._forward, requests)
+        work = asyncio.get_running_loop().run_in_executor(self.runner, self.forward, requests)
         work.add_done_callback(lambda done: _hand_out(done, [future for _, _, future in taken]))
 
-    def _forward(self, requests: list[tuple[list[bytes], int]]) -> list[list[tuple[list[int], list[float]]]]:
+    def forward(self, requests: list[tuple[list[bytes], int]]) -> list[list[tuple[list[int], list[float]]]]:
         """One forward pass for every image of `requests`; each request's ranked rows."""
         data = b"".join(digit for digits, _ in requests for digit in digits)
         images_u8 = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(-1, 28, 28)
@@ -98,9 +98,6 @@ class DynamicBatcher:
             answers.append([(top_labels[row][:top_k], top_probabilities[row][:top_k]) for row in rows])
             start += len(digits)
         return answers
-
-    def close(self) -> None:
-        self.runner.shutdown(wait=True)
 
 
 def _hand_out(done: asyncio.Future, futures: list[asyncio.Future]) -> None:

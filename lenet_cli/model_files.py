@@ -35,7 +35,7 @@ METADATA_FILE = "lenet.json"  # inside a .pt2 archive; an ONNX file keeps the sa
 INPUT_CONVENTION = "float32 (N, 1, 28, 28) in [0, 1], white digit on black; output logits (N, 10)"
 
 
-PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # shipped: see pretrained/README.md
+PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by bench/ship_pretrained.py
 PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
 
 
@@ -247,9 +247,10 @@ def describe_onnx(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
 def describe_export(path: Path) -> dict[str, Any]:
     """What `lenet summary` shows of an exported file; a broken one raises CheckpointError."""
     if export_format_of(path) == "onnx":
-        load_exported(path, "onnx")  # checks it is a readable LeNet-5-shaped model
         with open_model_file(path) as handle:
-            return describe_onnx(path, handle.read())
+            data = handle.read()
+        OnnxModel(path, data)  # checks it is a readable LeNet-5-shaped model
+        return describe_onnx(path, data)
     _, metadata = load_exported(path, "pt2")
     return {
         "path": str(path),

@@ -55,6 +55,11 @@ class ServeOptions:
     max_pending: int = 512  # images accepted and not yet answered; past it, 503
     collect_dir: Path | None = None  # `--collect DIR`: the page may save drawings into DIR/<label>/
 
+    @property
+    def loopback_only(self) -> bool:
+        """Reachable from this machine alone."""
+        return self.host in ("127.0.0.1", "localhost", "::1")
+
 
 class ClientError(Exception):
     """A request the server cannot serve: answered with `status` and {"error": message}."""
@@ -74,10 +79,11 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: E
     )
     app.state.names = class_names(info.dataset)
     _install_guards(app, options)
+    page_html = resources.files("lenet_cli").joinpath("web/index.html").read_text()  # read once
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("lenet_cli").joinpath("web/index.html").read_text())
+        return HTMLResponse(page_html)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -117,7 +123,7 @@ def warm_up(app: FastAPI) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     digit = app.state.alone.submit(digit_or_error, buffer.getvalue(), "auto").result()
-    app.state.batcher.runner.submit(app.state.batcher._forward, [([digit], 1)]).result()
+    app.state.batcher.runner.submit(app.state.batcher.forward, [([digit], 1)]).result()
     app.state.batcher.batch_sizes.clear()
 
 
@@ -212,9 +218,7 @@ def _install_guards(app: FastAPI, options: ServeOptions) -> None:
     """Host and Origin checks (no other site, and no DNS-rebound name, may drive this server) and the
     answers to every error: a 4xx or 503 with {"error": ...}, never a 500 with a traceback."""
     own_hosts = {f"{name}:{options.port}" for name in (*LOOPBACK_NAMES, options.host)}
-    loopback_only = options.host in ("127.0.0.1", "localhost", "::1")
-
-    app.add_middleware(SameOrigin, own_hosts=own_hosts if loopback_only else None, port=options.port)
+    app.add_middleware(SameOrigin, own_hosts=own_hosts if options.loopback_only else None, port=options.port)
 
     @app.exception_handler(ClientError)
     async def client_error(_request: Request, error: ClientError) -> JSONResponse:

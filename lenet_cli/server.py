@@ -61,7 +61,7 @@ def _stop_on_sigterm(signal_number: int, frame: object) -> None:
 
 def exposure_warning(options: ServeOptions) -> str | None:
     """What to say when the server is reachable from other machines."""
-    if options.host in ("127.0.0.1", "localhost", "::1"):
+    if options.loopback_only:
         return None
     collect = " and write into the --collect folder" if options.collect_dir else ""
     return (
