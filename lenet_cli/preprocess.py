@@ -27,11 +27,11 @@ from typing import BinaryIO
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lenet_cli.config import INVERT_CHOICES
 from lenet_cli.errors import ImageError
+from lenet_cli.image_ops import dilate, min_3x3, pad, resample, spread
 from lenet_cli.reading import MAX_IMAGE_BYTES, NotReadable, open_regular
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
@@ -167,7 +167,8 @@ def _grey_levels(image: Image.Image) -> np.ndarray:
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
-    return np.array(image.convert("L"))  # uint8: made float only where it is worked on
+    grey = image if image.mode == "L" else image.convert("L")
+    return np.array(grey)  # uint8: made float only where it is worked on
 
 
 def _unit(levels: np.ndarray) -> np.ndarray:
@@ -186,8 +187,8 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
     digit = _thicken(digit, mask, scale)
     height, width = digit.shape
     new_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    resized = _resample(digit, new_size, antialias=True)
-    resized = np.clip(resized / resized.max(), 0, 1)
+    resized = resample(digit, new_size, antialias=True)
+    resized = resized / resized.max()  # in [0, 1]: the antialiasing filter's weights are all positive
     return _center_by_mass(resized)
 
 
@@ -226,8 +227,8 @@ def _crop_to_ink(grey: np.ndarray, inverted: bool) -> tuple[np.ndarray, np.ndarr
         rows = slice(top * step, min(grey.shape[0], bottom * step))
         cols = slice(left * step, min(grey.shape[1], right * step))
         size = (rows.stop - rows.start, cols.stop - cols.start)
-        background = _resample(background[top:bottom, left:right], size)
-        near_ink = _spread(near_ink[top:bottom, left:right], step, size)
+        background = resample(background[top:bottom, left:right], size)
+        near_ink = spread(near_ink[top:bottom, left:right], step, size)
         ink = np.maximum(ink_up(grey[rows, cols]) - background, 0)
         top, bottom, left, right = _extent((ink - noise > 0) & near_ink)
     mask = ink[top:bottom, left:right] > threshold
@@ -239,7 +240,7 @@ def _strongest_in_blocks(grey: np.ndarray, inverted: bool) -> np.ndarray:
     same size as grey[::2, ::2]."""
     height, width = grey.shape
     paper = (255 if grey.dtype == np.uint8 else 1.0) if inverted else 0
-    padded = _pad(grey, (0, height % 2), (0, width % 2), paper)
+    padded = pad(grey, (0, height % 2), (0, width % 2), paper)
     strongest = np.minimum if inverted else np.maximum
     rows = strongest(padded[0::2], padded[1::2])
     return strongest(rows[:, 0::2], rows[:, 1::2])
@@ -270,18 +271,16 @@ def _background(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     cell = max(4, math.ceil(max(height, width) / BACKGROUND_GRID))
     rows, cols = math.ceil(height / cell), math.ceil(width / cell)
-    source_rows, source_cols = (
-        np.minimum(np.arange(rows * cell), height - 1),
-        np.minimum(np.arange(cols * cell), width - 1),
-    )
-    # the last row and column repeated to fill the grid's last cells
-    padded = grey[source_rows][:, source_cols]
+    padded = grey
+    if (rows * cell, cols * cell) != (height, width):  # the last row and column repeated to fill the grid
+        source_rows = np.minimum(np.arange(rows * cell), height - 1)
+        padded = grey[source_rows][:, np.minimum(np.arange(cols * cell), width - 1)]
     step = 2 if cell >= 16 else 1  # in large cells every other row and column is sample enough
     blocks = padded.reshape(rows, cell, cols, cell)[:, ::step, :, ::step].transpose(0, 2, 1, 3)
     blocks = blocks.reshape(rows, cols, -1)
     rank = max(1, blocks.shape[-1] // 4) - 1
-    quartile = _min_3x3(np.partition(blocks, rank, axis=-1)[..., rank], outside=np.inf)
-    return _resample(quartile, (rows * cell, cols * cell))[:height, :width]
+    quartile = min_3x3(np.partition(blocks, rank, axis=-1)[..., rank], outside=np.inf)
+    return resample(quartile, (rows * cell, cols * cell))[:height, :width]
 
 
 def _noise_level(ink: np.ndarray, paper: np.ndarray, sample: int = 200_000) -> float:
@@ -313,8 +312,9 @@ def _otsu_threshold(values: np.ndarray) -> float:
     between = weight_low * weight_high * (mean_low - mean_high) ** 2
     # Split above the bin (not at its lower edge), in the middle of a plateau of equally good splits:
     # a clean two-tone image has one, and its first bin holds rounding residue, not ink.
-    best = np.flatnonzero(between >= between.max() * (1 - 1e-9)).mean()
-    return float((best + 1) / 256)
+    plateau = np.flatnonzero(between >= between.max() * (1 - 1e-9))
+    best = int(plateau.sum()) / len(plateau)  # its mean (ndarray.mean costs more than Otsu itself)
+    return (best + 1) / 256
 
 
 def _thicken(digit: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
@@ -323,13 +323,13 @@ def _thicken(digit: np.ndarray, mask: np.ndarray, scale: float) -> np.ndarray:
     Stroke width is estimated as 2 * area / boundary of the ink mask (exact for long strokes).
     """
     area = float(np.count_nonzero(mask))
-    boundary = max(float(np.count_nonzero(mask & ~_min_3x3(mask, outside=False))), 1.0)
+    boundary = max(float(np.count_nonzero(mask & ~min_3x3(mask, outside=False))), 1.0)
     stroke = 2 * area / boundary
     wanted = MNIST_STROKE / scale  # in source pixels
     grow = int(round((wanted - stroke) / 2))
     if grow < 1:
         return digit
-    return _dilate(digit, grow)
+    return dilate(digit, grow)
 
 
 def _near(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -337,64 +337,12 @@ def _near(mask: np.ndarray, radius: int) -> np.ndarray:
     dilation is done on blocks of a quarter of the radius, then spread back to every pixel."""
     block = max(1, radius // 4)
     if block == 1:
-        return _dilate(mask, radius)
+        return dilate(mask, radius)
     height, width = mask.shape
     rows, cols = -(-height // block), -(-width // block)
-    padded = _pad(mask, (0, rows * block - height), (0, cols * block - width), False)
+    padded = pad(mask, (0, rows * block - height), (0, cols * block - width), False)
     blocks = padded.reshape(rows, block, cols, block).any(axis=(1, 3))
-    return _spread(_dilate(blocks, math.ceil(radius / block)), block, mask.shape)
-
-
-def _spread(blocks: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
-    """Each value of `blocks` repeated over its size x size pixels, cut to `shape`."""
-    pixels = np.repeat(np.repeat(blocks, size, axis=0), size, axis=1)
-    return pixels[: shape[0], : shape[1]]
-
-
-def _min_3x3(image: np.ndarray, outside: float | bool) -> np.ndarray:
-    """Each pixel's minimum over its 3x3 neighbourhood, pixels beyond the edge counting as `outside`."""
-    padded = _pad(image, (1, 1), (1, 1), outside)
-    rows = np.minimum(np.minimum(padded[:-2], padded[1:-1]), padded[2:])
-    return np.minimum(np.minimum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
-
-
-def _dilate(image: np.ndarray, radius: int) -> np.ndarray:
-    """Grey-level (or boolean) dilation of a non-negative image by a (2r+1)-square: a running max
-    along rows, then columns, each in O(log r) vectorised passes whatever r."""
-    if radius < 1:
-        return image
-    return _running_max(_running_max(image, radius).T, radius).T
-
-
-def _running_max(image: np.ndarray, radius: int) -> np.ndarray:
-    """The max over each window [x - r, x + r] along each row (zero padding: the image is non-negative).
-
-    Doubling: after k passes each value is the max of 2^k neighbours; two such overlapping spans
-    then cover the window exactly."""
-    length = image.shape[1]
-    size = 2 * radius + 1
-    current, span = _pad(image, (0, 0), (radius, radius), 0), 1
-    while 2 * span <= size:
-        current = np.maximum(current[:, :-span], current[:, span:])
-        span *= 2
-    return np.maximum(current[:, :length], current[:, size - span : size - span + length])
-
-
-def _pad(image: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], value: float | bool) -> np.ndarray:
-    """`image` with (before, after) rows and columns of `value` around it (np.pad's constant mode,
-    without its overhead, which is most of the cost on a 28x28 image)."""
-    height, width = image.shape
-    padded = np.full((rows[0] + height + rows[1], cols[0] + width + cols[1]), value, dtype=image.dtype)
-    padded[rows[0] : rows[0] + height, cols[0] : cols[0] + width] = image
-    return padded
-
-
-def _resample(image: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
-    """Bilinear resampling to `size` (torch's, half-pixel centres; with `antialias`, PIL's filter
-    widened when shrinking)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    resized = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)
-    return resized[0, 0].numpy()
+    return spread(dilate(blocks, math.ceil(radius / block)), block, mask.shape)
 
 
 def _center_by_mass(digit: np.ndarray) -> np.ndarray:
@@ -405,9 +353,9 @@ def _center_by_mass(digit: np.ndarray) -> np.ndarray:
     col_mass = float((digit.sum(axis=0) * np.arange(width, dtype=np.float32)).sum() / total)
     top = min(max(round(CANVAS / 2 - row_mass), 0), CANVAS - height)
     left = min(max(round(CANVAS / 2 - col_mass), 0), CANVAS - width)
-    canvas = np.zeros((CANVAS, CANVAS), np.float32)
-    canvas[top : top + height, left : left + width] = digit
-    return np.clip(np.round(canvas * 255), 0, 255).astype(np.uint8)
+    canvas = np.zeros((CANVAS, CANVAS), np.uint8)
+    canvas[top : top + height, left : left + width] = np.round(digit * 255)  # digit is in [0, 1]
+    return canvas
 
 
 def save_png(image_u8: torch.Tensor, path: Path) -> None:

@@ -14,12 +14,12 @@ LAYERS = [
     ("records and settings", {"__init__", "errors", "config", "records"}),
     (
         "leaf mechanisms",
-        set("model data files reading preprocess device interrupts distributed summary plots".split()),
+        set("model data files reading image_ops preprocess device interrupts distributed summary plots".split()),
     ),
     ("file formats", {"checkpoint", "model_files", "folders", "run_folder"}),
     (
         "jobs",
-        set("evaluate predict export own_images loop recipe training_data reporters batching serve".split()),
+        set("evaluate predict export own_images loop recipe training_data reporters batching workers serve".split()),
     ),
     ("orchestration", {"train", "server"}),
     ("faces", {"cli", "edge", "options", "render", "__main__"}),
