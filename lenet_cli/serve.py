@@ -16,7 +16,7 @@ import io
 import json
 import secrets
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,7 +29,7 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 from torch import nn
 
-from lenet_cli.batching import DynamicBatcher, Overloaded, digit_or_error
+from lenet_cli.batching import DynamicBatcher, Overloaded
 from lenet_cli.checkpoint import ModelInfo
 from lenet_cli.config import INVERT_CHOICES
 from lenet_cli.data import class_names
@@ -38,6 +38,7 @@ from lenet_cli.files import atomic_write, make_folder
 from lenet_cli.predict import Prediction
 from lenet_cli.reading import MiB
 from lenet_cli.summary import summarize
+from lenet_cli.workers import PreprocessingPool, digit_or_error
 
 MAX_BODY_BYTES = 16 * MiB
 MAX_FILES = 64  # images in one multipart request
@@ -69,7 +70,7 @@ class ClientError(Exception):
         self.status, self.headers = status, headers or {}
 
 
-def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: Executor) -> FastAPI:
+def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: PreprocessingPool) -> FastAPI:
     """The server's app: the page, /predict, /model, /health, and /collect with `options.collect_dir`."""
     app = FastAPI(title="lenet", docs_url=None, redoc_url=None)  # /docs would load Swagger from a CDN
     model.eval()
@@ -123,13 +124,13 @@ def warm_up(app: FastAPI) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     digit = app.state.alone.submit(digit_or_error, buffer.getvalue(), "auto").result()
-    app.state.batcher.runner.submit(app.state.batcher.forward, [([digit], 1)]).result()
+    app.state.batcher.forward([([digit], 1)])
     app.state.batcher.batch_sizes.clear()
 
 
 async def predict_uploads(
     app: FastAPI,
-    pool: Executor,
+    pool: PreprocessingPool,
     uploads: list[tuple[str, bytes]],
     top_k: int,
     invert: str,
@@ -140,7 +141,7 @@ async def predict_uploads(
     batcher: DynamicBatcher = app.state.batcher
     # A lone image (nothing else in flight) is read on a thread here: handing it to another process costs
     # more than it saves. Under load, images go to the processes, one per core.
-    where = app.state.alone if batcher.pending == 0 and len(uploads) == 1 else pool
+    alone = batcher.pending == 0 and len(uploads) == 1
     try:
         batcher.reserve(len(uploads))
     except Overloaded as error:
@@ -149,8 +150,11 @@ async def predict_uploads(
         ) from None
     try:
         loop = asyncio.get_running_loop()
-        jobs = [loop.run_in_executor(where, digit_or_error, data, invert) for _, data in uploads]
-        digits = await asyncio.gather(*jobs)
+        if alone:
+            reads = [loop.run_in_executor(app.state.alone, digit_or_error, uploads[0][1], invert)]
+        else:
+            reads = [pool.read(data, invert) for _, data in uploads]
+        digits = [await reads[0]] if len(reads) == 1 else await asyncio.gather(*reads)  # no task for one
         readable = [digit for digit in digits if isinstance(digit, bytes)]
         rows = iter(await batcher.rank(readable, top_k) if readable else [])
     finally:

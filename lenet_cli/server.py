@@ -3,17 +3,18 @@ serve with uvicorn until Ctrl-C; then stop cleanly."""
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from lenet_cli.batching import preprocessing_pool
 from lenet_cli.errors import LenetError
 from lenet_cli.files import make_folder
 from lenet_cli.model_files import load_any_model
 from lenet_cli.serve import ServeOptions, create_app, warm_up
+from lenet_cli.workers import PreprocessingPool
 
 
 def serve(
@@ -27,7 +28,7 @@ def serve(
         _check_collect_folder(options.collect_dir)
     listener = bind(options.host, options.port)
     options = replace(options, port=listener.getsockname()[1])  # the port asked for may be 0: any free one
-    pool = preprocessing_pool(workers)
+    pool = PreprocessingPool(workers)
     if workers != 0:
         import torch
 
@@ -35,9 +36,11 @@ def serve(
     try:
         app = create_app(model, info, options, pool)
         warm_up(app)
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, timeout_graceful_shutdown=3, lifespan="off"
-        )
+        # Everything alive now (torch, FastAPI, the model) lives as long as the server: out of the
+        # collector's sight, a full collection under load is not a 200 ms pause; and young objects are
+        # collected every 10,000 allocations rather than 700 (p99 for 28x28 at 64 clients: 129 -> ~100 ms).
+        gc.freeze()
+        gc.set_threshold(10_000, 10, 10)
         announce(f"http://{_url_host(options.host)}:{options.port}/")
         previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
         try:
@@ -48,7 +51,7 @@ def serve(
             signal.signal(signal.SIGTERM, previous)
     finally:
         listener.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.close()
 
 
 class StopServer(Exception):

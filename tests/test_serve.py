@@ -7,16 +7,16 @@ import random
 
 import httpx
 import pytest
-import torch
 from drawing import draw_digit
 from fastapi.testclient import TestClient
 from helpers import invoke
 from PIL import Image
 
-from lenet_cli.batching import preprocessing_pool
 from lenet_cli.model_files import PRETRAINED, load_any_model
 from lenet_cli.predict import predict_files
+from lenet_cli.preprocess import load_digit
 from lenet_cli.serve import MAX_BODY_BYTES, ServeOptions, create_app
+from lenet_cli.workers import PreprocessingPool, WorkerStopped
 
 BASE = "http://127.0.0.1:8000"
 
@@ -42,9 +42,9 @@ def drawn(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def threads():
-    pool = preprocessing_pool(0)
+    pool = PreprocessingPool(0)
     yield pool
-    pool.shutdown()
+    pool.close()
 
 
 def make_client(pool, collect_dir=None, **options) -> TestClient:
@@ -198,15 +198,49 @@ def test_work_past_the_bound_is_refused_with_retry_after(threads, drawn):
     assert busy.headers["retry-after"] == "1" and busy.json()["error"].startswith("the server is busy")
 
 
-def test_preprocessing_processes_give_the_same_answers(drawn):
-    pool = preprocessing_pool(1)  # a real spawned process, as the server uses
+def test_preprocessing_processes_give_the_same_answers(drawn, tmp_path):
+    """Two images in one request go to the worker processes (one image alone is read on a thread)."""
+    pool = PreprocessingPool(1)  # a real spawned process, as the server uses
     try:
-        client = make_client(pool)
-        by_process = client.post("/predict", content=drawn[5].read_bytes()).json()["predictions"][0]
+        with TestClient(
+            create_app(*load_any_model(PRETRAINED), ServeOptions(), pool), base_url=BASE
+        ) as client:
+            files = [("files", (path.name, path.read_bytes(), "image/png")) for path in drawn[5:7]]
+            by_process = client.post("/predict", files=files).json()["predictions"]
+        blank = tmp_path / "blank.png"
+        Image.new("L", (40, 40), 255).save(blank)
+        answers = asyncio.run(
+            read_in_order(pool, [drawn[5].read_bytes(), blank.read_bytes(), b"not an image"])
+        )
+        assert answers[1:] == [
+            "no digit found (the image is blank)",
+            "cannot decode image (UnidentifiedImageError)",
+        ]
+        assert answers[0] == load_digit(drawn[5]).numpy().tobytes()  # a second event loop reconnects
     finally:
-        pool.shutdown()
+        pool.close()
     model, _ = load_any_model(PRETRAINED)
-    reference = predict_files(model, [drawn[5]])[0]
-    assert by_process["label"] == reference.label
-    assert by_process["confidence"] == pytest.approx(reference.confidence, abs=1e-6)
-    assert torch.get_num_threads() >= 1
+    for prediction, reference in zip(by_process, predict_files(model, drawn[5:7]), strict=True):
+        assert prediction["label"] == reference.label
+        assert prediction["confidence"] == pytest.approx(reference.confidence, abs=1e-6)
+    assert not any(process.is_alive() for process in pool.processes)
+
+
+async def read_in_order(pool, images):
+    return await asyncio.gather(*(pool.read(image, "auto") for image in images))
+
+
+def test_a_preprocessing_process_that_dies_fails_its_work_with_one_error(drawn):
+    pool = PreprocessingPool(1)
+    try:
+
+        async def read_after_the_worker_died():
+            await pool.read(drawn[0].read_bytes(), "auto")  # connected
+            pool.processes[0].kill()
+            pool.processes[0].join()
+            return [await asyncio.wait_for(pool.read(drawn[0].read_bytes(), "auto"), 10) for _ in range(2)]
+
+        with pytest.raises(WorkerStopped, match="stopped"):
+            asyncio.run(read_after_the_worker_died())
+    finally:
+        pool.close()
