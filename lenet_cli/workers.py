@@ -135,14 +135,17 @@ class _Dispatcher:
         self._send()
 
     def _send(self) -> None:
-        for channel in self.channels:
-            while len(channel.answers) < IN_FLIGHT and self.waiting:
-                data, invert, answer = self.waiting.popleft()
-                if answer.done():  # the request went away while it waited
-                    continue
-                channel.answers.append(answer)
-                header = struct.pack("!iB", len(data) + 1, INVERT_CHOICES.index(invert))
-                channel.writer.writelines([header, data])  # buffered by the transport: never blocks
+        """Hand waiting reads out, each to the worker with the fewest (so 8 clients use both cores)."""
+        while self.waiting and self.channels:
+            channel = min(self.channels, key=lambda each: len(each.answers))
+            if len(channel.answers) >= IN_FLIGHT:
+                return
+            data, invert, answer = self.waiting.popleft()
+            if answer.done():  # the request went away while it waited
+                continue
+            channel.answers.append(answer)
+            header = struct.pack("!iB", len(data) + 1, INVERT_CHOICES.index(invert))
+            channel.writer.writelines([header, data])  # buffered by the transport: never blocks
 
     async def _hand_out_answers(self, channel: _Channel) -> None:
         """Resolve the channel's reads in order as its worker answers; if the worker exits, fail them."""

@@ -200,7 +200,7 @@ def test_work_past_the_bound_is_refused_with_retry_after(threads, drawn):
 
 def test_preprocessing_processes_give_the_same_answers(drawn, tmp_path):
     """Two images in one request go to the worker processes (one image alone is read on a thread)."""
-    pool = PreprocessingPool(1)  # a real spawned process, as the server uses
+    pool = PreprocessingPool(2)  # real spawned processes, as the server uses
     try:
         with TestClient(
             create_app(*load_any_model(PRETRAINED), ServeOptions(), pool), base_url=BASE
@@ -209,9 +209,10 @@ def test_preprocessing_processes_give_the_same_answers(drawn, tmp_path):
             by_process = client.post("/predict", files=files).json()["predictions"]
         blank = tmp_path / "blank.png"
         Image.new("L", (40, 40), 255).save(blank)
-        answers = asyncio.run(
+        answers, loads = asyncio.run(
             read_in_order(pool, [drawn[5].read_bytes(), blank.read_bytes(), b"not an image"])
         )
+        assert sorted(loads) == [1, 2]  # the reads went to both workers, not all to the first
         assert answers[1:] == [
             "no digit found (the image is blank)",
             "cannot decode image (UnidentifiedImageError)",
@@ -227,7 +228,12 @@ def test_preprocessing_processes_give_the_same_answers(drawn, tmp_path):
 
 
 async def read_in_order(pool, images):
-    return await asyncio.gather(*(pool.read(image, "auto") for image in images))
+    """The answers, in order, and how many reads each worker held once all were sent."""
+    await pool.read(images[0], "auto")  # connected to the workers
+    reads = [asyncio.ensure_future(pool.read(image, "auto")) for image in images]
+    await asyncio.sleep(0)  # each read has been handed to a worker (none can have answered yet)
+    loads = [len(channel.answers) for channel in (await pool._dispatcher).channels]
+    return await asyncio.gather(*reads), loads
 
 
 def test_a_preprocessing_process_that_dies_fails_its_work_with_one_error(drawn):
