@@ -16,7 +16,8 @@ import collections
 import torch
 from torch import nn
 
-from lenet_cli.evaluate import predict_logits
+from lenet_cli.data import as_input
+from lenet_cli.evaluate import model_device
 
 
 class Overloaded(Exception):
@@ -27,9 +28,15 @@ class DynamicBatcher:
     """Collects 28x28 uint8 images from concurrent requests into batches for one model."""
 
     def __init__(
-        self, model: nn.Module, window_s: float = 0.002, max_batch: int = 64, max_pending: int = 512
+        self, model: nn.Module, window_s: float = 0.010, max_batch: int = 64, max_pending: int = 512
     ):
-        self.model, self.window_s, self.max_batch, self.max_pending = model, window_s, max_batch, max_pending
+        self.model, self.window_s, self.max_batch, self.max_pending = (
+            model.eval(),
+            window_s,
+            max_batch,
+            max_pending,
+        )
+        self.device = model_device(model)
         self.waiting: list[tuple[list[bytes], int, asyncio.Future]] = []  # (digits, top_k, answer)
         self.waiting_images = 0
         self.pending = 0  # images accepted and not yet answered
@@ -86,7 +93,8 @@ class DynamicBatcher:
         data = b"".join(digit for digits, _ in requests for digit in digits)
         images_u8 = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(-1, 28, 28)
         self.batch_sizes[len(images_u8)] += 1
-        probabilities = predict_logits(self.model, images_u8).softmax(dim=1).cpu()
+        with torch.inference_mode():  # the model itself, not predict_logits: its set-up costs 0.15 ms a call
+            probabilities = self.model(as_input(images_u8.to(self.device))).softmax(dim=1).cpu()
         k = min(max(top_k for _, top_k in requests), probabilities.shape[1])
         top_probabilities, top_labels = (values.tolist() for values in probabilities.topk(k, dim=1))
         answers, start = [], 0

@@ -346,7 +346,7 @@ def serve(
     checkpoint: ServeModel = None,
     host: Host = "127.0.0.1",
     port: Port = 8000,
-    window_ms: WindowMs = 2.0,
+    window_ms: WindowMs = 10.0,
     max_batch: MaxBatch = 64,
     max_pending: MaxPending = 512,
     workers: Workers = None,

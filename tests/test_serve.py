@@ -3,7 +3,9 @@
 import asyncio
 import io
 import json
+import os
 import random
+import time
 
 import httpx
 import pytest
@@ -16,7 +18,7 @@ from lenet_cli.model_files import PRETRAINED, load_any_model
 from lenet_cli.predict import predict_files
 from lenet_cli.preprocess import load_digit
 from lenet_cli.serve import MAX_BODY_BYTES, ServeOptions, create_app
-from lenet_cli.workers import PreprocessingPool, WorkerStopped
+from lenet_cli.workers import PreprocessingPool, WorkerStopped, _Dispatcher
 
 BASE = "http://127.0.0.1:8000"
 
@@ -234,6 +236,16 @@ async def read_in_order(pool, images):
     await asyncio.sleep(0)  # each read has been handed to a worker (none can have answered yet)
     loads = [len(channel.answers) for channel in (await pool._dispatcher).channels]
     return await asyncio.gather(*reads), loads
+
+
+def test_workers_take_reads_only_on_the_cores_the_server_leaves_free(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    dispatcher = object.__new__(_Dispatcher)  # the rule alone, without processes
+    dispatcher.channels, dispatcher.in_use = [object(), object()], 2
+    for busy, workers in [(0.75, 1), (0.2, 2), (1.9, 1), (0.0, 2)]:
+        dispatcher.measured_at = time.monotonic() - 1.0  # a second ago, this process had used ...
+        dispatcher.cpu_at = time.process_time() - busy  # ... `busy` seconds of CPU less
+        assert dispatcher._workers_to_use() == workers, busy
 
 
 def test_a_preprocessing_process_that_dies_fails_its_work_with_one_error(drawn):
