@@ -2,9 +2,10 @@
 
 Each process is fed over a pipe that the server's event loop reads and writes itself, with no executor
 thread between: at hundreds of small images a second, a ProcessPoolExecutor's pickled work items, queue
-thread and cross-thread wake-ups cost the server's own process 0.3 ms a job (measured), about as much
-as it spends on the HTTP request, and that process is the one that cannot use a second core. Here a job
-costs it 0.03 ms: one framed write, one framed read.
+thread and cross-thread wake-ups cost the server's own process, the one that cannot use a second core,
+about as much as the HTTP request does. Here a job is one framed write and one framed read on the loop
+(`python bench/handover_cost.py`: 0.44 -> 0.23 ms of that process's CPU per 28x28 image, the bench's
+own asyncio bookkeeping included in both).
 
 A message is multiprocessing's framing (a 4-byte big-endian length, then the bytes), so the worker side
 is a plain `Connection`. To a worker: one byte for `invert` (its index in INVERT_CHOICES), then the image
