@@ -4,8 +4,8 @@ Requests wait at most `window_s` for company, up to `max_batch` images, and only
 requests are still being preprocessed (so a lone request never waits). The forward pass runs on the
 event loop's own thread: LeNet-5 takes 1-5 ms for a batch here, and a thread of its own only waited for
 the interpreter lock behind the loop (its answers came later, and throughput fell by a tenth). A window
-of 0 runs each request's images alone (batching off, for comparison). How much work may wait is bounded: past
-`max_pending` images the next request is refused at once (`Overloaded`), never queued in memory.
+of 0 runs each request's images alone (batching off, for comparison). How much work may wait is
+bounded: past `max_pending` images the next request is refused at once (`Overloaded`), never queued.
 """
 
 from __future__ import annotations
@@ -30,13 +30,8 @@ class DynamicBatcher:
     def __init__(
         self, model: nn.Module, window_s: float = 0.010, max_batch: int = 64, max_pending: int = 512
     ):
-        self.model, self.window_s, self.max_batch, self.max_pending = (
-            model.eval(),
-            window_s,
-            max_batch,
-            max_pending,
-        )
-        self.device = model_device(model)
+        self.model, self.device = model.eval(), model_device(model)
+        self.window_s, self.max_batch, self.max_pending = window_s, max_batch, max_pending
         self.waiting: list[tuple[list[bytes], int, asyncio.Future]] = []  # (digits, top_k, answer)
         self.waiting_images = 0
         self.pending = 0  # images accepted and not yet answered
@@ -76,16 +71,16 @@ class DynamicBatcher:
         taken, self.waiting, self.waiting_images = self.waiting, [], 0
         if not taken:
             return
+        futures = [future for _, _, future in taken]
         try:
             answers = self.forward([(digits, top_k) for digits, top_k, _ in taken])
         except Exception as error:  # every request of the batch hears of it
-            answers = [error] * len(taken)
-        for (_, _, future), answer in zip(taken, answers, strict=True):
-            if future.done():  # the request went away
-                continue
-            if isinstance(answer, Exception):
-                future.set_exception(answer)
-            else:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for future, answer in zip(futures, answers, strict=True):
+            if not future.done():  # else the request went away
                 future.set_result(answer)
 
     def forward(self, requests: list[tuple[list[bytes], int]]) -> list[list[tuple[list[int], list[float]]]]:

@@ -11,7 +11,7 @@ MNIST's own recipe, made robust for real drawings, scans and photos:
    on pixel (14, 14), as MNIST does. An MNIST digit passes through unchanged.
 
 The work is numpy's, with torch only for bilinear resampling: on a 28x28 upload it is a few dozen
-operations on tiny arrays, where a numpy call costs a fraction of a torch call (1.7 -> 1.0 ms a digit).
+operations on tiny arrays, where a numpy call costs a fraction of a torch call (1.7 -> 0.6 ms a digit).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def load_digits(
     """`load_digit` for many files, in order; a file that fails gives its ImageError in its place.
 
     Large images are read by one thread per core (numpy leaves the interpreter lock on whole-image
-    work; torch resamples on one thread each; about 1.4x on 2 cores for 1 MP files); small ones one after another, where threads would only contend for the
-    interpreter. A tqdm bar on stderr when `show_progress` and on a terminal."""
+    work; torch resamples on one thread each; about 1.6x on 2 cores for 1 MP files); small ones one
+    after another, where threads would only contend for the interpreter. A tqdm bar on stderr when `show_progress` and on a terminal."""
     from tqdm import tqdm
 
     def one(path: Source) -> torch.Tensor | ImageError:

@@ -143,7 +143,7 @@ async def predict_uploads(
 
     batcher: DynamicBatcher = app.state.batcher
     # A lone image (nothing else in flight) is read on a thread here: handing it to another process costs
-    # more than it saves. Under load, images go to the processes, one per core.
+    # more than it saves. Under load, images go to the worker processes.
     alone = batcher.pending == 0 and len(uploads) == 1
     try:
         batcher.reserve(len(uploads))
