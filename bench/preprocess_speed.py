@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from drawing import draw_digit, photo_like
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from drawing import draw_digit, photo_like  # noqa: E402
-
-from lenet_cli.preprocess import load_digit, load_digits  # noqa: E402
+from lenet_cli.images.preprocess import load_digit, load_digits
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:

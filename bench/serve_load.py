@@ -26,14 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from drawing import draw_digit
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from drawing import draw_digit  # noqa: E402
-
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.model_files import PRETRAINED  # noqa: E402
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.model_files import PRETRAINED
 
 LUA = """
 local bodies, index = {}, 0
