@@ -1,4 +1,4 @@
-"""The reference the issue measured: a plain FastAPI + uvicorn endpoint in one process, each request
+"""The reference to measure lenet serve against: a plain FastAPI + uvicorn endpoint in one process, each request
 decoded, preprocessed with lenet's preprocess.py and run through the model on its own.
 
     python bench/plain_server.py CHECKPOINT PORT

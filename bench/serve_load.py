@@ -1,6 +1,6 @@
 """Load on `lenet serve`, side by side with batching off and with the plain endpoint, measured with wrk.
 
-Three servers run at once on loopback: the plain FastAPI + uvicorn endpoint the issue measured
+Three servers run at once on loopback: a plain FastAPI + uvicorn endpoint
 (bench/plain_server.py: one process, each request decoded, preprocessed and run on its own), `lenet serve
 --window-ms 0` (batching off) and `lenet serve` (defaults). wrk drives each in turn with POST /predict,
 cycling through distinct images (no two consecutive requests send the same file), at 1, 8 and 64

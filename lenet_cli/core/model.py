@@ -18,8 +18,8 @@ class Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The tutorial applies ReLU, then pools. Pooling first gives bit-identical outputs and
-        # gradients (ReLU is monotonic, so it commutes with max) and runs ReLU on 4x fewer values,
-        # about 20% of a CPU training step. tests/test_model.py checks the equality.
+        # gradients (ReLU is monotonic, so it commutes with max) and runs ReLU on a quarter of the
+        # values. tests/test_model.py checks the equality.
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
         return F.relu(F.max_pool2d(self.conv2(x), 2))
 

@@ -11,7 +11,7 @@ MNIST's own recipe, made robust for real drawings, scans and photos:
    on pixel (14, 14), as MNIST does. An MNIST digit passes through unchanged.
 
 The work is numpy's, with torch only for bilinear resampling: on a 28x28 upload it is a few dozen
-operations on tiny arrays, where a numpy call costs a fraction of a torch call (1.7 -> 0.6 ms a digit).
+operations on tiny arrays, where a numpy call costs a fraction of a torch call (docs/performance.md).
 """
 
 from __future__ import annotations

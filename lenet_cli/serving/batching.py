@@ -2,8 +2,8 @@
 
 Requests wait at most `window_s` for company, up to `max_batch` images, and only while other accepted
 requests are still being preprocessed (so a lone request never waits). The forward pass runs on the
-event loop's own thread: LeNet-5 takes 1-5 ms for a batch here, and a thread of its own only waited for
-the interpreter lock behind the loop (its answers came later, and throughput fell by a tenth). A window
+event loop's own thread: LeNet-5 takes a few milliseconds for a batch, and a thread of its own only
+waited for the interpreter lock behind the loop (its answers came later, and throughput fell). A window
 of 0 runs each request's images alone (batching off, for comparison). How much work may wait is
 bounded: past `max_pending` images the next request is refused at once (`Overloaded`), never queued.
 """
@@ -88,7 +88,7 @@ class DynamicBatcher:
         data = b"".join(digit for digits, _ in requests for digit in digits)
         images_u8 = torch.frombuffer(bytearray(data), dtype=torch.uint8).view(-1, 28, 28)
         self.batch_sizes[len(images_u8)] += 1
-        with torch.inference_mode():  # the model itself, not predict_logits: its set-up costs 0.15 ms a call
+        with torch.inference_mode():  # the model itself: predict_logits' set-up is per call
             probabilities = self.model(as_input(images_u8.to(self.device))).softmax(dim=1).cpu()
         k = min(max(top_k for _, top_k in requests), probabilities.shape[1])
         top_probabilities, top_labels = (values.tolist() for values in probabilities.topk(k, dim=1))

@@ -38,8 +38,8 @@ def serve(
         app = create_app(model, info, options, pool)
         warm_up(app)
         # Everything alive now (torch, FastAPI, the model) lives as long as the server: out of the
-        # collector's sight, a full collection under load is not a 200 ms pause; and young objects are
-        # collected every 10,000 allocations rather than 700 (p99 for 28x28 at 64 clients: 129 -> ~100 ms).
+        # collector's sight, a full collection under load is not a long pause; and young objects are
+        # collected every 10,000 allocations rather than 700 (what the pauses cost: docs/performance.md).
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
         config = uvicorn.Config(

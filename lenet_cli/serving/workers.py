@@ -4,8 +4,7 @@ Each process is fed over a pipe that the server's event loop reads and writes it
 thread between: at hundreds of small images a second, a ProcessPoolExecutor's pickled work items, queue
 thread and cross-thread wake-ups cost the server's own process, the one that cannot use a second core,
 about as much as the HTTP request does. Here a job is one framed write and one framed read on the loop
-(`python bench/handover_cost.py`: 0.44 -> 0.23 ms of that process's CPU per 28x28 image, the bench's
-own asyncio bookkeeping included in both).
+(`python bench/handover_cost.py` measures both; figures in docs/performance.md).
 
 A message is multiprocessing's framing (a 4-byte big-endian length, then the bytes), so the worker side
 is a plain `Connection`. To a worker: one byte for `invert` (its index in INVERT_CHOICES), then the image
@@ -132,9 +131,8 @@ class _Dispatcher:
 
     Only as many workers take reads as there are cores the server's own process leaves free, measured as
     it goes: at hundreds of small images a second that process keeps most of a core busy, and a worker
-    per core then makes three busy processes on two cores, each slowed (28x28 at 64 clients, one worker
-    against two: 1,025-1,156 against 946-1,045 req/s, p99 74-78 against 101-103 ms); large images leave
-    it nearly idle, and every worker takes them (1 MP at 64 clients: 58-71 req/s with two, 45 with one)."""
+    per core then makes three busy processes on two cores, each slowed (and the p99 with them); large
+    images leave it nearly idle, and every worker takes them (docs/performance.md#serving)."""
 
     def __init__(self, channels: list[_Channel]):
         self.channels = channels
