@@ -64,7 +64,7 @@ from lenet_cli.cli.options import (
     WindowMs,
     Workers,
 )
-from lenet_cli.core.config import EVAL_BATCH_SIZE, TrainConfig
+from lenet_cli.core.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE, TrainConfig
 from lenet_cli.serving.options import ServeOptions
 
 app = typer.Typer(
@@ -221,7 +221,7 @@ def evaluate(
 def predict(
     images: PredictImages,
     checkpoint: PredictModel = None,
-    top_k: TopK = 3,
+    top_k: TopK = DEFAULT_TOP_K,
     invert: InvertOption = Invert.auto,
     show: ShowInputs = False,
     save_preprocessed: SavePreprocessed = None,

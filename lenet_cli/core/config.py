@@ -10,6 +10,7 @@ SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # name: torchvision class
+DEFAULT_TOP_K = 3  # classes listed per image by predict, its --json and POST /predict
 INVERT_CHOICES = ("auto", "yes", "no")  # dark ink on light paper? auto detects it from the border
 EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lenet_cli.core.config import DEFAULT_TOP_K
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.core.reading import MAX_IMAGE_BYTES, NotReadable, read_stdin
 from lenet_cli.core.writing import make_folder
@@ -68,7 +69,7 @@ def read_sources(paths: list[Path]) -> list[Source]:
 def predict_files(
     model: nn.Module,
     inputs: list[str | os.PathLike],
-    top_k: int = 3,
+    top_k: int = DEFAULT_TOP_K,
     invert: str = "auto",
     show_progress: bool = False,
 ) -> list[Prediction]:

@@ -28,7 +28,7 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 from torch import nn
 
-from lenet_cli.core.config import INVERT_CHOICES
+from lenet_cli.core.config import DEFAULT_TOP_K, INVERT_CHOICES
 from lenet_cli.core.errors import LenetError
 from lenet_cli.core.reading import MiB
 from lenet_cli.core.writing import atomic_write, make_folder
@@ -85,7 +85,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         return document
 
     @app.post("/predict")
-    async def predict(request: Request, top_k: int = 3, invert: str = "auto", include_input: bool = False):
+    async def predict(request: Request, top_k: int = DEFAULT_TOP_K, invert: str = "auto", include_input: bool = False):
         if not 1 <= top_k <= len(app.state.names):
             raise ClientError(422, f"top_k must be between 1 and {len(app.state.names)}")
         if invert not in INVERT_CHOICES:
