@@ -49,6 +49,7 @@ from lenet_cli.cli.options import (
     Port,
     PredictImages,
     PredictModel,
+    ProgressJson,
     Resume,
     SavePreprocessed,
     Schedule,
@@ -58,6 +59,8 @@ from lenet_cli.cli.options import (
     ShowInputs,
     ShowMistakes,
     SummaryModel,
+    TeachCheckpointDir,
+    TeachDataDir,
     TopK,
     ValSize,
     VerifyDataDir,
@@ -115,6 +118,7 @@ def train(
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
+    progress_json: ProgressJson = False,
 ) -> None:
     """Train LeNet-5 and save a checkpoint every epoch.
 
@@ -127,7 +131,7 @@ def train(
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
     """
-    from lenet_cli.cli.render import ConsoleReport, train_end_lines
+    from lenet_cli.cli.render import ConsoleReport, JsonProgress, train_end_lines
     from lenet_cli.formats.checkpoint import resume_config
     from lenet_cli.training.fit import fit
 
@@ -145,7 +149,9 @@ def train(
         }
         config = resume_config(resume, given)
     results, info = consoles(as_json)
-    result = fit(config, resume_from=resume, reporters=[ConsoleReport(info)], show_progress=True)
+    reporters = [ConsoleReport(info), *([JsonProgress()] if progress_json else [])]
+    on_step = reporters[-1].on_step if progress_json else None
+    result = fit(config, resume_from=resume, reporters=reporters, on_step=on_step, show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
         return
     if as_json:
@@ -356,20 +362,25 @@ def serve(
     max_pending: MaxPending = SERVE_DEFAULTS.max_pending,
     workers: Workers = None,
     collect: Collect = None,
+    data_dir: TeachDataDir = SERVE_DEFAULTS.data_dir,
+    checkpoint_dir: TeachCheckpointDir = SERVE_DEFAULTS.checkpoint_dir,
 ) -> None:
     """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
 
     Example: lenet serve checkpoints/run-1/last.pt --collect my-digits
 
     POST /predict takes an image as the body (curl --data-binary @digit.png URL/predict) or as multipart
-    files and answers like lenet predict --json; GET /model, GET /health. Ctrl-C stops it.
+    files and answers like lenet predict --json; GET /model, GET /health. With --collect, the page's Teach
+    fine-tunes the model on the saved drawings (POST /teach). Ctrl-C stops it.
     """
     from lenet_cli.formats.shipped import default_model
     from lenet_cli.serving.server import exposure_warning
     from lenet_cli.serving.server import serve as run
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
-    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect)
+    options = ServeOptions(
+        host, port, window_ms, max_batch, max_pending, collect, data_dir=data_dir, checkpoint_dir=checkpoint_dir
+    )
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)

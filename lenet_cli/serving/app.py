@@ -38,6 +38,7 @@ from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.teach_routes import add_teach_routes
 from lenet_cli.serving.workers import PreprocessingPool, digit_or_error
 
 MAX_BODY_BYTES = 16 * MiB
@@ -56,7 +57,8 @@ class ClientError(Exception):
 
 
 def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: PreprocessingPool) -> FastAPI:
-    """The server's app: the page, /predict, /model, /health, and /collect with `options.collect_dir`."""
+    """The server's app: the page, /predict, /model, /health, and /collect and /teach with
+    `options.collect_dir`."""
     app = FastAPI(title="lenet", docs_url=None, redoc_url=None)  # /docs would load Swagger from a CDN
     model.eval()
     app.state.alone = ThreadPoolExecutor(1, thread_name_prefix="lenet-alone")
@@ -64,6 +66,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         model, options.window_ms / 1000, options.max_batch, options.max_pending
     )
     app.state.names = class_names(info.dataset)
+    app.state.info = info  # the model answering; Teach may swap in another
     _install_guards(app, options)
     page_html = resources.files("lenet_cli.serving").joinpath("web/index.html").read_text()  # read once
 
@@ -77,11 +80,13 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
 
     @app.get("/model")
     def describe_model() -> dict[str, Any]:
+        info = app.state.info
         document = summarize(None).to_dict()
         document["checkpoint"] = info.summary() if info.format == "checkpoint" else {"path": info.path}
         document["checkpoint"]["format"] = info.format
         document["checkpoint"]["test_accuracy"] = info.test_accuracy
         document["class_names"] = app.state.names
+        document["answering"] = app.state.origin
         return document
 
     @app.post("/predict")
@@ -94,10 +99,11 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         predictions = await predict_uploads(app, pool, uploads, top_k, invert, include_input)
         if len(predictions) == 1 and predictions[0].get("error"):  # one image, unreadable: the request failed
             raise ClientError(422, predictions[0]["error"])
-        document = {"checkpoint": info.path, "predictions": predictions}
+        document = {"checkpoint": app.state.info.path, "predictions": predictions}
         return Response(json.dumps(document), media_type="application/json")  # no re-encoding of plain data
 
     _add_collect_routes(app, options.collect_dir)
+    add_teach_routes(app, model, info, options)
     return app
 
 

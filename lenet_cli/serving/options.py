@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lenet_cli.core.config import DEFAULT_DATA_DIR, TrainConfig
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -18,6 +20,9 @@ class ServeOptions:
     max_batch: int = 64  # images in one forward pass at most
     max_pending: int = 512  # images accepted and not yet answered; past it, 503
     collect_dir: Path | None = None  # `--collect DIR`: the page may save drawings into DIR/<label>/
+    # With --collect, Teach mixes the dataset from data_dir into its runs and writes them to checkpoint_dir.
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    checkpoint_dir: Path = Path(TrainConfig.checkpoint_dir)
 
     @property
     def loopback_only(self) -> bool:

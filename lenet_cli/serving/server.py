@@ -15,6 +15,7 @@ from lenet_cli.core.writing import make_folder
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.serving.app import create_app, warm_up
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.teach_routes import stop_teaching
 from lenet_cli.serving.workers import PreprocessingPool
 
 
@@ -34,6 +35,7 @@ def serve(
         import torch
 
         torch.set_num_threads(1)  # the cores are the preprocessing processes'; batched LeNet-5 needs no more
+    app = None
     try:
         app = create_app(model, info, options, pool)
         warm_up(app)
@@ -59,6 +61,8 @@ def serve(
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:
+        if app is not None:
+            stop_teaching(app)
         listener.close()
         pool.close()
 
