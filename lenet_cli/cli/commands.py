@@ -149,9 +149,8 @@ def train(
         }
         config = resume_config(resume, given)
     results, info = consoles(as_json)
-    reporters = [ConsoleReport(info), *([JsonProgress()] if progress_json else [])]
-    on_step = reporters[-1].on_step if progress_json else None
-    result = fit(config, resume_from=resume, reporters=reporters, on_step=on_step, show_progress=True)
+    progress = [JsonProgress()] if progress_json else []  # for a program that runs train (serve's Teach)
+    result = fit(config, resume, [ConsoleReport(info), *progress], progress[0].on_step if progress else None, True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
         return
     if as_json:
