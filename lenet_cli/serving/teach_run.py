@@ -119,7 +119,8 @@ def measure(model: nn.Module, held_out: Split, test: Split) -> Figures:
 
 class TrainChild:
     """`lenet train … --json --progress-json` in a child process: its progress as it comes, its result
-    document at the end. It dies with the server (Linux: PR_SET_PDEATHSIG), and `kill` ends it at once."""
+    document at the end. It dies with the thread that started it, so with the server (Linux:
+    PR_SET_PDEATHSIG), and `kill` ends it at once."""
 
     def __init__(self, arguments: list[str]):
         environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -127,6 +128,7 @@ class TrainChild:
             [sys.executable, "-m", "lenet_cli", "train", *arguments, "--json", "--progress-json"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            start_new_session=True,  # Ctrl-C in the terminal is the server's to handle: it ends the child
         )  # fmt: skip
         _lower_priority(self.process.pid)
         self.run_dir: Path | None = None

@@ -117,7 +117,9 @@ class Teacher:
                 raise Refused(409, "a teaching run is under way; wait for it to end")
             self.state = {"state": "starting", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "from": self.answering.info.path}  # fmt: skip
-            self.thread = threading.Thread(target=self._run, args=(self.answering, test), name="lenet-teach")
+            self.thread = threading.Thread(
+                target=self._run, args=(self.answering, test), name="lenet-teach", daemon=True
+            )
             self.thread.start()
         return self.status()
 
