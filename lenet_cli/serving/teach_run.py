@@ -114,7 +114,11 @@ def labelled_split(folder: Path, names: list[str]) -> Split:
 
 
 def measure(model: nn.Module, held_out: Split, test: Split) -> Figures:
-    return Figures(evaluate(model, held_out).accuracy, evaluate(model, test).accuracy)
+    return Figures(measure_held_out(model, held_out), evaluate(model, test).accuracy)
+
+
+def measure_held_out(model: nn.Module, held_out: Split) -> float:
+    return evaluate(model, held_out).accuracy
 
 
 class TrainChild:

@@ -37,6 +37,7 @@ from lenet_cli.serving.teach_run import (
     TrainChild,
     labelled_split,
     measure,
+    measure_held_out,
     missing_per_class,
     split_drawings,
 )
@@ -86,6 +87,7 @@ class Teacher:
         self.child: TrainChild | None = None
         self.thread: threading.Thread | None = None
         self.stopping = False
+        self.started_at = 0.0
 
     def counts(self) -> dict[str, int]:
         folder = self.settings.collect_dir
@@ -115,6 +117,7 @@ class Teacher:
         with self.lock:
             if self.state["state"] in RUNNING:
                 raise Refused(409, "a teaching run is under way; wait for it to end")
+            self.started_at = time.monotonic()
             self.state = {"state": "starting", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "from": self.answering.info.path}  # fmt: skip
             self.thread = threading.Thread(
@@ -175,7 +178,8 @@ class Teacher:
             result = self.child.wait()
             self._set(state="measuring", run=result["run_dir"])
             model, info = load_any_model(result["checkpoint"], "cpu")
-            figures_after = measure(model.eval(), held, test)
+            # The child tested this model on the same test set as it ended; only the drawings are left.
+            figures_after = Figures(measure_held_out(model.eval(), held), result["test_accuracy"])
             self._decide(Answering(model, info, "taught"), figures_before, figures_after, Path(result["run_dir"]))
         except Exception as error:  # noqa: BLE001 - the thread's end: every failure is told to the page
             self._fail(error, workspace)
@@ -191,7 +195,7 @@ class Teacher:
                 self.answering = taught
                 self.use(taught)  # one assignment: the next forward pass uses the new model whole
             self.state = {**self.state, "state": "accepted" if refusal is None else "kept out",
-                          "after": after.to_dict(), "why": refusal, "ended": time.strftime("%Y-%m-%dT%H:%M:%S")}  # fmt: skip
+                          "after": after.to_dict(), "why": refusal, "seconds": self._seconds()}  # fmt: skip
 
     def _fail(self, error: Exception, workspace: Path) -> None:
         run_dir = self.child.run_dir if self.child else None
@@ -204,13 +208,16 @@ class Teacher:
         if run_dir is not None and run_dir.is_dir():
             _mark(run_dir, {"status": "failed", "why": str(error)})
         message = str(error) if isinstance(error, LenetError) else f"unexpected {type(error).__name__}: {error}"
-        self._set(state="failed", error=message, ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        self._set(state="failed", error=message, seconds=self._seconds())
 
     def _arguments(self, info: ModelInfo, learn: Path) -> list[str]:
         settings = self.settings
         return ["--init", info.path, "--images", str(learn), "--epochs", "1", "--dataset", info.dataset,
                 "--data-dir", str(settings.data_dir), "--checkpoint-dir", str(settings.checkpoint_dir),
                 "--device", "cpu"]  # fmt: skip
+
+    def _seconds(self) -> float:
+        return round(time.monotonic() - self.started_at, 1)
 
     @staticmethod
     def _learned(learn: Path) -> int:
