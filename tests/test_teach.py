@@ -171,3 +171,18 @@ def test_the_swap_rule(before, after, why):
     from lenet_cli.serving.teach_run import Figures
 
     assert SwapRule().refusal(Figures(*before), Figures(*after)) == why
+
+
+def test_train_progress_json_is_hidden_and_adds_only_its_lines(tiny_mnist, tmp_path):
+    from helpers import invoke
+
+    assert "--progress-json" not in invoke("train", "--help").stdout
+    args = ("train", "--epochs", 2, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path, "--json")
+    plain, with_progress = invoke(*args), invoke(*args, "--progress-json")
+    progress = [json.loads(line)["progress"] for line in with_progress.stderr.splitlines() if line.startswith("{")]
+    assert progress[0] == {"run_dir": str(tmp_path / "run-2"), "step": 0, "steps": 20}
+    assert progress[-1] == {"step": 20, "steps": 20}
+    assert [entry["step"] for entry in progress] == sorted(entry["step"] for entry in progress)
+    others = [line for line in with_progress.stderr.splitlines() if not line.startswith("{")]
+    assert len(others) == len(plain.stderr.splitlines()) and not plain.stderr.count("{")
+    assert json.loads(with_progress.stdout).keys() == json.loads(plain.stdout).keys()
