@@ -90,7 +90,9 @@ def wrk(port: int, seconds: int, script: Path, files: list[Path]) -> dict[str, f
         value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
-    errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output))
+    errors = sum(
+        int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output)
+    )
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
             "p50_ms": milliseconds("50%"), "p99_ms": milliseconds("99%"), "errors": errors}  # fmt: skip
 
@@ -170,26 +172,36 @@ def main() -> None:
         client = httpx.Client(base_url=url, timeout=60)
         for digit, paths in posted.items():
             for path in paths:
-                client.post(f"/collect?label={digit}", content=path.read_bytes(), headers={"Content-Type": "image/png"})
+                client.post(
+                    f"/collect?label={digit}",
+                    content=path.read_bytes(),
+                    headers={"Content-Type": "image/png"},
+                )
         figures["before"], labels_before = read_right(client, others)
         script = scratch / "post.lua"
         script.write_text(LUA)
         load_files = [path for paths in others.values() for path in paths]
         figures["load_no_teaching"] = wrk(port, args.seconds, script, load_files)
         under_load: dict[str, object] = {}
-        loader = threading.Thread(target=lambda: under_load.update(wrk(port, args.seconds, script, load_files)))
+        loader = threading.Thread(
+            target=lambda: under_load.update(wrk(port, args.seconds, script, load_files))
+        )
         loader.start()
         state, figures["teach_seconds_under_load"] = teach(client)
         loader.join()
         figures["load_while_teaching"] = under_load
-        figures["teach_state_1"] = {key: state.get(key) for key in ("state", "before", "after", "why", "note")}
+        figures["teach_state_1"] = {
+            key: state.get(key) for key in ("state", "before", "after", "why", "note")
+        }
         client.post("/teach/undo")
         state, figures["teach_seconds_alone"] = teach(client)
         figures["teach_state"] = {key: state.get(key) for key in ("state", "before", "after", "why", "note")}
         figures["after"], labels_after = read_right(client, others)
         fixed = [name for name, label in labels_after.items() if labels_before[name] != label == int(name[0])]
         figures["model"] = client.get("/model").json()["answering"]
-        figures["command_line_finetune"] = command_line_finetune(args.model, posted, scratch, args.data_dir, others)
+        figures["command_line_finetune"] = command_line_finetune(
+            args.model, posted, scratch, args.data_dir, others
+        )
         if fixed:
             example = next(path for paths in others.values() for path in paths if path.name == fixed[0])
             screenshot(url, args.screenshot, example)

@@ -14,6 +14,7 @@ from idx import synthetic_digits
 from PIL import Image
 
 from lenet_cli.formats.model_files import load_any_model
+from lenet_cli.formats.shipped import PRETRAINED, default_model
 from lenet_cli.serving.app import create_app
 from lenet_cli.serving.options import ServeOptions
 from lenet_cli.serving.teach_routes import stop_teaching
@@ -38,7 +39,9 @@ def png(image_u8) -> bytes:
 
 def make_app(checkpoint, threads, tmp_path, data_dir, per_class=None):
     """An app serving `checkpoint` with --collect; `per_class` drawings of each digit posted through /collect."""
-    options = ServeOptions(collect_dir=tmp_path / "collected", data_dir=data_dir, checkpoint_dir=tmp_path / "ck")
+    options = ServeOptions(
+        collect_dir=tmp_path / "collected", data_dir=data_dir, checkpoint_dir=tmp_path / "ck"
+    )
     options.collect_dir.mkdir()
     model, info = load_any_model(checkpoint)
     app = create_app(model, info, options, threads)
@@ -47,14 +50,19 @@ def make_app(checkpoint, threads, tmp_path, data_dir, per_class=None):
     posted = {digit: 0 for digit in range(10)}
     for image, label in zip(images, labels.tolist(), strict=True):
         if posted[label] < (per_class or {}).get(label, 6):
-            answer = client.post(f"/collect?label={label}", content=png(image), headers={"Content-Type": "image/png"})
+            answer = client.post(
+                f"/collect?label={label}", content=png(image), headers={"Content-Type": "image/png"}
+            )
             assert answer.status_code == 200
             posted[label] += 1
     return app, client
 
 
 def collected_digest(folder):
-    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.rglob("*.png")}
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in folder.rglob("*.png")
+    }
 
 
 def wait_for_end(client, timeout_s=240):
@@ -67,14 +75,18 @@ def wait_for_end(client, timeout_s=240):
     raise AssertionError(f"teaching did not end: {state}")
 
 
-def test_too_few_drawings_are_refused_saying_how_many_are_missing(trained_checkpoint, threads, tmp_path, tiny_mnist):
+def test_too_few_drawings_are_refused_saying_how_many_are_missing(
+    trained_checkpoint, threads, tmp_path, tiny_mnist
+):
     _, client = make_app(trained_checkpoint, threads, tmp_path, tiny_mnist, per_class={1: 2, 7: 0})
     answer = client.post("/teach")
     assert (answer.status_code, answer.json()) == (
         422, {"error": "teaching needs at least 5 drawings of each digit; save 3 more of 1, 5 more of 7"}
     )  # fmt: skip
     state = client.get("/teach").json()
-    assert state["state"] == "idle" and state["missing"] == {"1": 3, "7": 5} and state["needed_per_class"] == 5
+    assert (
+        state["state"] == "idle" and state["missing"] == {"1": 3, "7": 5} and state["needed_per_class"] == 5
+    )
 
 
 def test_without_the_dataset_at_hand_it_says_what_is_needed(trained_checkpoint, threads, tmp_path):
@@ -104,10 +116,15 @@ def test_a_taught_model_that_passes_answers_at_once_and_undo_goes_back(
     drawing = next((tmp_path / "collected" / "3").glob("*.png")).read_bytes()
     assert client.post("/teach").status_code == 202
     second = client.post("/teach")
-    assert (second.status_code, second.json()) == (409, {"error": "a teaching run is under way; wait for it to end"})
+    assert (second.status_code, second.json()) == (
+        409,
+        {"error": "a teaching run is under way; wait for it to end"},
+    )
     state = wait_for_end(client)
     assert state["state"] == "accepted", state
-    assert state["held_out_count"] == 10 and state["learned_count"] == 50  # one in five of each class held out
+    assert (
+        state["held_out_count"] == 10 and state["learned_count"] == 50
+    )  # one in five of each class held out
     assert set(state["before"]) == set(state["after"]) == {"held_out", "test"}
     assert state["note"].startswith("only 10 held-out drawings, so the figures are rough")
     run_dir = tmp_path / "ck" / "run-1"
@@ -121,18 +138,25 @@ def test_a_taught_model_that_passes_answers_at_once_and_undo_goes_back(
     assert client.post("/predict", content=drawing).json()["checkpoint"] == str(run_dir / "last.pt")
     assert app.state.batcher.model is app.state.teacher.answering.model
     assert client.get("/teach").json()["can_undo"] is True
+    assert default_model(tmp_path / "ck")[0] == run_dir / "last.pt"  # what the next plain `lenet serve` takes
 
     undone = client.post("/teach/undo")
     assert undone.status_code == 200 and undone.json()["state"] == "undone"
     assert client.get("/model").json()["answering"]["path"] == str(trained_checkpoint)
     assert client.post("/predict", content=drawing).json()["checkpoint"] == str(trained_checkpoint)
     assert json.loads((run_dir / "teach.json").read_text())["status"] == "undone"
+    assert default_model(tmp_path / "ck")[0] == PRETRAINED  # an undone run is no one's default
     again = client.post("/teach/undo")
-    assert (again.status_code, again.json()) == (409, {"error": "nothing to undo: no taught model has answered yet"})
+    assert (again.status_code, again.json()) == (
+        409,
+        {"error": "nothing to undo: no taught model has answered yet"},
+    )
     assert collected_digest(tmp_path / "collected") == collected  # never changed, never deleted
 
 
-def test_a_taught_model_that_does_not_pass_is_kept_out_and_says_why(trained_checkpoint, threads, tmp_path, tiny_mnist):
+def test_a_taught_model_that_does_not_pass_is_kept_out_and_says_why(
+    trained_checkpoint, threads, tmp_path, tiny_mnist
+):
     app, client = make_app(trained_checkpoint, threads, tmp_path, tiny_mnist)
     app.state.teacher.settings.rule = SwapRule(min_held_out_gain=2.0)  # no model gains 200 points
     client.post("/teach")
@@ -142,9 +166,12 @@ def test_a_taught_model_that_does_not_pass_is_kept_out_and_says_why(trained_chec
     assert state["can_undo"] is False
     assert client.get("/model").json()["answering"]["path"] == str(trained_checkpoint)
     assert json.loads((tmp_path / "ck" / "run-1" / "teach.json").read_text())["status"] == "kept out"
+    assert default_model(tmp_path / "ck")[0] == PRETRAINED
 
 
-def test_a_server_stopped_mid_run_leaves_no_run_and_no_child(trained_checkpoint, threads, tmp_path, tiny_mnist):
+def test_a_server_stopped_mid_run_leaves_no_run_and_no_child(
+    trained_checkpoint, threads, tmp_path, tiny_mnist
+):
     app, client = make_app(trained_checkpoint, threads, tmp_path, tiny_mnist)
     client.post("/teach")
     teacher = app.state.teacher
@@ -155,7 +182,9 @@ def test_a_server_stopped_mid_run_leaves_no_run_and_no_child(trained_checkpoint,
     stop_teaching(app)
     assert teacher.child.process.poll() is not None
     assert client.get("/teach").json()["state"] == "stopped"
-    assert [path for path in (tmp_path / "ck").rglob("*") if path.is_file() or path.name.startswith("run-")] == []
+    assert [
+        path for path in (tmp_path / "ck").rglob("*") if path.is_file() or path.name.startswith("run-")
+    ] == []
     assert client.get("/model").json()["answering"]["source"] == "started with"
 
 
@@ -179,7 +208,9 @@ def test_train_progress_json_is_hidden_and_adds_only_its_lines(tiny_mnist, tmp_p
     assert "--progress-json" not in invoke("train", "--help").stdout
     args = ("train", "--epochs", 2, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path, "--json")
     plain, with_progress = invoke(*args), invoke(*args, "--progress-json")
-    progress = [json.loads(line)["progress"] for line in with_progress.stderr.splitlines() if line.startswith("{")]
+    progress = [
+        json.loads(line)["progress"] for line in with_progress.stderr.splitlines() if line.startswith("{")
+    ]
     assert progress[0] == {"run_dir": str(tmp_path / "run-2"), "step": 0, "steps": 20}
     assert progress[-1] == {"step": 20, "steps": 20}
     assert [entry["step"] for entry in progress] == sorted(entry["step"] for entry in progress)

@@ -131,7 +131,8 @@ def train(
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
     """
-    from lenet_cli.cli.render import ConsoleReport, JsonProgress, train_end_lines
+    from lenet_cli.cli.progress import train_listeners
+    from lenet_cli.cli.render import train_end_lines
     from lenet_cli.formats.checkpoint import resume_config
     from lenet_cli.training.fit import fit
 
@@ -149,8 +150,7 @@ def train(
         }
         config = resume_config(resume, given)
     results, info = consoles(as_json)
-    progress = [JsonProgress()] if progress_json else []  # for a program that runs train (serve's Teach)
-    result = fit(config, resume, [ConsoleReport(info), *progress], progress[0].on_step if progress else None, True)
+    result = fit(config, resume, *train_listeners(info, progress_json), show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
         return
     if as_json:
@@ -377,9 +377,8 @@ def serve(
     from lenet_cli.serving.server import serve as run
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
-    options = ServeOptions(
-        host, port, window_ms, max_batch, max_pending, collect, data_dir=data_dir, checkpoint_dir=checkpoint_dir
-    )
+    teach = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
+    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect, **teach)
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)

@@ -214,5 +214,6 @@ TeachDataDir = Annotated[
     ),
 ]
 TeachCheckpointDir = Annotated[
-    Path, typer.Option("--checkpoint-dir", help="With --collect: where Teach writes its runs (run-N/last.pt).")
+    Path,
+    typer.Option("--checkpoint-dir", help="With --collect: where Teach writes its runs (run-N/last.pt)."),
 ]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
@@ -48,40 +45,6 @@ class ConsoleReport(Reporter):
 
     def on_epoch_end(self, run: RunView, record: EpochRecord) -> None:
         self.console.print(epoch_line(record, run.config.epochs))
-
-
-class JsonProgress(Reporter):
-    """`train --progress-json`: one JSON line on stderr when the run starts (its folder and steps), then
-    the steps done, a few times a second, for a program that shows a progress bar (serve's Teach)."""
-
-    EVERY_S = 0.25
-
-    def __init__(self) -> None:
-        self.steps_per_epoch, self.epochs, self.epoch, self.last = 0, 1, 0, 0.0
-
-    def on_start(self, run: RunView) -> None:
-        described = run.describe()
-        self.steps_per_epoch, self.epochs = described["steps_per_epoch"], run.config.epochs
-        self.epoch = len(run.history)
-        self._write({"run_dir": str(run.run_dir), "step": self.epoch * self.steps_per_epoch, "steps": self.steps})
-
-    def on_epoch_end(self, run: RunView, record: EpochRecord) -> None:
-        self.epoch = len(run.history)
-
-    def on_step(self, step: int) -> None:
-        now = time.monotonic()
-        if now - self.last >= self.EVERY_S or step == self.steps_per_epoch:
-            self.last = now
-            self._write({"step": self.epoch * self.steps_per_epoch + step, "steps": self.steps})
-
-    @property
-    def steps(self) -> int:
-        return self.steps_per_epoch * self.epochs
-
-    @staticmethod
-    def _write(document: dict[str, Any]) -> None:
-        sys.stderr.write(json.dumps({"progress": document}) + "\n")
-        sys.stderr.flush()
 
 
 def train_start_line(info: dict[str, Any], device_text: str) -> str:

@@ -28,6 +28,7 @@ and summary (what a file says of itself is `model_info.ModelInfo`).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import pickle
 import platform
@@ -48,6 +49,7 @@ from lenet_cli.core.records import EpochRecord
 from lenet_cli.core.writing import atomic_write
 
 FORMAT_VERSION = 1
+TEACH_RECORD = "teach.json"  # in a run folder that serve's Teach made: whether its model was accepted
 RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume
 
 
@@ -180,14 +182,29 @@ def _flag(setting: str) -> str:
 
 
 def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:
-    """The most recently written `*.pt` anywhere under `checkpoint_dir`."""
+    """The most recently written `*.pt` anywhere under `checkpoint_dir`, but none of a run that serve's
+    Teach did not accept (its TEACH_RECORD says learning, kept out, failed or undone)."""
     root = Path(checkpoint_dir)
-    candidates = [path for path in root.rglob("*.pt") if path.is_file()] if root.is_dir() else []
+    candidates = (
+        [path for path in root.rglob("*.pt") if path.is_file() and not _not_accepted(path.parent)]
+        if root.is_dir()
+        else []
+    )
     if not candidates:
         raise CheckpointError(
             f"no checkpoint found in {root}/; train one with `lenet train` or pass --checkpoint PATH"
         )
     return max(candidates, key=lambda path: path.stat().st_mtime)
+
+
+def _not_accepted(run_dir: Path) -> bool:
+    record = run_dir / TEACH_RECORD
+    if not record.is_file():
+        return False  # not a taught run
+    try:
+        return json.loads(record.read_text()).get("status") != "accepted"
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:

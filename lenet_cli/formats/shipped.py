@@ -14,8 +14,8 @@ PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test a
 
 
 def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:
-    """The model to use when none is named: the newest checkpoint under `checkpoint_dir`, else the one
-    shipped with lenet, with a line that says so."""
+    """The model to use when none is named: the newest checkpoint under `checkpoint_dir` (not one of a
+    taught run that was not accepted), else the one shipped with lenet, with a line that says so."""
     try:
         return find_latest_checkpoint(checkpoint_dir), None
     except CheckpointError:

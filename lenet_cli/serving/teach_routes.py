@@ -21,7 +21,9 @@ def add_teach_routes(app: FastAPI, model: nn.Module, info: ModelInfo, options: S
     app.state.origin = first.to_dict()
     app.state.teacher = None
     if options.collect_dir is not None:
-        settings = TeachSettings(options.collect_dir, options.data_dir, options.checkpoint_dir, app.state.names)
+        settings = TeachSettings(
+            options.collect_dir, options.data_dir, options.checkpoint_dir, app.state.names
+        )
 
         def use(answering: Answering) -> None:
             app.state.batcher.model = answering.model.eval()  # one store: a forward pass sees one model

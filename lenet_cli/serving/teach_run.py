@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ def split_drawings(collect_dir: Path, workspace: Path, names: list[str]) -> tupl
     learn, held_out = workspace / "learn", workspace / "held-out"
     for label, paths in by_class.items():
         for index, path in enumerate(sorted(paths)):
-            held = index % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 or (index == 0 and len(paths) < HOLD_OUT_EVERY)
+            held = index % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 or (
+                index == 0 and len(paths) < HOLD_OUT_EVERY
+            )
             target = (held_out if held else learn) / str(label) / Path(path).name
             target.parent.mkdir(parents=True, exist_ok=True)
             _link_or_copy(Path(path), target)
@@ -113,10 +116,6 @@ def labelled_split(folder: Path, names: list[str]) -> Split:
     return Split(labelled.images, labelled.labels)
 
 
-def measure(model: nn.Module, held_out: Split, test: Split) -> Figures:
-    return Figures(measure_held_out(model, held_out), evaluate(model, test).accuracy)
-
-
 def measure_held_out(model: nn.Module, held_out: Split) -> float:
     return evaluate(model, held_out).accuracy
 
@@ -126,7 +125,7 @@ class TrainChild:
     document at the end. It dies with the thread that started it, so with the server (Linux:
     PR_SET_PDEATHSIG), and `kill` ends it at once."""
 
-    def __init__(self, arguments: list[str]):
+    def __init__(self, arguments: list[str], on_run_dir: Callable[[Path], None]):
         environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lenet_cli", "train", *arguments, "--json", "--progress-json"],
@@ -136,6 +135,7 @@ class TrainChild:
         )  # fmt: skip
         _lower_priority(self.process.pid)
         self.run_dir: Path | None = None
+        self.on_run_dir = on_run_dir  # called once the child has made its run folder, before any weights
         self.step, self.steps, self.first_step_at = 0, 0, None
         self.last_lines: deque[str] = deque(maxlen=5)
         self._stdout = b""
@@ -177,6 +177,7 @@ class TrainChild:
                 progress = json.loads(line)["progress"]
                 if "run_dir" in progress:
                     self.run_dir = Path(progress["run_dir"])
+                    self.on_run_dir(self.run_dir)
                 elif self.first_step_at is None:
                     self.first_step_at = time.monotonic()
                 self.step, self.steps = progress["step"], progress["steps"]

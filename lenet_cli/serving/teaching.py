@@ -27,8 +27,10 @@ from torch import nn
 from lenet_cli.core.errors import LenetError
 from lenet_cli.core.writing import atomic_write, make_folder
 from lenet_cli.data.datasets import Split, find_split
+from lenet_cli.formats.checkpoint import TEACH_RECORD
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.model_info import ModelInfo
+from lenet_cli.inference.evaluate import evaluate
 from lenet_cli.serving.teach_run import (
     FEW_HELD_OUT,
     MIN_PER_CLASS,
@@ -36,7 +38,6 @@ from lenet_cli.serving.teach_run import (
     SwapRule,
     TrainChild,
     labelled_split,
-    measure,
     measure_held_out,
     missing_per_class,
     split_drawings,
@@ -61,6 +62,7 @@ class Answering:
     info: ModelInfo
     source: str  # "started with", "taught", "undo"
     since: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    test_accuracy: float | None = None  # on the test set in --data-dir, once measured
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.info.path, "source": self.source, "since": self.since,
@@ -80,6 +82,8 @@ class Teacher:
     """The Teach state shared by the routes: start, progress, figures, undo, stop."""
 
     def __init__(self, settings: TeachSettings, answering: Answering, use: Callable[[Answering], None]):
+        _import_readers()
+
         self.settings, self.answering, self.use = settings, answering, use
         self.before_runs: list[Answering] = []  # what undo goes back to, the latest last
         self.lock = threading.Lock()
@@ -111,7 +115,9 @@ class Teacher:
                           f"{self.answering.info.format} export: serve the checkpoint it came from")  # fmt: skip
         missing = missing_per_class(self.counts())
         if missing:
-            more = ", ".join(f"{count} more of {self.settings.names[int(name)]}" for name, count in missing.items())
+            more = ", ".join(
+                f"{count} more of {self.settings.names[int(name)]}" for name, count in missing.items()
+            )
             raise Refused(422, f"teaching needs at least {MIN_PER_CLASS} drawings of each digit; save {more}")
         test = self.test_split()
         with self.lock:
@@ -170,17 +176,22 @@ class Teacher:
             learn, held_dir, unreadable = split_drawings(self.settings.collect_dir, make_folder(workspace),
                                                          self.settings.names)  # fmt: skip
             held = labelled_split(held_dir, self.settings.names)
-            self.child = TrainChild(self._arguments(before.info, learn))
-            self._set(state="learning", held_out_count=len(held), learned_count=self._learned(learn),
+            # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
+            arguments = train_arguments(before.info, learn, self.settings)
+            self.child = TrainChild(arguments, lambda run: _mark(run, {"status": "learning"}))
+            self._set(state="learning", held_out_count=len(held), learned_count=sum(1 for _ in learn.glob("*/*")),
                       note=_held_out_note(len(held), unreadable))  # fmt: skip
-            figures_before = measure(before.model, held, test)
+            if before.test_accuracy is None:  # measured once per model: the taught ones come measured
+                before.test_accuracy = evaluate(before.model, test).accuracy
+            figures_before = Figures(measure_held_out(before.model, held), before.test_accuracy)
             self._set(before=figures_before.to_dict())
             result = self.child.wait()
             self._set(state="measuring", run=result["run_dir"])
             model, info = load_any_model(result["checkpoint"], "cpu")
             # The child tested this model on the same test set as it ended; only the drawings are left.
             figures_after = Figures(measure_held_out(model.eval(), held), result["test_accuracy"])
-            self._decide(Answering(model, info, "taught"), figures_before, figures_after, Path(result["run_dir"]))
+            taught = Answering(model, info, "taught", test_accuracy=result["test_accuracy"])
+            self._decide(taught, figures_before, figures_after, Path(result["run_dir"]))
         except Exception as error:  # noqa: BLE001 - the thread's end: every failure is told to the page
             self._fail(error, workspace)
 
@@ -207,21 +218,27 @@ class Teacher:
             return
         if run_dir is not None and run_dir.is_dir():
             _mark(run_dir, {"status": "failed", "why": str(error)})
-        message = str(error) if isinstance(error, LenetError) else f"unexpected {type(error).__name__}: {error}"
+        message = (
+            str(error) if isinstance(error, LenetError) else f"unexpected {type(error).__name__}: {error}"
+        )
         self._set(state="failed", error=message, seconds=self._seconds())
-
-    def _arguments(self, info: ModelInfo, learn: Path) -> list[str]:
-        settings = self.settings
-        return ["--init", info.path, "--images", str(learn), "--epochs", "1", "--dataset", info.dataset,
-                "--data-dir", str(settings.data_dir), "--checkpoint-dir", str(settings.checkpoint_dir),
-                "--device", "cpu"]  # fmt: skip
 
     def _seconds(self) -> float:
         return round(time.monotonic() - self.started_at, 1)
 
-    @staticmethod
-    def _learned(learn: Path) -> int:
-        return sum(1 for _ in learn.glob("*/*"))
+
+def train_arguments(info: ModelInfo, learn: Path, settings: TeachSettings) -> list[str]:
+    """`lenet train`'s arguments for a run: the command line's own fine-tune, on the learn share."""
+    return ["--init", info.path, "--images", str(learn), "--epochs", "1", "--dataset", info.dataset,
+            "--data-dir", str(settings.data_dir), "--checkpoint-dir", str(settings.checkpoint_dir),
+            "--device", "cpu"]  # fmt: skip
+
+
+def _import_readers() -> None:
+    """What a run reads labelled folders and the test set with, imported when the server starts: an import
+    holds the interpreter lock for seconds, and during a run that would stall every request."""
+    import torchvision.datasets.folder  # noqa: F401
+    import torchvision.datasets.mnist  # noqa: F401
 
 
 def _held_out_note(count: int, unreadable: int) -> str | None:
@@ -235,9 +252,10 @@ def _held_out_note(count: int, unreadable: int) -> str | None:
 
 
 def _mark(run_dir: Path, record: dict[str, Any]) -> None:
-    """teach.json in the run folder, what it says updated: accepted, kept out (and why), failed, undone."""
+    """teach.json in the run folder, what it says updated: learning, accepted, kept out (and why), failed,
+    undone. Only an accepted run's model is ever the default model (`find_latest_checkpoint`)."""
     if run_dir.is_dir():
-        path = run_dir / "teach.json"
+        path = run_dir / TEACH_RECORD
         earlier = json.loads(path.read_text()) if path.is_file() else {}
         text = json.dumps({**earlier, **record}, indent=2).encode()
         atomic_write(run_dir / "teach.json", lambda handle: handle.write(text), "teach record")
