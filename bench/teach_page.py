@@ -108,6 +108,32 @@ def teach(client: httpx.Client) -> tuple[dict, float]:
     return state, time.monotonic() - started
 
 
+def others_folder(others: dict[int, list[Path]], scratch: Path) -> Path:
+    """The writer's other digits as a labelled folder (hard links), for `lenet evaluate --images`."""
+    folder = scratch / "others"
+    for digit, paths in others.items():
+        (folder / str(digit)).mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            if not (folder / str(digit) / path.name).exists():
+                os.link(path, folder / str(digit) / path.name)
+    return folder
+
+
+def evaluate_on(checkpoint: Path, folder: Path) -> float:
+    """`lenet evaluate CHECKPOINT --images FOLDER --json`'s accuracy."""
+    command = [
+        sys.executable,
+        "-m",
+        "lenet_cli",
+        "evaluate",
+        str(checkpoint),
+        "--images",
+        str(folder),
+        "--json",
+    ]
+    return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["accuracy"]
+
+
 def command_line_finetune(model: Path, posted: dict[int, list[Path]], scratch: Path, data_dir: str,
                           others: dict[int, list[Path]]) -> float:  # fmt: skip
     """The same 10 per class taught with `lenet train --init … --images … --epochs 1`, then the writer's
@@ -117,19 +143,11 @@ def command_line_finetune(model: Path, posted: dict[int, list[Path]], scratch: P
         (folder / str(digit)).mkdir(parents=True)
         for path in paths:
             os.link(path, folder / str(digit) / path.name)
-    other_folder = scratch / "others"
-    for digit, paths in others.items():
-        (other_folder / str(digit)).mkdir(parents=True)
-        for path in paths:
-            os.link(path, other_folder / str(digit) / path.name)
     lenet = [sys.executable, "-m", "lenet_cli"]
     trained = subprocess.run([*lenet, "train", "--init", str(model), "--images", str(folder), "--epochs", "1",
                               "--data-dir", data_dir, "--checkpoint-dir", str(scratch / "cli-ck"), "--json"],
                              capture_output=True, text=True, check=True)  # fmt: skip
-    checkpoint = json.loads(trained.stdout)["checkpoint"]
-    evaluated = subprocess.run([*lenet, "evaluate", checkpoint, "--images", str(other_folder), "--json"],
-                               capture_output=True, text=True, check=True)  # fmt: skip
-    return json.loads(evaluated.stdout)["accuracy"]
+    return evaluate_on(Path(json.loads(trained.stdout)["checkpoint"]), others_folder(others, scratch))
 
 
 def screenshot(url: str, path: Path, digit_file: Path) -> None:
@@ -199,6 +217,9 @@ def main() -> None:
         figures["after"], labels_after = read_right(client, others)
         fixed = [name for name, label in labels_after.items() if labels_before[name] != label == int(name[0])]
         figures["model"] = client.get("/model").json()["answering"]
+        figures["taught_model_on_others"] = evaluate_on(
+            Path(state["run"]) / "last.pt", others_folder(others, scratch)
+        )
         figures["command_line_finetune"] = command_line_finetune(
             args.model, posted, scratch, args.data_dir, others
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -119,11 +120,11 @@ class Teacher:
                 f"{count} more of {self.settings.names[int(name)]}" for name, count in missing.items()
             )
             raise Refused(422, f"teaching needs at least {MIN_PER_CLASS} drawings of each digit; save {more}")
-        test = self.test_split()
+        test = dataset_test_set(self.answering.info.dataset, self.settings.data_dir)
         with self.lock:
             if self.state["state"] in RUNNING:
                 raise Refused(409, "a teaching run is under way; wait for it to end")
-            self.started_at = time.monotonic()
+            self.started_at, self.child = time.monotonic(), None
             self.state = {"state": "starting", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "from": self.answering.info.path}  # fmt: skip
             self.thread = threading.Thread(
@@ -131,19 +132,6 @@ class Teacher:
             )
             self.thread.start()
         return self.status()
-
-    def test_split(self) -> Split:
-        """The dataset's test set from --data-dir, or Refused saying what is needed (nothing is downloaded
-        by the server; teaching without the dataset mixed in would make the model forget it)."""
-        dataset = self.answering.info.dataset
-        test = find_split(dataset, self.settings.data_dir, "test")
-        if test is None:
-            raise Refused(422, f"teaching needs {dataset} (mixed into every batch so the model does not forget "
-                          f"it, and its test set to measure on), and {self.settings.data_dir} does not hold it; "
-                          f"start lenet serve with --data-dir DIR, a folder with the four IDX files "
-                          f"(train-images-idx3-ubyte.gz and the others; lenet train --data-dir DIR downloads "
-                          f"them)")  # fmt: skip
-        return test
 
     def undo(self) -> dict[str, Any]:
         with self.lock:
@@ -171,13 +159,18 @@ class Teacher:
             self.state = {**self.state, **values}
 
     def _run(self, before: Answering, test: Split) -> None:
-        workspace = self.settings.checkpoint_dir / "teach-sets" / time.strftime("%Y%m%d-%H%M%S")
+        workspace = None
         try:
-            learn, held_dir, unreadable = split_drawings(self.settings.collect_dir, make_folder(workspace),
-                                                         self.settings.names)  # fmt: skip
+            sets = make_folder(self.settings.checkpoint_dir / "teach-sets", "folder ")
+            workspace = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=sets))
+            learn, held_dir, unreadable = split_drawings(
+                self.settings.collect_dir, workspace, self.settings.names
+            )
             held = labelled_split(held_dir, self.settings.names)
-            # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
             arguments = train_arguments(before.info, learn, self.settings)
+            if self.stopping:
+                raise LenetError("the server is stopping")
+            # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
             self.child = TrainChild(arguments, lambda run: _mark(run, {"status": "learning"}))
             self._set(state="learning", held_out_count=len(held), learned_count=sum(1 for _ in learn.glob("*/*")),
                       note=_held_out_note(len(held), unreadable))  # fmt: skip
@@ -208,7 +201,7 @@ class Teacher:
             self.state = {**self.state, "state": "accepted" if refusal is None else "kept out",
                           "after": after.to_dict(), "why": refusal, "seconds": self._seconds()}  # fmt: skip
 
-    def _fail(self, error: Exception, workspace: Path) -> None:
+    def _fail(self, error: Exception, workspace: Path | None) -> None:
         run_dir = self.child.run_dir if self.child else None
         if self.stopping:  # the server is stopping: nothing of this run is kept
             for folder in (run_dir, workspace):
@@ -225,6 +218,19 @@ class Teacher:
 
     def _seconds(self) -> float:
         return round(time.monotonic() - self.started_at, 1)
+
+
+def dataset_test_set(dataset: str, data_dir: Path) -> Split:
+    """The dataset's test set from --data-dir, or Refused saying what is needed (nothing is downloaded
+    by the server; teaching without the dataset mixed in would make the model forget it)."""
+    test = find_split(dataset, data_dir, "test")
+    if test is None:
+        raise Refused(422, f"teaching needs {dataset} (mixed into every batch so the model does not forget "
+                      f"it, and its test set to measure on), and {data_dir} does not hold it; "
+                      f"start lenet serve with --data-dir DIR, a folder with the four IDX files "
+                      f"(train-images-idx3-ubyte.gz and the others; lenet train --data-dir DIR downloads "
+                      f"them)")  # fmt: skip
+    return test
 
 
 def train_arguments(info: ModelInfo, learn: Path, settings: TeachSettings) -> list[str]:
