@@ -233,8 +233,9 @@ def predict(
     ink, scaled to 20 pixels and centred by mass in 28x28. Images that fail are reported and the
     rest still predicted (exit 1 if any failed).
     """
-    from lenet_cli.data import class_names
-    from lenet_cli.model_files import default_model, load_any_model
+    from lenet_cli.config import class_names
+    from lenet_cli.formats.shipped import default_model
+    from lenet_cli.inference.fast_predict import load_predict_model
     from lenet_cli.predict import predict_files
     from lenet_cli.predict import save_preprocessed as save_inputs
     from lenet_cli.render import predictions_table
@@ -242,7 +243,7 @@ def predict(
     checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
     if note:
         typer.echo(note, err=True)
-    model, info = load_any_model(checkpoint_path, "cpu")
+    model, info = load_predict_model(checkpoint_path)
     predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=True)
     if save_preprocessed is not None:
         save_inputs(predictions, save_preprocessed)

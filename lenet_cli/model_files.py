@@ -22,9 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from lenet_cli.checkpoint import ModelInfo, find_latest_checkpoint, load_model, open_model_file
+from lenet_cli.checkpoint import ModelInfo, load_model, open_model_file
 from lenet_cli.config import EXPORT_FORMATS
 from lenet_cli.errors import CheckpointError
+from lenet_cli.formats.onnx_session import OnnxSession, first_line
+from lenet_cli.formats.shipped import PRETRAINED as PRETRAINED  # their old home
+from lenet_cli.formats.shipped import PRETRAINED_NOTE as PRETRAINED_NOTE
+from lenet_cli.formats.shipped import default_model as default_model
 from lenet_cli.reading import MAX_MODEL_BYTES
 
 FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY = (
@@ -33,25 +37,6 @@ FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY = (
 )
 METADATA_FILE = "lenet.json"  # inside a .pt2 archive; an ONNX file keeps the same keys in metadata_props
 INPUT_CONVENTION = "float32 (N, 1, 28, 28) in [0, 1], white digit on black; output logits (N, 10)"
-
-
-PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by bench/ship_pretrained.py
-PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
-
-
-def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:
-    """The model to use when none is named: the newest checkpoint under `checkpoint_dir`, else the one
-    shipped with lenet, with a line that says so."""
-    try:
-        return find_latest_checkpoint(checkpoint_dir), None
-    except CheckpointError:
-        if not PRETRAINED.is_file():
-            raise
-    note = json.loads(PRETRAINED_NOTE.read_text())
-    return PRETRAINED, (
-        f"Using the model shipped with lenet (LeNet-5 on {note['dataset']}, "
-        f"{note['test_accuracy']:.2%} test accuracy); train your own with: lenet train"
-    )
 
 
 def export_format_of(path: str | os.PathLike) -> str | None:
@@ -65,28 +50,11 @@ class OnnxModel(nn.Module):
 
     def __init__(self, path: Path, data: bytes):
         super().__init__()
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # errors only: no warnings on stderr
-        try:  # from bytes: external data files, which could name any path, cannot be resolved
-            self.session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own Fail / InvalidProtobuf / ... types
-            raise CheckpointError(f"{path} is not a readable ONNX model ({_first_line(error)})") from None
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        shape_in = inputs[0].shape if len(inputs) == 1 else None
-        shape_out = outputs[0].shape if outputs else None
-        if shape_in is None or list(shape_in[1:]) != [1, 28, 28] or not shape_out or shape_out[-1] != 10:
-            raise CheckpointError(
-                f"{path} is an ONNX model but not a LeNet-5 classifier: expected one input (N, 1, 28, 28) "
-                f"and logits (N, 10), found inputs {[i.shape for i in inputs]}, outputs {[o.shape for o in outputs]}"
-            )
-        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.onnx = OnnxSession(path, data)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         array = images.detach().to("cpu", torch.float32).contiguous().numpy()
-        (logits,) = self.session.run([self.output_name], {self.input_name: array})
-        return torch.from_numpy(logits)
+        return torch.from_numpy(self.onnx.run(array))
 
 
 class ProgramModel(nn.Module):
@@ -279,6 +247,4 @@ def load_any_model(
     return model, info
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+_first_line = first_line

@@ -11,15 +11,15 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-
-from lenet_cli.config import TrainConfig
-from lenet_cli.data import class_names
+from lenet_cli.config import TrainConfig, class_names
 from lenet_cli.files import atomic_write
 from lenet_cli.plots import draw_confusion_matrix, draw_curves
 from lenet_cli.records import EpochRecord, TrainResult
+
+if TYPE_CHECKING:
+    import torch
 
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
