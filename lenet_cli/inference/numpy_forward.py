@@ -4,6 +4,10 @@ The layers are lenet_cli/model.py's: conv 5x5 (padding 2) -> 2x2 max-pool -> ReL
 2x2 max-pool -> ReLU -> 400 -> 120 -> 84 -> 10 with ReLU between, in float32. Each convolution is one
 matrix product over the image's 5x5 patches. The sums run in another order than torch's, so logits
 agree to float32 rounding, not bit for bit (tests/test_fast_predict.py bounds the difference).
+
+Images go through one at a time: BLAS picks its kernels by the shapes it is given, so a batch could
+round an image differently from the same image alone, and `lenet predict a.png` must say what
+`lenet predict a.png b.png` says of a.png.
 """
 
 from __future__ import annotations
@@ -13,18 +17,14 @@ import numpy as np
 from lenet_cli.formats.onnx_session import OnnxSession
 
 F32 = np.float32
-CHUNK = 256  # images a pass: the first layer's patches take CHUNK x 78 KiB
 
 
 class ArrayModel:
     """A model that maps uint8 digits (N, 28, 28) to logits (N, 10) with numpy, on the CPU."""
 
     def logits(self, images_u8: np.ndarray) -> np.ndarray:
-        chunks = [
-            self.forward(as_input(images_u8[start : start + CHUNK]))
-            for start in range(0, len(images_u8), CHUNK)
-        ]
-        return np.concatenate(chunks) if chunks else np.zeros((0, 10), F32)
+        rows = [self.forward(as_input(images_u8[index : index + 1])) for index in range(len(images_u8))]
+        return np.concatenate(rows) if rows else np.zeros((0, 10), F32)
 
     def forward(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
