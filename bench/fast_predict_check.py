@@ -134,7 +134,9 @@ def main() -> None:
     array_models = {"numpy": loaded[0]}
     if args.onnx:
         array_models["onnxruntime"] = load_array_model(args.onnx)[0]
-    sets = write_sets(Path(tempfile.mkdtemp(prefix="lenet-fast-")), args.data_dir, args.mnist, args.drawn, args.seed)
+    sets = write_sets(
+        Path(tempfile.mkdtemp(prefix="lenet-fast-")), args.data_dir, args.mnist, args.drawn, args.seed
+    )
     handwriting = Path(args.handwriting)
     if handwriting.is_dir():
         sets["handwriting photos"] = sorted(path for path in handwriting.rglob("*") if path.is_file())

@@ -18,7 +18,18 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from lenet_cli.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from lenet_cli.model_files import PRETRAINED, PRETRAINED_NOTE  # noqa: E402
 
-KEPT = ("format_version", "model", "epoch", "history", "config", "dataset", "world_size", "metrics", "versions", "created")
+KEPT = (
+    "format_version",
+    "model",
+    "epoch",
+    "history",
+    "config",
+    "dataset",
+    "world_size",
+    "metrics",
+    "versions",
+    "created",
+)
 
 
 def main() -> None:
@@ -28,7 +39,11 @@ def main() -> None:
     args = parser.parse_args()
     saved = load_checkpoint(args.checkpoint)
     slim = {key: saved[key] for key in KEPT if key in saved}
-    slim["config"] = {**slim["config"], "data_dir": ".data", "checkpoint_dir": "checkpoints"}  # not this machine's
+    slim["config"] = {
+        **slim["config"],
+        "data_dir": ".data",
+        "checkpoint_dir": "checkpoints",
+    }  # not this machine's
     save_checkpoint(PRETRAINED, slim)
     note = {
         "file": PRETRAINED.name,

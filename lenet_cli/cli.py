@@ -272,12 +272,16 @@ def summary(
     checkpoint under checkpoints/, else the one shipped with lenet).
     Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
-    from lenet_cli.checkpoint import ModelInfo, load_model
-    from lenet_cli.model_files import default_model, describe_export, export_format_of
+    from lenet_cli.config import EXPORT_FORMATS
+    from lenet_cli.formats.model_info import ModelInfo
+    from lenet_cli.formats.shipped import default_model
+    from lenet_cli.inference.fast_predict import read_checkpoint_record
     from lenet_cli.render import checkpoint_table, export_table, summary_table
-    from lenet_cli.summary import summarize
+    from lenet_cli.summary import layer_table
 
-    if checkpoint is not None and export_format_of(checkpoint) is not None:
+    if checkpoint is not None and checkpoint.suffix.lower() in EXPORT_FORMATS.values():
+        from lenet_cli.model_files import describe_export
+
         description = describe_export(checkpoint)
         if as_json:
             print_json(description)
@@ -286,9 +290,8 @@ def summary(
         return
     named = checkpoint is not None  # else: describe the model predict and serve would use
     path = checkpoint if named else default_model(DEFAULTS.checkpoint_dir)[0]
-    model, loaded = load_model(path, "cpu")
-    info = ModelInfo.of_checkpoint(path, loaded)
-    model_summary = summarize(model if named else None)
+    info = ModelInfo.of_checkpoint(path, read_checkpoint_record(path))
+    model_summary = layer_table()  # every LeNet-5 has this table; the file was checked to be one
     if as_json:
         document = model_summary.to_dict()
         document["checkpoint" if named else "default_model"] = info.summary()

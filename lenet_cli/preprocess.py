@@ -17,6 +17,7 @@ the result over as a torch tensor for the code that trains and evaluates.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -24,7 +25,8 @@ import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -79,7 +81,6 @@ def read_digits(
     Large images are read by one thread per core (numpy leaves the interpreter lock on whole-image
     work; about 1.6x on 2 cores for 1 MP files); small ones one after another, where threads would
     only contend for the interpreter. A tqdm bar on stderr when `show_progress` and on a terminal."""
-    from tqdm import tqdm
 
     def one(path: Source) -> np.ndarray | ImageError:
         try:
@@ -90,13 +91,20 @@ def read_digits(
             bar.update()
 
     workers = _workers_for(paths)
-    bar = tqdm(total=len(paths), desc="Reading images", unit="img", file=sys.stderr, leave=False,
-               disable=None if show_progress else True)  # fmt: skip
-    with bar:
+    with _progress_bar(len(paths), show_progress) as bar:
         if workers == 1:
             return [one(path) for path in paths]
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(one, paths))
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    """tqdm's bar on a terminal's stderr, else nothing (and tqdm, slow to import, is not imported)."""
+    if not show or not sys.stderr.isatty():
+        return contextlib.nullcontext(SimpleNamespace(update=lambda: None))
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="Reading images", unit="img", file=sys.stderr, leave=False)
 
 
 def load_digits(

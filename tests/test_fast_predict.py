@@ -21,7 +21,7 @@ from lenet_cli.checkpoint import load_checkpoint
 from lenet_cli.data import load_split
 from lenet_cli.export import export_checkpoint
 from lenet_cli.formats.checkpoint_rules import STATE_DICT_SHAPES
-from lenet_cli.formats.pt_weights import read_checkpoint
+from lenet_cli.formats.pt_weights import NeedsTorch, read_checkpoint
 from lenet_cli.inference.fast_predict import load_array_model
 from lenet_cli.inference.numpy_forward import ArrayModel
 from lenet_cli.model import LeNet5
@@ -130,6 +130,7 @@ def test_the_pt_reader_reads_what_torch_reads(trained_checkpoint):
     assert {key: tuple(value.shape) for key, value in LeNet5().state_dict().items()} == STATE_DICT_SHAPES
 
 
+@pytest.mark.slow
 def test_predict_on_the_fast_path_never_imports_torch(models, images, tmp_path, monkeypatch):
     digit = images[0]
     monkeypatch.chdir(tmp_path)  # no checkpoints/ here: the shipped model is the default
@@ -150,6 +151,7 @@ def test_predict_on_the_fast_path_never_imports_torch(models, images, tmp_path, 
         assert run_lenet(*args)[::3] == (0, False)
 
 
+@pytest.mark.slow
 def test_a_hostile_pt_is_refused_on_the_fast_path_as_before(tmp_path, images):
     marker = tmp_path / "pwned"
     evil = write_code_running_checkpoint(tmp_path / "evil.pt", marker)
@@ -162,6 +164,7 @@ def test_a_hostile_pt_is_refused_on_the_fast_path_as_before(tmp_path, images):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_checkpoints_only_torch_reads_still_predict_through_it(trained_checkpoint, tmp_path, images):
     weights = load_checkpoint(trained_checkpoint)["model"]
     legacy = tmp_path / "legacy.pt"
@@ -189,3 +192,24 @@ def test_a_broken_pt_gets_torchs_message(tmp_path, images, trained_checkpoint):
         assert (
             result.stderr == f"Error: {path} is not a readable PyTorch checkpoint (corrupt or truncated?)\n"
         )
+
+
+def test_the_layer_table_without_torch_is_the_models():
+    from lenet_cli.summary import layer_table, summarize
+
+    assert layer_table().to_dict() == summarize().to_dict()
+
+
+@pytest.mark.slow
+def test_summary_of_a_checkpoint_never_imports_torch(models, trained_checkpoint, tmp_path, monkeypatch):
+    code, stdout, stderr, imported = run_lenet("summary", models["pt"])
+    assert (code, stderr, imported) == (0, "", False)
+    assert stdout == invoke("summary", models["pt"]).stdout
+
+    def only_torch(path):
+        raise NeedsTorch("as if")
+
+    monkeypatch.setattr("lenet_cli.inference.fast_predict.read_checkpoint", only_torch)
+    assert stdout == invoke("summary", models["pt"]).stdout  # the checkpoint read by torch
+    code, stdout, _, imported = run_lenet("summary", "--json", cwd=tmp_path)
+    assert (code, imported) == (0, False) and json.loads(stdout)["default_model"]["dataset"] == "mnist"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lenet_cli.config import EXPORT_FORMATS
 from lenet_cli.formats.checkpoint_rules import open_model_file
@@ -56,3 +56,13 @@ def load_array_model(path: str | os.PathLike) -> tuple[ArrayModel, ModelInfo] | 
     except NeedsTorch:
         return None
     return NumpyLeNet5(checkpoint["model"]), ModelInfo.of_checkpoint(path, checkpoint)
+
+
+def read_checkpoint_record(path: str | os.PathLike) -> dict[str, Any]:
+    """A checked checkpoint dict (as `load_checkpoint` gives), read without torch where it can be."""
+    try:
+        return read_checkpoint(path)
+    except NeedsTorch:
+        from lenet_cli.checkpoint import load_checkpoint
+
+        return load_checkpoint(path)
