@@ -23,19 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from drawing import draw_digit, variant
+from predict_accuracy import FONTS, KINDS
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).parent))
-from drawing import draw_digit, variant  # noqa: E402
-from predict_accuracy import FONTS, KINDS  # noqa: E402
-
-import lenet_cli.preprocess as preprocess  # noqa: E402
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.errors import ImageError  # noqa: E402
-from lenet_cli.evaluate import predict_logits  # noqa: E402
-from lenet_cli.inference.fast_predict import load_array_model  # noqa: E402
-from lenet_cli.inference.numpy_forward import softmax  # noqa: E402
-from lenet_cli.model_files import PRETRAINED, load_any_model  # noqa: E402
+import lenet_cli.images.preprocess as preprocess
+from lenet_cli.core.errors import ImageError
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.model_files import load_any_model
+from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.inference.fast_predict import load_array_model
+from lenet_cli.inference.forward import predict_logits
+from lenet_cli.inference.numpy_forward import softmax
 
 TOLERANCE = 1e-5
 

@@ -16,17 +16,17 @@ import torch.nn.functional as F
 from drawing import draw_digit, variant
 from helpers import invoke, write_code_running_checkpoint, write_digit_png
 
-import lenet_cli.preprocess as preprocess
-from lenet_cli.checkpoint import load_checkpoint
-from lenet_cli.data import load_split
-from lenet_cli.export import export_checkpoint
+import lenet_cli.images.preprocess as preprocess
+from lenet_cli.core.model import LeNet5
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.checkpoint import load_checkpoint
 from lenet_cli.formats.checkpoint_rules import STATE_DICT_SHAPES
+from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.pt_weights import NeedsTorch, read_checkpoint
+from lenet_cli.inference.export import export_checkpoint
 from lenet_cli.inference.fast_predict import load_array_model
 from lenet_cli.inference.numpy_forward import ArrayModel
-from lenet_cli.model import LeNet5
-from lenet_cli.model_files import load_any_model
-from lenet_cli.predict import predict_files
+from lenet_cli.inference.predict import predict_files
 
 # Runs the CLI in a fresh interpreter and reports, on its last stderr line, whether torch was imported.
 PROBE = """
@@ -195,7 +195,7 @@ def test_a_broken_pt_gets_torchs_message(tmp_path, images, trained_checkpoint):
 
 
 def test_the_layer_table_without_torch_is_the_models():
-    from lenet_cli.summary import layer_table, summarize
+    from lenet_cli.inference.summary import layer_table, summarize
 
     assert layer_table().to_dict() == summarize().to_dict()
 

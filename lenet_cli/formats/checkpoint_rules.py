@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lenet_cli import __version__
-from lenet_cli.errors import CheckpointError
-from lenet_cli.reading import MAX_MODEL_BYTES, NotReadable, open_regular
+from lenet_cli.core.errors import CheckpointError
+from lenet_cli.core.reading import MAX_MODEL_BYTES, NotReadable, open_regular
 
 FORMAT_VERSION = 1
 # LeNet5().state_dict()'s keys and shapes, in its order (tests/test_pt_weights.py checks they agree).

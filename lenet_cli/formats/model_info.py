@@ -1,4 +1,5 @@
-"""ModelInfo: what a model file says of itself (a checkpoint's record or an export's metadata), torch-free."""
+"""What a model file says of itself, whatever its format: lenet checkpoints, bare state_dicts, ONNX and
+torch.export files alike. Everyone who runs a model reads this record, never the file's own keys."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lenet_cli.core.config import DEFAULT_DATA_DIR
 
 SUMMARY_KEYS = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images")
 
@@ -42,10 +45,10 @@ class ModelInfo:
 
     def test_data_dir(self, dataset: str, data_dir: str | os.PathLike | None = None) -> Path:
         """Where to find `dataset`'s test set: `data_dir` when given, else the folder this model was
-        trained from (same dataset, still there), else `.data`."""
+        trained from (same dataset, still there), else the default data folder."""
         if data_dir is not None:
             return Path(data_dir)
         recorded = self.data_dir
         if recorded and self.dataset == dataset and Path(recorded).is_dir():
             return Path(recorded)
-        return Path(".data")
+        return Path(DEFAULT_DATA_DIR)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet_cli.errors import CheckpointError
+from lenet_cli.core.errors import CheckpointError
 
 
 class OnnxSession:

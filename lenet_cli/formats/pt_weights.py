@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lenet_cli.errors import CheckpointError
+from lenet_cli.core.errors import CheckpointError
 from lenet_cli.formats.checkpoint_rules import as_checkpoint, open_model_file
 
 STORAGE_DTYPES = {

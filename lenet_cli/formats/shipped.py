@@ -1,5 +1,5 @@
-"""Which model predict, serve and summary use when none is named: the newest checkpoint under the
-checkpoint folder, else the one shipped with lenet. Torch-free, so a fast `lenet predict` can ask."""
+"""The model lenet ships, and the rule for which model runs when none is named. Torch-free, so a
+`lenet predict` that needs no torch can ask."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from lenet_cli.errors import CheckpointError
+from lenet_cli.core.errors import CheckpointError
 
-PRETRAINED = (
-    Path(__file__).parent.parent / "pretrained" / "lenet5-mnist.pt"
-)  # made by bench/ship_pretrained.py
+PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by bench/ship_pretrained.py
 PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lenet_cli.config import EXPORT_FORMATS
+from lenet_cli.core.config import EXPORT_FORMATS
 from lenet_cli.formats.checkpoint_rules import open_model_file
 from lenet_cli.formats.model_info import ModelInfo
 from lenet_cli.formats.onnx_session import OnnxSession
@@ -29,7 +29,7 @@ def load_predict_model(path: str | os.PathLike) -> tuple[ArrayModel | nn.Module,
     loaded = load_array_model(path)
     if loaded is not None:
         return loaded
-    from lenet_cli.model_files import load_any_model
+    from lenet_cli.formats.model_files import load_any_model
 
     return load_any_model(path, "cpu")
 
@@ -63,6 +63,6 @@ def read_checkpoint_record(path: str | os.PathLike) -> dict[str, Any]:
     try:
         return read_checkpoint(path)
     except NeedsTorch:
-        from lenet_cli.checkpoint import load_checkpoint
+        from lenet_cli.formats.checkpoint import load_checkpoint
 
         return load_checkpoint(path)
