@@ -73,7 +73,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="lenet-startup-"))
     paths = write_pngs(args.data_dir, scratch, 100)
     one = str(paths[0])
-    shipped = REPO / "lenet_cli" / "pretrained" / "lenet5-mnist.pt"
+    shipped = REPO / "lenet_cli" / "formats" / "pretrained" / "lenet5-mnist.pt"
     checkpoint = args.checkpoint or str(shutil.copy(shipped, scratch / "model.pt"))
     python = sys.executable
     lenet = [python, "-m", "lenet_cli"]
