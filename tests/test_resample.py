@@ -34,9 +34,17 @@ def sizes(rng, antialias, count):
         yield tuple(map(int, shape)), tuple(map(int, size))
 
 
-@pytest.mark.parametrize("antialias", [False, True])
-def test_numpy_resampling_is_torch_bit_for_bit(antialias):
+@pytest.fixture
+def one_thread():
+    """torch on one thread, as the predict path runs it; restored after, so other tests keep theirs."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("antialias", [False, True])
+def test_numpy_resampling_is_torch_bit_for_bit(antialias, one_thread):
     rng = np.random.default_rng(24)
     for shape, size in sizes(rng, antialias, 300):
         image = rng.random(shape, dtype=np.float32)
