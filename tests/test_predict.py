@@ -1,5 +1,6 @@
 """lenet predict on images as people give them: formats, modes, polarity, alpha, EXIF, errors."""
 
+import io
 import json
 import random
 import struct
@@ -109,11 +110,13 @@ def test_mnist_form_passes_through_unchanged():
     """A digit already in MNIST's form (as the first pass leaves it) comes out of a second pass
     bit for bit: the normalisation cannot hurt MNIST-like digits. (On the real MNIST test set this
     gives the same accuracy as the tensors: bench/predict_accuracy.py.)"""
-    from lenet_cli.images.preprocess import _grey_levels, normalize_digit
+    from lenet_cli.images.preprocess import decode_grey, normalize_digit
 
     rng = random.Random(0)
     for digit in range(10):
-        once = normalize_digit(_grey_levels(draw_digit(digit, rng)))
+        drawn = io.BytesIO()
+        draw_digit(digit, rng).save(drawn, format="PNG")
+        once = normalize_digit(decode_grey(io.BytesIO(drawn.getvalue())))
         assert np.array_equal(normalize_digit(once.astype(np.float32) / 255), once), digit
 
 

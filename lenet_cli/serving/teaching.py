@@ -28,9 +28,9 @@ from torch import nn
 from lenet_cli.core.errors import LenetError
 from lenet_cli.core.writing import atomic_write, make_folder
 from lenet_cli.data.datasets import Split, find_split
-from lenet_cli.formats.checkpoint import TEACH_RECORD
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.model_info import ModelInfo
+from lenet_cli.formats.shipped import TEACH_RECORD
 from lenet_cli.inference.evaluate import evaluate
 from lenet_cli.serving.teach_run import (
     FEW_HELD_OUT,
