@@ -4,9 +4,9 @@ background, and let the taught model answer only when it is better.
 One run at a time, on a thread of its own that starts `lenet train --init CURRENT --images LEARN
 --epochs 1` as a child process (teach_run.py) and waits for it, so serving never waits: the page keeps
 answering while the child learns. The collected drawings are split per class into a share to learn
-from and a share held out (hard links into `CHECKPOINT_DIR/teach-sets/<time>/`; the collected files
-are never changed), and the model before and the model after are measured on the held-out drawings and
-on the dataset's test set. The taught model is a normal run folder (`CHECKPOINT_DIR/run-N/`, its `init`
+from and a share held out (hard links into `CHECKPOINT_DIR/teach-sets/<time>-<random>/`; the collected
+files are never changed), and the model before and the model after are measured on the held-out
+drawings and on the dataset's test set. The taught model is a normal run folder (`CHECKPOINT_DIR/run-N/`, its `init`
 the model it started from) with `teach.json` beside it saying whether it was accepted and why; only an
 accepted one answers, swapped in between two forward passes. Undo goes back to the model before.
 """
