@@ -90,8 +90,8 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         return HTMLResponse(page_html)
 
     @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "preprocessing_processes": pool.alive, "restarts": pool.restarts}
 
     @app.get("/model")
     def describe_model() -> dict[str, Any]:
