@@ -11,13 +11,14 @@ from pathlib import Path
 import typer
 
 from lenet_cli import __version__
-from lenet_cli.config import EVAL_BATCH_SIZE, TrainConfig
+from lenet_cli.config import EVAL_BATCH_SIZE, ServeOptions, TrainConfig
 from lenet_cli.edge import consoles, fail, handles_errors, print_json
 from lenet_cli.options import (
     AsJson,
     BatchSize,
     CheckpointDir,
     Collect,
+    CollectLimit,
     DataDir,
     Dataset,
     DatasetOption,
@@ -34,6 +35,7 @@ from lenet_cli.options import (
     ExportSource,
     Force,
     Host,
+    IdleTimeout,
     ImageFolders,
     ImageShare,
     Init,
@@ -41,6 +43,7 @@ from lenet_cli.options import (
     InvertOption,
     LearningRate,
     MaxBatch,
+    MaxConnections,
     MaxPending,
     ModelPath,
     Opset,
@@ -50,6 +53,7 @@ from lenet_cli.options import (
     Port,
     PredictImages,
     PredictModel,
+    RequestTimeout,
     Resume,
     SavePreprocessed,
     Schedule,
@@ -60,6 +64,7 @@ from lenet_cli.options import (
     ShowMistakes,
     SummaryModel,
     TopK,
+    UploadMemory,
     ValSize,
     VerifyDataDir,
     WindowMs,
@@ -76,6 +81,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 DEFAULTS = TrainConfig()
+SERVE = ServeOptions()
 
 
 def version_callback(value: bool) -> None:
@@ -344,13 +350,18 @@ def export(
 @handles_errors
 def serve(
     checkpoint: ServeModel = None,
-    host: Host = "127.0.0.1",
-    port: Port = 8000,
-    window_ms: WindowMs = 10.0,
-    max_batch: MaxBatch = 64,
-    max_pending: MaxPending = 512,
+    host: Host = SERVE.host,
+    port: Port = SERVE.port,
+    window_ms: WindowMs = SERVE.window_ms,
+    max_batch: MaxBatch = SERVE.max_batch,
+    max_pending: MaxPending = SERVE.max_pending,
+    upload_memory_mib: UploadMemory = SERVE.upload_memory_mib,
+    request_timeout: RequestTimeout = SERVE.request_timeout_s,
+    idle_timeout: IdleTimeout = SERVE.idle_timeout_s,
+    max_connections: MaxConnections = SERVE.max_connections,
     workers: Workers = None,
     collect: Collect = None,
+    collect_limit: CollectLimit = SERVE.collect_limit,
 ) -> None:
     """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
 
@@ -360,12 +371,14 @@ def serve(
     files and answers like lenet predict --json; GET /model, GET /health. Ctrl-C stops it.
     """
     from lenet_cli.model_files import default_model
-    from lenet_cli.serve import ServeOptions
     from lenet_cli.server import exposure_warning
     from lenet_cli.server import serve as run
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
-    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect)
+    options = ServeOptions(
+        host, port, window_ms, max_batch, max_pending, collect, upload_memory_mib, request_timeout,
+        idle_timeout, max_connections, collect_limit,
+    )  # fmt: skip
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)

@@ -99,11 +99,17 @@ class PreprocessingPool:
         loop = asyncio.get_running_loop()
         if not self.size:
             return await loop.run_in_executor(self.threads, digit_or_error, data, invert)
+        answer = loop.create_future()
+        (await self.connect()).submit(_Read(data, invert, answer))
+        return await answer
+
+    async def connect(self) -> _Dispatcher:
+        """Watch the workers from this event loop (done by the first read, or at the server's start so that
+        a worker that dies is replaced before a request needs it)."""
+        loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._dispatcher = loop, loop.create_task(self._connect())
-        answer = loop.create_future()
-        (await self._dispatcher).submit(_Read(data, invert, answer))
-        return await answer
+        return await self._dispatcher  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop the workers: each sees its pipe close and exits; any that does not is terminated."""

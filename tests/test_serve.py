@@ -155,7 +155,7 @@ def test_model_health_and_page(client):
 
 def test_collect_writes_where_and_only_where_it_should(threads, drawn, tmp_path):
     off = make_client(threads)
-    assert off.get("/collect").json() == {"enabled": False, "folder": None, "counts": {}}
+    assert off.get("/collect").json() == {"enabled": False, "folder": None, "counts": {}, "limit": 1000}
     refused = off.post("/collect?label=3", content=drawn[3].read_bytes())
     assert refused.status_code == 404 and list(tmp_path.iterdir()) == []
     folder = tmp_path / "mine"
