@@ -126,7 +126,7 @@ def warm_up(app: FastAPI) -> None:
 async def predict_uploads(
     app: FastAPI,
     pool: PreprocessingPool,
-    uploads: list[tuple[str, bytes]],
+    uploads: list[tuple[str, bytes | bytearray]],
     top_k: int,
     invert: str,
     include_input: bool,
@@ -174,31 +174,31 @@ def png_data_url(digit: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-async def read_body(request: Request) -> bytes:
-    """The request body, refused (413) past MAX_BODY_BYTES before more is read into memory."""
+async def read_body(request: Request) -> bytearray:
+    """The request body, refused (413) past MAX_BODY_BYTES before more is read into memory. One buffer
+    that grows (no list of chunks joined at the end): a body is held once, as the memory budget counts."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ClientError(413, f"the body is over the {MAX_BODY_BYTES // MiB} MiB limit")
-    chunks, size = [], 0
+    body = bytearray()
     try:
         async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
+            if len(body) + len(chunk) > MAX_BODY_BYTES:
                 raise ClientError(413, f"the body is over the {MAX_BODY_BYTES // MiB} MiB limit")
-            chunks.append(chunk)
+            body += chunk
     except ClientDisconnect:  # gone, or cut off for being too slow: nobody hears the answer
         raise ClientError(400, "the client went away before its body arrived") from None
-    return b"".join(chunks)
+    return body
 
 
-async def read_uploads(request: Request) -> list[tuple[str, bytes]]:
+async def read_uploads(request: Request) -> list[tuple[str, bytes | bytearray]]:
     """(name, bytes) of each image: the raw body (named "-", as `lenet predict -`), or multipart files."""
     content_type = (
         request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
     )
     body = await read_body(request)
     if content_type == "multipart/form-data":
-        request._body = body  # starlette parses the form from the body already read (and capped)
+        request._body = bytes(body)  # starlette parses the form from the body already read (and capped)
         try:
             form = await request.form(max_files=MAX_FILES, max_part_size=MAX_BODY_BYTES)
         except Exception as error:  # python-multipart's and starlette's parse errors

@@ -31,6 +31,7 @@ def serve(
 
     model, info = load_any_model(model_path, "cpu")
     _allow_descriptors(options.max_connections + OWN_DESCRIPTORS)
+    _return_large_blocks()
     if options.collect_dir is not None:
         _check_collect_folder(options.collect_dir)
     listener = bind(options.host, options.port)
@@ -121,6 +122,21 @@ def _allow_descriptors(needed: int) -> None:
                 f"have {hard} (ulimit -n); lower --max-connections"
             )
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def _return_large_blocks() -> None:
+    """Have glibc map every block of 256 KiB or more on its own and unmap it when freed (its default
+    threshold rises with the largest block freed, up to 32 MiB, and freed bodies then stay resident), so
+    the server's resident memory follows the bodies it holds, which the upload budget bounds."""
+    import ctypes
+    import sys
+
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None).mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD; musl has no mallopt
+    except (OSError, AttributeError):
+        pass
 
 
 def _log_to_stderr() -> None:

@@ -49,7 +49,7 @@ CRASHED = "this image crashed the reader"
 log = logging.getLogger("lenet.serve")
 
 
-def digit_or_error(data: bytes, invert: str) -> bytes | str:
+def digit_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
     """An uploaded image file's bytes -> its 28x28 network input as raw uint8 bytes, or why it cannot be
     read (plain values, cheap to send between processes)."""
     try:
@@ -95,7 +95,7 @@ class PreprocessingPool:
     def alive(self) -> int:
         return sum(worker.process.is_alive() for worker in self.workers)
 
-    async def read(self, data: bytes, invert: str) -> bytes | str:
+    async def read(self, data: bytes | bytearray, invert: str) -> bytes | str:
         loop = asyncio.get_running_loop()
         if not self.size:
             return await loop.run_in_executor(self.threads, digit_or_error, data, invert)
@@ -169,7 +169,7 @@ class PreprocessingPool:
 
 @dataclass
 class _Read:
-    data: bytes
+    data: bytes | bytearray
     invert: str
     answer: asyncio.Future
     retried: bool = False  # sent again, alone, after the worker that held it died

@@ -4,6 +4,7 @@ memory bounded in bytes, slow and surplus connections, the --collect cap, and a 
 import io
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -126,13 +127,31 @@ def test_a_slow_header_is_cut_off_with_408(live):
     assert read_answer(silent)[0] == 408
 
 
-def test_connections_past_the_limit_get_503_and_the_server_keeps_answering(live):
-    held = [live.raw(b"") for _ in range(20)]
+def test_at_the_connection_limit_a_new_client_takes_an_idle_ones_place_or_gets_503(threads):
+    live = LiveServer(threads, ConnectionLimits(request_timeout_s=60, max_connections=20))
+    try:
+        at_the_limit(live)
+    finally:
+        live.stop()
+
+
+def at_the_limit(live):
+    idle = [live.raw(b"") for _ in range(20)]  # connected, no request: the limit of 20 is reached
     time.sleep(0.3)
+    with httpx.Client(base_url=live.url) as client:
+        assert client.get("/health").status_code == 200  # took the place of the oldest idle one
+    [evicted] = select.select(idle, [], [], 10)[0]  # the one waiting longest (here: all alike)
+    assert read_answer(evicted) == (408, {
+        "error": "the request was still arriving when the server, at its connection limit, needed room"})  # fmt: skip
+    for connection in idle:
+        connection.close()
+    head = f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: 100\r\n\r\n0123456789"
+    busy = [live.raw(head.encode()) for _ in range(20)]  # each a request in progress, its body coming
+    time.sleep(0.5)
     surplus = live.raw(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n\r\n".encode())
     status, document = read_answer(surplus)
     assert status == 503 and document["error"].startswith("the server has 20 connections open, its limit")
-    for connection in held:
+    for connection in busy:
         connection.close()
     time.sleep(0.3)
     assert httpx.get(f"{live.url}/health").status_code == 200

@@ -2,9 +2,13 @@
 real clients needs and uvicorn does not have.
 
 - A request's headers and body must arrive within `request_timeout_s` of its first byte (of the
-  connection, for the first request): else 408 if nothing was answered yet, and the connection closes.
-  A slow client holds a file descriptor; the process has a finite number.
-- At most `max_connections` are open; one past it is answered 503 at once and closed.
+  connection, for the first request), plus a second for every MIN_BODY_RATE bytes of body received (a
+  large upload on a slow link is not cut off; a body that trickles is): else 408 if nothing was answered
+  yet, and the connection closes. A slow client holds a file descriptor; the process has a finite number.
+- At most `max_connections` are open. At the limit, a new connection takes the place of the one that has
+  waited longest without a request in progress (a header still trickling in, or an idle keep-alive), so
+  clients that hold connections open cannot lock new ones out; when every connection has a request in
+  progress, the new one is answered 503 at once and closed.
 - A refusal is readable. A client that sends its body without waiting for `100 Continue` (Python's
   urllib, requests and httpx do) is still writing when a 413 or 503 is answered; closing then, with its
   bytes unread, makes the kernel reset the connection, and the client sees `Connection reset by peer`
@@ -25,10 +29,11 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 SWEEP_PERIOD_S = 1.0  # how often the time limits are checked: they hold to within this
-# After a refusal, read and drop at most this much of the request, for at most this long, before closing:
-# four bodies at the largest size accepted, over any link that can send one within the request's time.
+MIN_BODY_RATE = 1024  # bytes a second: a body arriving at least this fast is never cut off
+# After a refusal, read and drop at most this much of the request, for at most this long, before closing
+# (nginx's lingering_time is 30 s): four bodies at the largest size accepted.
 LINGER_BYTES = 64 * 2**20
-LINGER_S = 5.0
+LINGER_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,19 +65,19 @@ class LimitedConnection(HttpToolsProtocol):
     sweeping: dict[asyncio.AbstractEventLoop, asyncio.Task[None]]  # the time limits' checker, per loop
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if len(self.connections) >= self.limits.max_connections:
+        if len(self.connections) >= self.limits.max_connections and not self._make_room():
             transport.set_protocol(_Refused(transport, self.limits))
             return
         super().connection_made(transport)
         self.began, self.receiving = self.loop.time(), True  # the first request is on its way
         self.lingering_since: float | None = None
-        self.discarded = 0
+        self.received = self.discarded = 0
         self.cycle_transport = _LingeringClose(self)
         if self.loop not in self.sweeping:
             self.sweeping[self.loop] = self.loop.create_task(_sweep(self.connections, self.limits))
 
     def on_message_begin(self) -> None:
-        self.began, self.receiving = self.loop.time(), True
+        self.began, self.receiving, self.received = self.loop.time(), True, 0
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
@@ -81,6 +86,7 @@ class LimitedConnection(HttpToolsProtocol):
             self.cycle.transport = self.cycle_transport  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
+        self.received += len(body)
         if self.cycle.response_complete:  # answered already: what still comes is read and dropped
             self.discarded += len(body)
             if self.discarded > self.limits.linger_bytes:
@@ -116,16 +122,38 @@ class LimitedConnection(HttpToolsProtocol):
             if now - self.lingering_since > self.limits.linger_s:
                 self.transport.close()
             return
-        if not self.receiving or now - self.began <= self.limits.request_timeout_s:
-            return
+        if self.receiving and now - self.began > self.limits.request_timeout_s + self.received / MIN_BODY_RATE:
+            self.cut_off()
+
+    def waiting_for_a_request(self) -> bool:
+        """No request of this connection is in the app: its header is still coming, or it is idle."""
+        return self.cycle is None or self.cycle.response_complete
+
+    def cut_off(self, why: str = "") -> None:
+        """Close now: 408 first if the request in progress has had no answer."""
         cycle = self.cycle if self.cycle is not None and self.cycle.scope is self.scope else None
-        if cycle is None or not cycle.response_started:  # nothing answered for this request yet
-            seconds = f"{self.limits.request_timeout_s:g}"
-            self.transport.write(answer(408, "Request Timeout", f"the request did not arrive within {seconds} s"))
+        if self.receiving and (cycle is None or not cycle.response_started):
+            why = why or f"the request did not arrive within {self.limits.request_timeout_s:g} s"
+            self.transport.write(answer(408, "Request Timeout", why))
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app's reads end and its answer goes nowhere
             cycle.message_event.set()
         self.transport.close()
+
+    def _make_room(self) -> bool:
+        """At the limit: close the connection that has waited longest without a request in progress."""
+        waiting = (
+            connection
+            for connection in self.connections
+            if isinstance(connection, LimitedConnection)
+            and not connection.transport.is_closing()
+            and connection.waiting_for_a_request()
+        )
+        oldest = min(waiting, key=lambda connection: connection.began, default=None)
+        if oldest is None:
+            return False
+        oldest.cut_off("the request was still arriving when the server, at its connection limit, needed room")
+        return True
 
 
 class _LingeringClose:
