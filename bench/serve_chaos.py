@@ -37,9 +37,7 @@ from pathlib import Path
 
 import httpx
 import requests
-
-sys.path.insert(0, str(Path(__file__).parent))
-from serve_load import free_port, image_sets  # noqa: E402
+from serve_load import free_port, image_sets  # bench/, this script's folder
 
 LUA = """
 local bodies, index, threads = {}, 0, {}

@@ -20,10 +20,12 @@ import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from lenet_cli.model_files import PRETRAINED, load_any_model
-from lenet_cli.serve import MAX_BODY_BYTES, ServeOptions, create_app
+from lenet_cli.formats.model_files import load_any_model
+from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.serving.app import MAX_BODY_BYTES, create_app
 from lenet_cli.serving.connections import ConnectionLimits, protocol_with
-from lenet_cli.workers import PreprocessingPool
+from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.workers import PreprocessingPool
 
 TOO_LONG = {"error": f"the body is over the {MAX_BODY_BYTES // 2**20} MiB limit"}
 
