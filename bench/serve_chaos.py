@@ -26,6 +26,7 @@ import re
 import resource
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -145,25 +146,32 @@ def kill_every(pid: int, period_s: float, stop: threading.Event, killed: list[in
             killed.append(victim)
 
 
-def load_runs(server: subprocess.Popen, port: int, url: str, seconds: float, script: Path, sets, memory) -> list:
+def load_runs(server: subprocess.Popen, port: int, url: str, seconds: float, script: Path, sets, memory,
+              rounds: int) -> list:  # fmt: skip
+    """wrk on each image set, undisturbed and with kills, `rounds` times (which goes first alternates)."""
     rows = []
-    for kind, files in sets.items():
-        for kills in (False, True):
-            restarts_before = health(url)["restarts"]
-            memory.reset()
-            stop, killed = threading.Event(), []
-            killer = threading.Thread(target=kill_every, args=(server.pid, 5.0, stop, killed))
-            if kills:
-                killer.start()
-            measured = wrk(port, seconds, script, files)
-            stop.set()
-            if kills:
-                killer.join()
-            time.sleep(0.5)
-            measured |= {"images": kind, "kills": len(killed), "restarts": health(url)["restarts"] - restarts_before,
-                         "peak_mib": round(memory.peak_total), "peak_server_mib": round(memory.peak_server)}  # fmt: skip
-            rows.append(measured)
-            print(json.dumps(measured), flush=True)
+    for round_number in range(rounds):
+        for kind, files in sets.items():
+            for kills in (False, True) if round_number % 2 == 0 else (True, False):
+                restarts_before = health(url)["restarts"]
+                memory.reset()
+                stop, killed = threading.Event(), []
+                killer = threading.Thread(target=kill_every, args=(server.pid, 5.0, stop, killed))
+                if kills:
+                    killer.start()
+                measured = wrk(port, seconds, script, files)
+                stop.set()
+                if kills:
+                    killer.join()
+                time.sleep(0.5)
+                measured |= {"images": kind, "kills": len(killed), "restarts": health(url)["restarts"] - restarts_before,
+                             "peak_mib": round(memory.peak_total), "peak_server_mib": round(memory.peak_server)}  # fmt: skip
+                rows.append(measured)
+                print(json.dumps(measured), flush=True)
+    for kind in sets:
+        quiet = statistics.median(row["rps"] for row in rows if row["images"] == kind and not row["kills"])
+        killed = statistics.median(row["rps"] for row in rows if row["images"] == kind and row["kills"])
+        print(f"{kind}: median req/s {quiet:.1f} undisturbed, {killed:.1f} with kills ({killed / quiet:.0%})")
     return rows
 
 
@@ -299,6 +307,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--serve-args", default="", help="extra `lenet serve` options, one string")
     parser.add_argument("--parts", default="load,big,slow,oversize", help="which runs, in order")
+    parser.add_argument("--rounds", type=int, default=1, help="load runs with and without kills, alternating")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))  # 2,000 slow connections
@@ -322,7 +331,7 @@ def main() -> None:
         results: dict = {}
         parts = args.parts.split(",")
         if "load" in parts:
-            results["load"] = load_runs(server, port, url, args.seconds, script, sets, memory)
+            results["load"] = load_runs(server, port, url, args.seconds, script, sets, memory, args.rounds)
         if "big" in parts:
             memory.reset()
             body = padded_drawing(sets["1 MP drawing"][0], 15 * 2**20)
@@ -343,7 +352,11 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     log = server.stderr.read()
-    print(f"server log: {len(log.splitlines())} lines; restart lines: {log.count('stopped, killed by')}")
+    ready = sorted(float(seconds) for seconds in re.findall(r"ready in ([\d.]+) s", log))
+    print(f"server log: {len(log.splitlines())} lines; restart lines: {log.count('stopped, killed by')}; "
+          f"replacements ready in {ready[len(ready) // 2] if ready else 0:.2f} s (median), "
+          f"{ready[-1] if ready else 0:.2f} s at most; other lines: "
+          f"{[line for line in log.splitlines() if 'preprocessing process' not in line]}")  # fmt: skip
 
 
 if __name__ == "__main__":

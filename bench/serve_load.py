@@ -30,7 +30,7 @@ from drawing import draw_digit
 from PIL import Image
 
 from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.model_files import PRETRAINED
+from lenet_cli.formats.shipped import PRETRAINED
 
 LUA = """
 local bodies, index = {}, 0
