@@ -215,13 +215,15 @@ class _Dispatcher:
     per core then makes three busy processes on two cores, each slowed (and the p99 with them); large
     images leave it nearly idle, and every worker takes them (docs/performance.md#serving).
 
-    When a worker dies, the reads it held are sent again, each alone to a worker with nothing else to do:
-    one of them may have killed it, and alone, a second death names the image (CRASHED) and no other."""
+    When a worker dies, the reads it held are sent again, each alone to a worker with nothing else to do
+    (its replacement, which starts idle, or else one left to drain): one of them may have killed it, and
+    alone, a second death names the image (CRASHED) and no other."""
 
     def __init__(self, pool: PreprocessingPool, channels: list[_Channel]):
         self.pool, self.channels = pool, channels
         self.waiting: collections.deque[_Read] = collections.deque()
         self.retries: collections.deque[_Read] = collections.deque()
+        self.replacing = 0  # workers being started in place of ones that stopped
         self.in_use = len(channels)  # workers given reads
         self.measured_at, self.cpu_at = time.monotonic(), time.process_time()
         self.loop = asyncio.get_running_loop()
@@ -236,11 +238,13 @@ class _Dispatcher:
         """Hand waiting reads out, each to the worker with the fewest (so 8 clients use both cores); with
         no worker to take them (all stopped, being replaced), read them on this process's threads."""
         reserved = None
-        if self.retries and self.channels and not any(channel.suspect for channel in self.channels):
-            reserved = min(self.channels, key=lambda each: len(each.reads))  # takes no new reads: it drains
-            if not reserved.reads:
-                reserved.suspect = True
-                reserved.send(self.retries.popleft())
+        if self.retries and not any(channel.suspect for channel in self.channels):
+            idle = next((channel for channel in self.channels if not channel.reads), None)
+            if idle is not None:
+                idle.suspect = True
+                idle.send(self.retries.popleft())
+            elif self.channels and not self.replacing:  # else the replacement will start idle: wait for it
+                reserved = min(self.channels, key=lambda each: len(each.reads))  # takes no new reads: drains
         usable = [channel for channel in self.channels if not channel.suspect and channel is not reserved]
         if not usable:
             while self.waiting:
@@ -295,13 +299,17 @@ class _Dispatcher:
             else:
                 read.retried = True
                 self.retries.append(read)
+        self.replacing += 1
         self._send()  # with no worker left, the waiting reads go to threads meanwhile
-        worker = await self.loop.run_in_executor(None, self.pool.replace, channel.worker)
-        if worker is not None:
-            replacement = await _Channel.open(worker)
-            self.channels.append(replacement)
-            self.loop.create_task(self._hand_out_answers(replacement))
-            self._send()
+        try:
+            worker = await self.loop.run_in_executor(None, self.pool.replace, channel.worker)
+            if worker is not None:
+                replacement = await _Channel.open(worker)
+                self.channels.append(replacement)
+                self.loop.create_task(self._hand_out_answers(replacement))
+        finally:
+            self.replacing -= 1
+        self._send()
 
 
 def _settle(answer: asyncio.Future, done: asyncio.Future) -> None:
