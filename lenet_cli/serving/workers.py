@@ -338,7 +338,10 @@ def _work(connection: Connection, crash_on: bytes | None = None) -> None:
         if crash_on is not None and crash_on in message:
             os.kill(os.getpid(), signal.SIGKILL)
         answer = digit_or_error(message[1:], INVERT_CHOICES[message[0]])
-        connection.send_bytes(b"\0" + answer if isinstance(answer, bytes) else b"\1" + answer.encode())
+        try:
+            connection.send_bytes(b"\0" + answer if isinstance(answer, bytes) else b"\1" + answer.encode())
+        except OSError:  # the server closed the pipe (it is stopping): nobody waits for the answer
+            return
 
 
 def _warm_up_image() -> bytes:
