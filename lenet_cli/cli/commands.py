@@ -386,10 +386,8 @@ def serve(
         if line:
             typer.echo(line, err=True)
 
-    def ready(url: str) -> None:
-        typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)")
-
-    run(model_path, options, workers, ready)
+    run(model_path, options, workers,
+        lambda url: typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)"))  # fmt: skip
     typer.echo("Stopped.")
 
 
