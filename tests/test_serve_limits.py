@@ -119,6 +119,23 @@ def test_past_the_byte_budget_a_request_gets_503_before_its_body_is_read(live):
         assert client.post("/predict", content=digit_png() + b"\0" * size).status_code == 200
 
 
+def test_a_body_of_no_declared_length_is_counted_as_it_arrives(live):
+    size = 15 * 2**20
+    holding = live.raw(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: {size}\r\n\r\n".encode())
+    time.sleep(0.3)  # 15 MiB of the 24 MiB budget taken
+    chunked = httpx.post(f"{live.url}/predict", content=iter([b"\0" * 2**20] * 12), timeout=30)
+    assert chunked.status_code == 503 and chunked.headers["retry-after"] == "1"
+    holding.close()
+
+
+def test_an_idle_keep_alive_connection_is_closed(live):
+    idle = live.raw(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n\r\n".encode())
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200 OK")
+    started = time.monotonic()
+    assert idle.recv(4096) == b""  # closed by the server (timeout_keep_alive=1 here)
+    assert time.monotonic() - started < 5
+
+
 def test_a_slow_header_is_cut_off_with_408(live):
     started = time.monotonic()
     slow = live.raw(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n".encode())
