@@ -38,7 +38,7 @@ from pathlib import Path
 
 import httpx
 import requests
-from serve_load import free_port, image_sets  # bench/, this script's folder
+from serve_load import descendants, free_port, image_sets  # bench/, this script's folder
 
 LUA = """
 local bodies, index, threads = {}, 0, {}
@@ -103,13 +103,6 @@ def children(pid: int) -> list[int]:
     except OSError:
         return []
     return [int(child) for child in found]
-
-
-def descendants(pid: int) -> list[int]:
-    found = []
-    for child in children(pid):
-        found += [child, *descendants(child)]
-    return found
 
 
 def workers(pid: int) -> list[int]:
