@@ -146,6 +146,16 @@ def test_a_slow_header_is_cut_off_with_408(live):
     assert read_answer(silent)[0] == 408
 
 
+def test_a_body_that_stops_arriving_is_cut_off_with_408(live):
+    started = time.monotonic()
+    stalled = live.raw(
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: 100000\r\n\r\n".encode()
+        + b"\0" * 1024  # a second more for the KiB received, then nothing
+    )
+    assert read_answer(stalled) == (408, {"error": "the request did not arrive within 1.5 s"})
+    assert 2.5 <= time.monotonic() - started < 6
+
+
 def test_at_the_connection_limit_a_new_client_takes_an_idle_ones_place_or_gets_503(threads):
     live = LiveServer(threads, ConnectionLimits(request_timeout_s=60, max_connections=20))
     try:
