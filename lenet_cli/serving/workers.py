@@ -11,9 +11,9 @@ A message is multiprocessing's framing (a 4-byte big-endian length, then the byt
 is a plain `Connection`. To a worker: one byte for `invert` (its index in INVERT_CHOICES), then the image
 file. Back, in the order sent: b"\\0" and the 28x28 uint8 input, or b"\\1" and why the file cannot be read.
 
-Workers are forked from a forkserver that imported torch and lenet once, so a replacement is ready in
-tens of milliseconds instead of the seconds a fresh interpreter takes to import torch, and forking never
-copies the server's own threads (a fork of a process running torch can deadlock).
+Workers are forked from a forkserver that imported torch and lenet once, so a replacement is ready
+without importing torch afresh (docs/performance.md#serving says how soon), and forking never copies
+the server's own threads (a fork of a process running torch can deadlock).
 """
 
 from __future__ import annotations
