@@ -37,7 +37,8 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("serve")
     collect = home / "collected"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "1", "--collect", str(collect)],
+        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "1", "--collect", str(collect),
+         "--collect-limit", "1"],
         cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
@@ -152,7 +153,10 @@ def test_collecting_a_drawing_writes_it_into_the_class_folder(page, server):
     page.wait_for_function("document.getElementById('confidence').textContent === 'saved as 7'")
     saved = list(folder.glob("7/*.png"))
     assert len(saved) == 1 and saved[0].read_bytes().startswith(b"\x89PNG")
-    assert page.locator("#collect-buttons button[data-label='7'] .count").text_content() == "1"
+    button = page.locator("#collect-buttons button[data-label='7']")
+    assert button.locator(".count").text_content() == "1 full"  # --collect-limit 1: no more for 7
+    assert button.is_disabled() and "--collect-limit" in button.get_attribute("title")
+    assert page.locator("#collect-buttons button[data-label='3'] .count").text_content() == "0"
 
 
 def test_the_page_asks_nothing_of_other_servers(page, server):

@@ -17,6 +17,7 @@ from lenet_cli.cli.options import (
     BatchSize,
     CheckpointDir,
     Collect,
+    CollectLimit,
     DataDir,
     Dataset,
     DatasetOption,
@@ -33,6 +34,7 @@ from lenet_cli.cli.options import (
     ExportSource,
     Force,
     Host,
+    IdleTimeout,
     ImageFolders,
     ImageShare,
     Init,
@@ -40,6 +42,7 @@ from lenet_cli.cli.options import (
     InvertOption,
     LearningRate,
     MaxBatch,
+    MaxConnections,
     MaxPending,
     ModelPath,
     Opset,
@@ -49,6 +52,7 @@ from lenet_cli.cli.options import (
     Port,
     PredictImages,
     PredictModel,
+    RequestTimeout,
     Resume,
     SavePreprocessed,
     Schedule,
@@ -59,6 +63,7 @@ from lenet_cli.cli.options import (
     ShowMistakes,
     SummaryModel,
     TopK,
+    UploadMemory,
     ValSize,
     VerifyDataDir,
     WindowMs,
@@ -355,8 +360,13 @@ def serve(
     window_ms: WindowMs = SERVE_DEFAULTS.window_ms,
     max_batch: MaxBatch = SERVE_DEFAULTS.max_batch,
     max_pending: MaxPending = SERVE_DEFAULTS.max_pending,
+    upload_memory_mib: UploadMemory = SERVE_DEFAULTS.upload_memory_mib,
+    request_timeout: RequestTimeout = SERVE_DEFAULTS.request_timeout_s,
+    idle_timeout: IdleTimeout = SERVE_DEFAULTS.idle_timeout_s,
+    max_connections: MaxConnections = SERVE_DEFAULTS.max_connections,
     workers: Workers = None,
     collect: Collect = None,
+    collect_limit: CollectLimit = SERVE_DEFAULTS.collect_limit,
 ) -> None:
     """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
 
@@ -370,15 +380,14 @@ def serve(
     from lenet_cli.serving.server import serve as run
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
-    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect)
+    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect, upload_memory_mib,
+                           request_timeout, idle_timeout, max_connections, collect_limit)  # fmt: skip
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)
 
-    def ready(url: str) -> None:
-        typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)")
-
-    run(model_path, options, workers, ready)
+    run(model_path, options, workers,
+        lambda url: typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)"))  # fmt: skip
     typer.echo("Stopped.")
 
 

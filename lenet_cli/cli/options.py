@@ -188,6 +188,25 @@ MaxBatch = Annotated[int, typer.Option(min=1, help="Images in one forward pass a
 MaxPending = Annotated[
     int, typer.Option(min=1, help="Images waiting at most; past it, requests get 503 and Retry-After.")
 ]
+UploadMemory = Annotated[
+    int,
+    typer.Option(
+        "--upload-memory-mib",
+        min=16,
+        help="Memory for request bodies being received or waiting to be read, in MiB; past it, 503.",
+    ),
+]
+RequestTimeout = Annotated[
+    float,
+    typer.Option(min=1, help="Seconds a request's headers and body may take to arrive; past it, 408."),
+]
+IdleTimeout = Annotated[
+    float, typer.Option(min=0.1, help="Seconds an idle keep-alive connection stays open.")
+]
+MaxConnections = Annotated[int, typer.Option(min=1, help="Connections open at once; past it, 503.")]
+CollectLimit = Annotated[
+    int, typer.Option(min=1, help="With --collect: drawings saved per class at most; past it, 507.")
+]
 Workers = Annotated[
     int | None,
     typer.Option(min=0, help="Preprocessing processes (default: one per core; 0: threads in the server)."),

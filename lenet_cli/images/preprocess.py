@@ -56,13 +56,13 @@ PARALLEL_PIXELS = 250_000  # from this size up, many files are read by several t
 SAMPLED_PIXELS = 250_000
 
 
-Source = str | os.PathLike | bytes  # a file's path, or an image file's bytes (standard input, an upload)
+Source = str | os.PathLike | bytes | bytearray  # a file's path, or an image file's bytes (stdin, an upload)
 
 
 def read_digit(source: Source, invert: str = "auto") -> np.ndarray:
     """Read an image file (a path, or its bytes) and return the digit as MNIST sees it: uint8 (28, 28),
     white on black."""
-    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else read_grey(Path(source))
     return normalize_digit(grey, invert=invert)
 
 
