@@ -182,6 +182,13 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     inverted = invert == "yes" or (invert == "auto" and _lower_median(_unit(_border(grey))) > 0.5)
     digit, mask = _crop_to_ink(grey, inverted)
+    return ink_to_mnist(digit, mask)
+
+
+def ink_to_mnist(digit: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Ink already cleaned and cropped to the digit (float, bright on black, some of it above zero) and
+    its Otsu mask -> uint8 (28, 28) in MNIST form: thickened if thin, longer side scaled to 20 pixels,
+    centred by mass."""
     digit = digit / digit.max()
     scale = DIGIT_BOX / max(digit.shape)
     digit = _thicken(digit, mask, scale)
@@ -233,6 +240,24 @@ def _crop_to_ink(grey: np.ndarray, inverted: bool) -> tuple[np.ndarray, np.ndarr
         top, bottom, left, right = _extent((ink - noise > 0) & near_ink)
     mask = ink[top:bottom, left:right] > threshold
     return np.maximum(ink[top:bottom, left:right] - noise, 0), mask
+
+
+def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """A whole image's ink, cleaned as a single digit's is (polarity, background, paper noise), without
+    cropping: float32 (H, W), bright ink on black, and its Otsu mask. For images with several marks in
+    them (a written number), where the crop to one digit comes later."""
+    if invert not in INVERT_CHOICES:
+        raise ValueError(f"invert must be one of {INVERT_CHOICES}")
+    levels = _unit(grey)
+    if invert == "yes" or (invert == "auto" and _lower_median(_border(levels)) > 0.5):
+        levels = np.float32(1.0) - levels
+    ink = np.maximum(levels - _background(levels), 0)
+    peak = ink.max()
+    if float(peak) < 0.08:
+        raise ImageError("no digit found (the image is blank)")
+    mask = ink > _otsu_threshold(ink / peak) * float(peak)
+    noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
+    return np.maximum(ink - noise, 0), mask
 
 
 def _strongest_in_blocks(grey: np.ndarray, inverted: bool) -> np.ndarray:
