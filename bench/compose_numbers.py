@@ -53,8 +53,9 @@ SETTINGS = {
     "separators": Setting(gap=(0.08, 0.4), separators=0.9, dash=0.4),
     "lines": Setting(gap=(0.08, 0.4), underline=0.8, box=0.7),
     "textured": Setting(gap=(0.05, 0.4), texture=1.0),
-    "cheque": Setting(gap=(-0.12, 0.4), separators=0.6, dash=0.3, underline=0.4, box=0.4, texture=0.7,
-                      slant=0.25),  # fmt: skip
+    "cheque": Setting(
+        gap=(-0.12, 0.4), separators=0.6, dash=0.3, underline=0.4, box=0.4, texture=0.7, slant=0.25
+    ),  # fmt: skip
 }
 LENGTHS = np.arange(1, 8)
 LENGTH_WEIGHTS = np.array([0.04, 0.08, 0.14, 0.26, 0.26, 0.12, 0.10])
@@ -77,7 +78,9 @@ def load_digits(data_dir: Path, handwriting: Path | None) -> dict[str, list[list
     """{"mnist": [crops of 0, crops of 1, ...], "handwriting": [...]}: ink in [0, 1], bright, cropped."""
     images = read_idx(data_dir / "t10k-images-idx3-ubyte.gz")
     labels = read_idx(data_dir / "t10k-labels-idx1-ubyte.gz")
-    sources = {"mnist": [[crop_ink(images[i] / 255.0) for i in np.flatnonzero(labels == d)] for d in range(10)]}
+    sources = {
+        "mnist": [[crop_ink(images[i] / 255.0) for i in np.flatnonzero(labels == d)] for d in range(10)]
+    }
     if handwriting is not None and handwriting.is_dir():
         photos = []
         for digit in range(10):
@@ -181,7 +184,7 @@ def compose(rng: np.random.Generator, setting: Setting, sources: dict) -> tuple[
     ink_level = rng.uniform(15, 90)
     background = np.full(ink.shape, paper, np.float32)
     if rng.random() < setting.texture:
-        background = paper - texture(rng, ink.shape) * rng.uniform(25, 70)
+        background = paper - texture(rng, ink.shape) * rng.uniform(15, 45)
     grey = background * (1 - ink) + ink_level * ink
     grey = grey * (1 - printed) + rng.uniform(40, 120) * printed
     grey += rng.normal(0, rng.uniform(2, 6), grey.shape)
@@ -203,7 +206,9 @@ def texture(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
             np.float32
         )
     noise = rng.random((shape[0] // 4 + 2, shape[1] // 4 + 2)).astype(np.float32)
-    blotches = np.asarray(Image.fromarray(np.uint8(noise * 255)).resize(shape[::-1], Image.BICUBIC), np.float32)
+    blotches = np.asarray(
+        Image.fromarray(np.uint8(noise * 255)).resize(shape[::-1], Image.BICUBIC), np.float32
+    )
     return blotches / 255
 
 
@@ -230,7 +235,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/mnist"))
     parser.add_argument("--handwriting", type=Path, default=Path("../shared/data/handwriting"))
-    parser.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated, of: " + ", ".join(SETTINGS))
+    parser.add_argument(
+        "--settings", default=",".join(SETTINGS), help="comma-separated, of: " + ", ".join(SETTINGS)
+    )
     args = parser.parse_args()
     sources = load_digits(args.data_dir, args.handwriting)
     for offset, name in enumerate(args.settings.split(",")):

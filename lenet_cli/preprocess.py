@@ -49,6 +49,7 @@ PARALLEL_PIXELS = 250_000  # from this size up, many files are read by several t
 # From this size up the ink is located on every other pixel of every other row (a sample, not an average,
 # so paper noise keeps its level); only the region around the digit is then worked on at full resolution.
 SAMPLED_PIXELS = 250_000
+TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
 
 
 Source = str | os.PathLike | bytes  # a file's path, or an image file's bytes (standard input, an upload)
@@ -249,13 +250,23 @@ def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.nd
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     levels = _unit(grey)
-    if invert == "yes" or (invert == "auto" and _lower_median(_border(levels)) > 0.5):
+    # Ink is a minority of a written field, but a printed box may run all round its border: the polarity
+    # comes from the whole field.
+    if invert == "yes" or (invert == "auto" and _lower_median(levels.ravel()) > 0.5):
         levels = np.float32(1.0) - levels
     ink = np.maximum(levels - _background(levels), 0)
     peak = ink.max()
     if float(peak) < 0.08:
         raise ImageError("no digit found (the image is blank)")
-    mask = ink > _otsu_threshold(ink / peak) * float(peak)
+    threshold = _otsu_threshold(ink / peak) * float(peak)
+    # A printed or textured background is a third level between the paper and the ink; when what lies
+    # above the first threshold splits into two clearly apart levels, the ink is the upper one.
+    above = ink[ink > threshold]
+    upper = _otsu_threshold(above / peak) * float(peak)
+    strong, faint = above[above > upper], above[above <= upper]
+    if faint.size and strong.size and float(strong.mean()) > TEXTURE_CONTRAST * float(faint.mean()):
+        threshold = upper
+    mask = ink > threshold
     noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
     return np.maximum(ink - noise, 0), mask
 

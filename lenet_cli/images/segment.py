@@ -1,0 +1,319 @@
+"""Cut a written number into candidate pieces: heuristic over-segmentation, as LeNet-5's 1998 paper reads
+cheque amounts and the ICFHR 2014 digit-string entries read theirs.
+
+From the cleaned ink of the whole field:
+1. drop ruled lines: ink in horizontal runs longer than the field is tall (underlines, the top and bottom
+   of a printed box) and vertical runs nearly as tall as the field (its sides);
+2. connected components of what is left (8-neighbours); the digits' height is the tallest sizeable one;
+3. drop marks that are not digits: specks, dots and commas (small, low in the band), dashes (flat, clear
+   of every digit); merge broken strokes (a piece lying over or under another);
+4. split a component wider than one digit where few strokes cross it (minima of its column profile),
+   along the slant that crosses least ink: these are only candidate cuts, the reader chooses;
+5. order the pieces left to right. A candidate digit is a run of 1..k consecutive pieces narrow enough
+   to be one digit; the reader scores every candidate and takes the best path through the cuts.
+
+Numpy only: the network is the reader's business.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MAX_PIECES = 4  # a digit is at most this many consecutive pieces (a broken stroke, a split)
+
+
+@dataclass(frozen=True)
+class Box:
+    left: int
+    top: int
+    right: int  # exclusive
+    bottom: int  # exclusive
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def union(self, other: Box) -> Box:
+        return Box(
+            min(self.left, other.left), min(self.top, other.top),
+            max(self.right, other.right), max(self.bottom, other.bottom),
+        )  # fmt: skip
+
+    def xywh(self) -> tuple[int, int, int, int]:
+        return (self.left, self.top, self.width, self.height)
+
+
+@dataclass
+class Segmentation:
+    """The pieces of a field, left to right: `pieces[i]` is piece i's pixels in `labels` (value i + 1)."""
+
+    labels: np.ndarray  # int32 (H, W): 0 for paper and dropped marks, i + 1 for piece i
+    boxes: list[Box]
+    digit_height: float
+    cuts: list[tuple[float, float, float]] = field(default_factory=list)  # (x at top, x at bottom, y centre)
+    dropped: list[Box] = field(default_factory=list)  # marks that were not taken for digits
+
+    @property
+    def count(self) -> int:
+        return len(self.boxes)
+
+    def span(self, start: int, stop: int) -> Box:
+        box = self.boxes[start]
+        for other in self.boxes[start + 1 : stop]:
+            box = box.union(other)
+        return box
+
+    def gap_before(self, index: int) -> float:
+        """Blank space between piece `index` and everything left of it (negative when they overlap)."""
+        return self.boxes[index].left - max(box.right for box in self.boxes[:index])
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components: int32 labels (0 background, 1..n) and n. Works on horizontal runs (a few
+    hundred in a written field), joined across rows by union-find."""
+    height, width = mask.shape
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    start_rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # exclusive; row-major order matches the starts'
+    count = len(starts)
+    if count == 0:
+        return np.zeros(mask.shape, np.int32), 0
+    parent = list(range(count))
+
+    def root(run: int) -> int:
+        while parent[run] != run:
+            parent[run] = parent[parent[run]]
+            run = parent[run]
+        return run
+
+    row_first = np.searchsorted(start_rows, np.arange(height + 1)).tolist()
+    starts_list, ends_list = starts.tolist(), ends.tolist()
+    for row in range(height - 1):
+        upper, upper_end = row_first[row], row_first[row + 1]
+        lower, lower_end = upper_end, row_first[row + 2]
+        while upper < upper_end and lower < lower_end:
+            # Runs [s, e) on neighbouring rows touch (diagonals included) when each starts by the other's end.
+            if starts_list[lower] <= ends_list[upper] and starts_list[upper] <= ends_list[lower]:
+                a, b = root(upper), root(lower)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+            if ends_list[upper] < ends_list[lower]:
+                upper += 1
+            else:
+                lower += 1
+    roots = np.array([root(run) for run in range(count)])
+    _, component = np.unique(roots, return_inverse=True)
+    run_of_pixel = np.cumsum((edges[:, :-1] == 1).ravel()).reshape(height, width) - 1
+    labels = np.where(mask, component[np.maximum(run_of_pixel, 0)] + 1, 0).astype(np.int32)
+    return labels, int(component.max()) + 1
+
+
+def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """Pixels of the mask in horizontal runs of at least `length`."""
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    out = np.zeros(mask.shape, bool)
+    for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if end - start >= length:
+            out[row, start:end] = True
+    return out
+
+
+def remove_lines(mask: np.ndarray) -> np.ndarray:
+    """The mask without ruled lines: underlines and box edges (see the module's docstring)."""
+    height = mask.shape[0]
+    lines = long_runs(mask, max(8, height)) | long_runs(mask.T, max(8, math.ceil(0.85 * height))).T
+    return mask & ~lines
+
+
+def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
+    boxes = []
+    for value in range(1, count + 1):
+        rows, cols = np.nonzero(labels == value)
+        boxes.append(Box(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1))
+    return boxes
+
+
+def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
+    """Pieces of the field whose ink is `mask` (bool, True on ink); `ink` (its grey levels) weighs the
+    column profiles where given."""
+    weights = ink if ink is not None else mask.astype(np.float32)
+    labels, count = label_components(remove_lines(mask))
+    if count == 0:
+        return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
+    boxes = boxes_of(labels, count)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    sizeable = [box.height for box, area in zip(boxes, areas, strict=True) if area >= 0.2 * areas.max()]
+    digit_height = float(max(sizeable))
+    band_top = float(np.median([box.top for box in boxes if box.height >= 0.6 * digit_height]))
+    band_bottom = band_top + digit_height
+
+    keep, dropped = [], []
+    for index, box in enumerate(boxes):
+        if (
+            box.height < 0.5 * digit_height
+            and box.width < 0.5 * digit_height
+            and not _overlaps_any(index, boxes, areas, digit_height)
+        ):
+            dropped.append(box)  # a speck, a dot, a comma, a short dash: small and on its own
+        elif box.height < 0.3 * digit_height and not _overlaps_any(index, boxes, areas, digit_height):
+            dropped.append(box)  # a flat stroke clear of the digits: a dash
+        elif box.bottom <= band_top + 0.15 * digit_height or box.top >= band_bottom - 0.15 * digit_height:
+            dropped.append(box)  # above or below the digits' band
+        else:
+            keep.append(index)
+    groups = _merge_broken(keep, boxes)
+    return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+
+
+def _centre(group: list[int], boxes: list[Box]) -> float:
+    return sum((boxes[i].left + boxes[i].right) / 2 for i in group) / len(group)
+
+
+def _overlaps_any(index: int, boxes: list[Box], areas: np.ndarray, digit_height: float) -> bool:
+    """Whether another sizeable component covers most of this one's columns (a broken stroke's piece)."""
+    box = boxes[index]
+    for other_index, other in enumerate(boxes):
+        if other_index == index or areas[other_index] < areas[index]:
+            continue
+        shared = min(box.right, other.right) - max(box.left, other.left)
+        vertical_gap = max(other.top - box.bottom, box.top - other.bottom)
+        if shared >= 0.5 * box.width and vertical_gap < 0.25 * digit_height:
+            return True
+    return False
+
+
+def _merge_broken(keep: list[int], boxes: list[Box]) -> list[list[int]]:
+    """Components grouped where one lies mostly over or under another (the parts of a broken digit)."""
+    groups = [[index] for index in keep]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                box_a = _group_box(groups[a], boxes)
+                box_b = _group_box(groups[b], boxes)
+                shared = min(box_a.right, box_b.right) - max(box_a.left, box_b.left)
+                narrower = min(box_a.width, box_b.width)
+                if shared >= 0.6 * narrower:
+                    groups[a] += groups.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
+def _group_box(group: list[int], boxes: list[Box]) -> Box:
+    box = boxes[group[0]]
+    for index in group[1:]:
+        box = box.union(boxes[index])
+    return box
+
+
+SLOPES = (-0.4, -0.2, 0.0, 0.2, 0.4)  # cut lines tried, in columns per row
+
+
+def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
+    """Where to cut a group wider than one digit: for each candidate, the column (float) of the cut in every
+    row of the box. Candidates are the minima of the column profile, at least a third of a digit from
+    either end and from each other; each follows the slope that crosses the least ink."""
+    if box.width < 0.75 * digit_height:
+        return []
+    region = np.where(
+        member[box.top : box.bottom, box.left : box.right],
+        weights[box.top : box.bottom, box.left : box.right],
+        0,
+    )
+    profile = region.sum(axis=0)
+    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
+    margin = max(2, int(0.25 * digit_height))
+    spacing = max(2, int(0.3 * digit_height))
+    wanted = max(1, round(box.width / (0.3 * digit_height)))
+    interior = range(margin, box.width - margin)
+    minima = [x for x in interior if smooth[x] <= smooth[x - 1] and smooth[x] <= smooth[x + 1]]
+    minima.sort(key=lambda x: smooth[x])
+    chosen: list[int] = []
+    for x in minima:
+        if all(abs(x - other) >= spacing for other in chosen):
+            chosen.append(x)
+        if len(chosen) == wanted:
+            break
+    rows = np.arange(box.height, dtype=np.float32)
+    middle = (box.height - 1) / 2
+    lines = []
+    for x in sorted(chosen):
+        best, best_cost = None, math.inf
+        for slope in SLOPES:
+            columns = x + slope * (rows - middle)
+            inside = np.clip(np.round(columns).astype(int), 0, box.width - 1)
+            cost = float(region[rows.astype(int), inside].sum()) + 0.01 * abs(slope)
+            if cost < best_cost:
+                best, best_cost = columns, cost
+        lines.append(best + box.left)
+    return lines
+
+
+def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:
+    pieces = np.zeros(shape, np.int32)
+    piece_boxes: list[Box] = []
+    cuts: list[tuple[float, float, float]] = []
+    columns = np.arange(shape[1], dtype=np.float32)[None, :]
+    for group in sorted(groups, key=lambda g: _centre(g, boxes)):
+        member = np.isin(labels, [index + 1 for index in group])
+        box = _group_box(group, boxes)
+        lines = split_lines(member, weights, box, digit_height)
+        # Each line splits the rows of the box; part k holds the pixels between line k-1 and line k.
+        full_lines = []
+        for line in lines:
+            per_row = np.full(shape[0], np.nan, np.float32)
+            per_row[box.top : box.bottom] = line
+            per_row[: box.top] = line[0]
+            per_row[box.bottom :] = line[-1]
+            full_lines.append(per_row[:, None])
+            cuts.append((float(line[0]), float(line[-1]), 0.0))
+        bounds = [None, *full_lines, None]
+        for left_line, right_line in zip(bounds[:-1], bounds[1:], strict=True):
+            part = member.copy()
+            if left_line is not None:
+                part &= columns >= left_line
+            if right_line is not None:
+                part &= columns < right_line
+            if not part.any():
+                continue
+            rows, cols = np.nonzero(part)
+            pieces[part] = len(piece_boxes) + 1
+            piece_boxes.append(
+                Box(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
+            )
+    order = sorted(range(len(piece_boxes)), key=lambda i: (piece_boxes[i].left + piece_boxes[i].right) / 2)
+    relabel = np.zeros(len(piece_boxes) + 1, np.int32)
+    for new, old in enumerate(order):
+        relabel[old + 1] = new + 1
+    return Segmentation(
+        relabel[pieces], [piece_boxes[i] for i in order], digit_height,
+        [(top, bottom, 0.0) for top, bottom, _ in cuts], dropped,
+    )  # fmt: skip
+
+
+def candidates(segmentation: Segmentation, max_pieces: int = MAX_PIECES) -> list[tuple[int, int]]:
+    """(start, stop) runs of consecutive pieces that could be one digit: at most `max_pieces`, no wider
+    than a digit and a half, without a gap wider than a third of a digit inside."""
+    height = segmentation.digit_height
+    runs = []
+    for start in range(segmentation.count):
+        for stop in range(start + 1, min(segmentation.count, start + max_pieces) + 1):
+            if stop - start > 1 and segmentation.gap_before(stop - 1) > 0.35 * height:
+                break
+            if stop - start > 1 and segmentation.span(start, stop).width > 1.5 * height:
+                break
+            runs.append((start, stop))
+    return runs

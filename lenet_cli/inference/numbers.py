@@ -1,0 +1,234 @@
+"""Read a whole handwritten number with a single-digit LeNet-5: cut the field into candidate pieces
+(images/segment.py), put every candidate digit into MNIST form as predict does, score them all in one
+forward pass, and take the best path through the cuts by dynamic programming.
+
+A path's score is the sum over its digits of the network's log-probability for the digit's best class
+and a shape term: a digit is about as tall as the field's digits and not much wider. The number's
+confidence is the product of its digits' probabilities.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lenet_cli.errors import ImageError, LenetError
+from lenet_cli.evaluate import predict_logits
+from lenet_cli.images.segment import Segmentation, candidates, segment
+from lenet_cli.predict import expand_inputs, read_sources
+from lenet_cli.preprocess import Source, clean_ink, decode_grey, ink_to_mnist, read_grey
+
+WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
+# log(width / height) of each class's ink box in MNIST's training set: mean and spread (a class-by-class
+# shape model: a "4" twice as wide as it is tall is two digits, a "1" that wide is no 1).
+ASPECT_MEAN = np.array([-0.102, -0.912, -0.068, -0.227, -0.234, -0.071, -0.317, -0.256, -0.274, -0.385])
+ASPECT_SPREAD = np.array([0.191, 0.453, 0.212, 0.208, 0.208, 0.252, 0.213, 0.211, 0.217, 0.204])
+SHAPE_WEIGHT = 0.1  # of the shape model's log-likelihood against the network's log-probability
+SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
+DIGIT_COST = 0.0  # each digit of a path pays this (negative: a bonus, against merging neighbours)
+GAP_PENALTY = 0.3  # per tenth of the digits' height of blank space between the pieces of one candidate
+
+
+@dataclass
+class ReadDigit:
+    label: int
+    confidence: float
+    box: tuple[int, int, int, int]  # x, y, width, height in the image's pixels
+    seen: np.ndarray  # the 28x28 uint8 input the network was given
+    probabilities: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "confidence": self.confidence, "box": list(self.box)}
+
+
+@dataclass
+class Reading:
+    path: str
+    number: str | None = None
+    confidence: float | None = None
+    digits: list[ReadDigit] = field(default_factory=list)
+    error: str | None = None
+    scale: int = 1  # the field was worked on at 1/scale of its size
+    segmentation: Segmentation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        return {
+            "path": self.path,
+            "number": self.number,
+            "confidence": self.confidence,
+            "digits": [digit.to_dict() for digit in self.digits],
+        }
+
+
+def parse_length(text: str | None) -> tuple[int, int] | None:
+    """`5` -> (5, 5), `4-6` -> (4, 6), None -> None."""
+    if text is None:
+        return None
+    low, _, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise LenetError(f"--length takes N or N-M (digits), not {text!r}") from None
+    if bounds[0] < 1 or bounds[1] < bounds[0]:
+        raise LenetError(f"--length takes N or N-M with 1 <= N <= M, not {text!r}")
+    return bounds
+
+
+def read_number(
+    model: nn.Module, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
+) -> Reading:
+    """Read the number written in `grey` (H, W grey levels). Raises ImageError when nothing can be read."""
+    scale = max(1, grey.shape[0] // WORKING_HEIGHT)
+    if scale > 1:
+        height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
+        levels = grey[:height, :width].astype(np.float32)
+        grey = levels.reshape(height // scale, scale, width // scale, scale).mean(axis=(1, 3))
+        grey = grey / 255 if levels.max() > 1 else grey
+    ink, mask = clean_ink(grey, invert)
+    segmentation = segment(mask, ink)
+    if segmentation.count == 0:
+        raise ImageError("no digit found (the image is blank)")
+    runs = candidates(segmentation)
+    inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
+    log_probs = predict_logits(model, torch.from_numpy(inputs)).log_softmax(dim=1).cpu().numpy()
+    class_scores = scores_of(segmentation, runs, log_probs)
+    path = best_path(segmentation, runs, class_scores, length)
+    reading = Reading(path="", scale=scale, segmentation=segmentation)
+    for run_index in path:
+        start, stop = runs[run_index]
+        box = segmentation.span(start, stop)
+        probabilities = np.exp(log_probs[run_index])
+        label = int(class_scores[run_index].argmax())
+        reading.digits.append(
+            ReadDigit(
+                label,
+                float(probabilities[label]),
+                (box.left * scale, box.top * scale, box.width * scale, box.height * scale),
+                inputs[run_index],
+                probabilities.tolist(),
+            )  # fmt: skip
+        )
+    reading.number = "".join(str(digit.label) for digit in reading.digits)
+    reading.confidence = float(math.prod(digit.confidence for digit in reading.digits))
+    return reading
+
+
+def candidate_input(
+    segmentation: Segmentation, ink: np.ndarray, mask: np.ndarray, start: int, stop: int
+) -> np.ndarray:
+    """Pieces start..stop-1 alone, in MNIST form (uint8 28x28)."""
+    box = segmentation.span(start, stop)
+    window = (slice(box.top, box.bottom), slice(box.left, box.right))
+    labels = segmentation.labels[window]
+    chosen = (labels > start) & (labels <= stop)
+    piece_ink = np.where(chosen, ink[window], 0)
+    if float(piece_ink.max()) <= 0:  # ink that the noise floor took: the mask alone
+        piece_ink = chosen.astype(np.float32)
+    return ink_to_mnist(piece_ink, chosen & mask[window])
+
+
+def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs: np.ndarray) -> np.ndarray:
+    """Each candidate's score for each class (N, 10): the network's log-probability, the class's shape
+    model, a penalty for being shorter than the digits, and the cost of one more digit."""
+    boxes = [segmentation.span(start, stop) for start, stop in runs]
+    aspect = np.log(np.array([box.width / box.height for box in boxes]))[:, None]
+    shape = -0.5 * ((aspect - ASPECT_MEAN) / ASPECT_SPREAD) ** 2
+    heights = np.array([box.height for box in boxes]) / segmentation.digit_height
+    short = SHORT_PENALTY * 10 * np.maximum(0.0, 0.75 - heights)[:, None]
+    gaps = np.array([
+        sum(max(0.0, segmentation.gap_before(index)) for index in range(start + 1, stop)) for start, stop in runs
+    ]) / segmentation.digit_height  # fmt: skip
+    apart = GAP_PENALTY * 10 * gaps[:, None]
+    return log_probs + SHAPE_WEIGHT * np.maximum(shape, -12) - short - apart - DIGIT_COST
+
+
+def best_path(
+    segmentation: Segmentation,
+    runs: list[tuple[int, int]],
+    class_scores: np.ndarray,
+    length: tuple[int, int] | None,
+) -> list[int]:
+    """The candidates (indices into `runs`) that cover every piece once, left to right, with the best total
+    score and, if `length` is given, a digit count within it."""
+    count = segmentation.count
+    most = length[1] if length else count
+    scores = class_scores.max(axis=1).tolist()
+    ending_at: list[list[int]] = [[] for _ in range(count + 1)]
+    for index, (_, stop) in enumerate(runs):
+        ending_at[stop].append(index)
+    # best[stop][digits]: the best score covering pieces 0..stop-1 with that many digits, and how.
+    best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}] + [{} for _ in range(count)]
+    for stop in range(1, count + 1):
+        for index in ending_at[stop]:
+            start = runs[index][0]
+            for digits, (score, _) in best[start].items():
+                if digits + 1 > most:
+                    continue
+                total = score + scores[index]
+                if total > best[stop].get(digits + 1, (-math.inf, -1))[0]:
+                    best[stop][digits + 1] = (total, index)
+    allowed = {
+        digits: entry
+        for digits, entry in best[count].items()
+        if length is None or length[0] <= digits <= length[1]
+    }
+    if not allowed:
+        wanted = (
+            f"{length[0]}"
+            if length and length[0] == length[1]
+            else f"{length[0]}-{length[1]}"
+            if length
+            else ""
+        )
+        raise ImageError(f"could not find {wanted} digits in the image (found {count} pieces)")
+    digits = max(allowed, key=lambda d: allowed[d][0])
+    path, stop = [], count
+    while stop > 0:
+        index = best[stop][digits][1]
+        path.append(index)
+        stop, digits = runs[index][0], digits - 1
+    return path[::-1]
+
+
+def read_source(model: nn.Module, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
+    return read_number(model, grey, invert, length)
+
+
+def read_files(
+    model: nn.Module,
+    inputs: list[str | os.PathLike],
+    invert: str = "auto",
+    length: tuple[int, int] | None = None,
+    show_progress: bool = False,
+) -> list[Reading]:
+    """One Reading per image; an image that cannot be read gets `error` and the rest go on."""
+    import sys
+
+    from tqdm import tqdm
+
+    paths = expand_inputs(inputs)
+    if not paths:
+        raise LenetError("no images found in the given folders")
+    readings = []
+    sources = read_sources(paths)
+    bar = tqdm(sources, desc="Reading numbers", unit="img", file=sys.stderr, leave=False,
+               disable=None if show_progress else True)  # fmt: skip
+    for path, source in zip(paths, bar, strict=True):
+        try:
+            reading = read_source(model, source, invert, length)
+        except ImageError as error:
+            reading = Reading(path=str(path), error=str(error))
+        reading.path = str(path)
+        readings.append(reading)
+    return readings
