@@ -43,6 +43,7 @@ from lenet_cli.options import (
     MaxBatch,
     MaxPending,
     ModelPath,
+    NumbersDir,
     Opset,
     Optimizer,
     OptimizerOption,
@@ -50,12 +51,14 @@ from lenet_cli.options import (
     Port,
     PredictImages,
     PredictModel,
+    ReadLength,
     Resume,
     SavePreprocessed,
     Schedule,
     ScheduleOption,
     Seed,
     ServeModel,
+    ShowCuts,
     ShowInputs,
     ShowMistakes,
     SummaryModel,
@@ -169,6 +172,7 @@ def evaluate(
     device: DeviceOption = Device.auto,
     plots: Plots = None,
     show: ShowMistakes = False,
+    numbers: NumbersDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Test a checkpoint: accuracy, loss, per-class table and confusion matrix.
@@ -177,7 +181,14 @@ def evaluate(
 
     With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
     report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
+    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label): exact
+    match, ANLD (edit distance), accuracy by length and the most confident mistakes.
     """
+    if numbers is not None:
+        if images or dataset or data_dir:
+            raise fail("--numbers cannot be combined with --images, --dataset or --data-dir", 2)
+        evaluate_numbers_command(checkpoint, numbers, plots, as_json)
+        return
     from lenet_cli.data import class_names
     from lenet_cli.device import resolve_device
     from lenet_cli.evaluate import evaluate_with_mistakes, evaluation_data
@@ -212,6 +223,30 @@ def evaluate(
         )
     if chosen.errors:
         raise fail(f"{len(chosen.errors)} of {len(chosen.errors) + metrics.total} images could not be read")
+
+
+def evaluate_numbers_command(checkpoint: Path, folder: Path, plots: Path | None, as_json: bool) -> None:
+    """`lenet evaluate --numbers`: read a folder of labelled numbers and report how well."""
+    from lenet_cli.inference.number_metrics import evaluate_numbers
+    from lenet_cli.model_files import load_any_model
+    from lenet_cli.render import number_evaluation_view
+
+    model, _ = load_any_model(checkpoint, "cpu")
+    metrics = evaluate_numbers(model, folder, show_progress=True)
+    if plots is not None:
+        from lenet_cli.files import make_folder
+        from lenet_cli.plots import draw_number_mistakes
+
+        make_folder(plots)
+        draw_number_mistakes(metrics.mistakes, plots / "number_mistakes.png", metrics.total - metrics.exact)
+    if as_json:
+        print_json({"checkpoint": str(checkpoint), "numbers": str(folder), **metrics.to_dict()})
+    else:
+        results, _ = consoles(as_json)
+        results.print(f"Reading the numbers in {folder} with {checkpoint}", markup=False)
+        results.print(number_evaluation_view(metrics, str(folder)))
+    if metrics.errors:
+        raise fail(f"{len(metrics.errors)} of {metrics.total} images could not be read")
 
 
 @app.command()
@@ -255,6 +290,45 @@ def predict(
     failures = sum(prediction.error is not None for prediction in predictions)
     if failures:
         raise fail(f"{failures} of {len(predictions)} images could not be predicted")
+
+
+@app.command()
+@handles_errors
+def read(
+    images: PredictImages,
+    checkpoint: PredictModel = None,
+    length: ReadLength = None,
+    invert: InvertOption = Invert.auto,
+    show: ShowCuts = False,
+    as_json: AsJson = False,
+) -> None:
+    """Read whole handwritten numbers: every digit found, cut out and read by LeNet-5.
+
+    Example: lenet read amount.jpg --show
+
+    The ink is cut into candidate pieces (connected strokes, touching digits split where few strokes
+    cross), every candidate digit is read in one batch, and the best reading of the whole is chosen.
+    Dots, commas, dashes and ruled lines are skipped. Images that fail are reported (exit 1).
+    """
+    from lenet_cli.inference.numbers import parse_length, read_files
+    from lenet_cli.model_files import default_model, load_any_model
+    from lenet_cli.render import readings_view
+
+    bounds = parse_length(length)
+    checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
+    if note:
+        typer.echo(note, err=True)
+    model, _ = load_any_model(checkpoint_path, "cpu")
+    readings = read_files(model, images, invert=invert.value, length=bounds, show_progress=True)
+    if as_json:
+        print_json({"readings": [reading.to_dict() for reading in readings]})
+    else:
+        results, _ = consoles(as_json)
+        color = results.color_system is not None
+        results.print(readings_view(readings, show=show, color=color, width=results.width))
+    failures = sum(reading.error is not None for reading in readings)
+    if failures:
+        raise fail(f"{failures} of {len(readings)} images could not be read")
 
 
 @app.command()

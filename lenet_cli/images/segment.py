@@ -57,6 +57,9 @@ class Segmentation:
     labels: np.ndarray  # int32 (H, W): 0 for paper and dropped marks, i + 1 for piece i
     boxes: list[Box]
     digit_height: float
+    groups: list[int] = field(
+        default_factory=list
+    )  # the stroke group (connected or broken) each piece is cut from
     cuts: list[tuple[float, float, float]] = field(default_factory=list)  # (x at top, x at bottom, y centre)
     dropped: list[Box] = field(default_factory=list)  # marks that were not taken for digits
 
@@ -69,6 +72,10 @@ class Segmentation:
         for other in self.boxes[start + 1 : stop]:
             box = box.union(other)
         return box
+
+    def joins(self, start: int, stop: int) -> int:
+        """How many separate stroke groups pieces start..stop-1 come from, less one."""
+        return len(set(self.groups[start:stop])) - 1
 
     def gap_before(self, index: int) -> float:
         """Blank space between piece `index` and everything left of it (negative when they overlap)."""
@@ -153,6 +160,9 @@ def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     sizeable = [box.height for box, area in zip(boxes, areas, strict=True) if area >= 0.2 * areas.max()]
     digit_height = float(max(sizeable))
+    labels, count = _join_broken_strokes(labels, boxes, digit_height)
+    boxes = boxes_of(labels, count)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     band_top = float(np.median([box.top for box in boxes if box.height >= 0.6 * digit_height]))
     band_bottom = band_top + digit_height
 
@@ -172,6 +182,35 @@ def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
             keep.append(index)
     groups = _merge_broken(keep, boxes)
     return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+
+
+def _join_broken_strokes(labels: np.ndarray, boxes: list[Box], digit_height: float) -> tuple[np.ndarray, int]:
+    """Components relabelled so that short pieces of one broken stroke (a thin "1" that the scan broke in
+    two) are one: pieces each under 0.6 of the digits' height, nearly touching, that together stand at
+    least that tall and no wider than a narrow digit."""
+    count = len(boxes)
+    parent = list(range(count))
+    reach = max(2.0, 0.12 * digit_height)
+    for a in range(count):
+        for b in range(a + 1, count):
+            box_a, box_b = boxes[a], boxes[b]
+            if max(box_a.height, box_b.height) >= 0.6 * digit_height:
+                continue
+            apart = max(box_b.left - box_a.right, box_a.left - box_b.right, box_b.top - box_a.bottom,
+                        box_a.top - box_b.bottom)  # fmt: skip
+            union = box_a.union(box_b)
+            if apart <= reach and union.height >= 0.6 * digit_height and union.width <= 0.6 * digit_height:
+                parent[max(_find(parent, a), _find(parent, b))] = min(_find(parent, a), _find(parent, b))
+    roots = [_find(parent, index) for index in range(count)]
+    _, compact = np.unique(roots, return_inverse=True)
+    mapping = np.concatenate(([0], compact + 1)).astype(np.int32)
+    return mapping[labels], int(compact.max()) + 1
+
+
+def _find(parent: list[int], item: int) -> int:
+    while parent[item] != item:
+        item = parent[item]
+    return item
 
 
 def _centre(group: list[int], boxes: list[Box]) -> float:
@@ -219,55 +258,60 @@ def _group_box(group: list[int], boxes: list[Box]) -> Box:
     return box
 
 
-SLOPES = (-0.4, -0.2, 0.0, 0.2, 0.4)  # cut lines tried, in columns per row
+STEP_COST = 0.05  # what a cut pays for each column it moves sideways between rows, against a pixel of ink
+CUT_MARGIN = 0.2  # cuts keep this many digit heights from a group's ends and from each other
+CUT_SPACING = 0.25  # a group is offered a cut for about every this many digit heights of its width
 
 
 def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
-    """Where to cut a group wider than one digit: for each candidate, the column (float) of the cut in every
-    row of the box. Candidates are the minima of the column profile, at least a third of a digit from
-    either end and from each other; each follows the slope that crosses the least ink."""
+    """Where to cut a group wider than one digit: for each candidate cut, its column in every row of the box
+    (a float; pixels left of it go left). Each cut is the path from top to bottom that crosses the least
+    ink (dynamic programming over the rows, as seam carving does), so it can weave between digits that
+    overlap; the cuts offered end where such paths are cheapest, apart from each other and the ends."""
     if box.width < 0.75 * digit_height:
         return []
-    region = np.where(
-        member[box.top : box.bottom, box.left : box.right],
-        weights[box.top : box.bottom, box.left : box.right],
-        0,
-    )
-    profile = region.sum(axis=0)
-    smooth = np.convolve(profile, np.ones(3) / 3, mode="same")
-    margin = max(2, int(0.25 * digit_height))
-    spacing = max(2, int(0.3 * digit_height))
-    wanted = max(1, round(box.width / (0.3 * digit_height)))
-    interior = range(margin, box.width - margin)
-    minima = [x for x in interior if smooth[x] <= smooth[x - 1] and smooth[x] <= smooth[x + 1]]
-    minima.sort(key=lambda x: smooth[x])
+    window = (slice(box.top, box.bottom), slice(box.left, box.right))
+    region = np.where(member[window], weights[window], 0).astype(np.float32)
+    region /= max(float(region.max()), 1e-6)
+    height, width = region.shape
+    cost = region[0].copy()
+    came_from = np.zeros((height, width), np.int8)
+    blocked = np.array([np.inf], np.float32)
+    columns = np.arange(width)
+    for row in range(1, height):
+        options = np.stack([
+            np.concatenate((blocked, cost[:-1])) + STEP_COST, cost, np.concatenate((cost[1:], blocked)) + STEP_COST
+        ])  # fmt: skip
+        choice = options.argmin(axis=0)
+        cost = options[choice, columns] + region[row]
+        came_from[row] = choice - 1
+    margin = max(2, int(CUT_MARGIN * digit_height))
+    wanted = max(1, math.ceil(box.width / (CUT_SPACING * digit_height)))
+    ends = [x for x in range(margin, width - margin) if cost[x] <= cost[x - 1] and cost[x] <= cost[x + 1]]
     chosen: list[int] = []
-    for x in minima:
-        if all(abs(x - other) >= spacing for other in chosen):
+    for x in sorted(ends, key=lambda x: cost[x]):
+        if all(abs(x - other) >= margin for other in chosen):
             chosen.append(x)
         if len(chosen) == wanted:
             break
-    rows = np.arange(box.height, dtype=np.float32)
-    middle = (box.height - 1) / 2
     lines = []
-    for x in sorted(chosen):
-        best, best_cost = None, math.inf
-        for slope in SLOPES:
-            columns = x + slope * (rows - middle)
-            inside = np.clip(np.round(columns).astype(int), 0, box.width - 1)
-            cost = float(region[rows.astype(int), inside].sum()) + 0.01 * abs(slope)
-            if cost < best_cost:
-                best, best_cost = columns, cost
-        lines.append(best + box.left)
+    for end in sorted(chosen):
+        path = np.empty(height, np.float32)
+        column = end
+        for row in range(height - 1, -1, -1):
+            path[row] = column
+            column += int(came_from[row, column])
+        lines.append(path + box.left + 0.5)
     return lines
 
 
 def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:
     pieces = np.zeros(shape, np.int32)
     piece_boxes: list[Box] = []
+    piece_groups: list[int] = []
     cuts: list[tuple[float, float, float]] = []
     columns = np.arange(shape[1], dtype=np.float32)[None, :]
-    for group in sorted(groups, key=lambda g: _centre(g, boxes)):
+    for group_number, group in enumerate(sorted(groups, key=lambda g: _centre(g, boxes))):
         member = np.isin(labels, [index + 1 for index in group])
         box = _group_box(group, boxes)
         lines = split_lines(member, weights, box, digit_height)
@@ -291,6 +335,7 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
                 continue
             rows, cols = np.nonzero(part)
             pieces[part] = len(piece_boxes) + 1
+            piece_groups.append(group_number)
             piece_boxes.append(
                 Box(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
             )
@@ -299,7 +344,7 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
     for new, old in enumerate(order):
         relabel[old + 1] = new + 1
     return Segmentation(
-        relabel[pieces], [piece_boxes[i] for i in order], digit_height,
+        relabel[pieces], [piece_boxes[i] for i in order], digit_height, [piece_groups[i] for i in order],
         [(top, bottom, 0.0) for top, bottom, _ in cuts], dropped,
     )  # fmt: skip
 

@@ -2,9 +2,10 @@
 (images/segment.py), put every candidate digit into MNIST form as predict does, score them all in one
 forward pass, and take the best path through the cuts by dynamic programming.
 
-A path's score is the sum over its digits of the network's log-probability for the digit's best class
-and a shape term: a digit is about as tall as the field's digits and not much wider. The number's
-confidence is the product of its digits' probabilities.
+A path's score is the sum over its digits of the network's log-probability for the digit's best class,
+less penalties for what a digit rarely is: much shorter than the field's digits, pieces with blank space
+between them, or strokes that are apart on the paper. The number's confidence is the product of its
+digits' probabilities.
 """
 
 from __future__ import annotations
@@ -27,13 +28,8 @@ from lenet_cli.predict import expand_inputs, read_sources
 from lenet_cli.preprocess import Source, clean_ink, decode_grey, ink_to_mnist, read_grey
 
 WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
-# log(width / height) of each class's ink box in MNIST's training set: mean and spread (a class-by-class
-# shape model: a "4" twice as wide as it is tall is two digits, a "1" that wide is no 1).
-ASPECT_MEAN = np.array([-0.102, -0.912, -0.068, -0.227, -0.234, -0.071, -0.317, -0.256, -0.274, -0.385])
-ASPECT_SPREAD = np.array([0.191, 0.453, 0.212, 0.208, 0.208, 0.252, 0.213, 0.211, 0.217, 0.204])
-SHAPE_WEIGHT = 0.1  # of the shape model's log-likelihood against the network's log-probability
 SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
-DIGIT_COST = 0.0  # each digit of a path pays this (negative: a bonus, against merging neighbours)
+JOIN_PENALTY = 1.0  # for each separate stroke group joined into one candidate (a digit is rarely two)
 GAP_PENALTY = 0.3  # per tenth of the digits' height of blank space between the pieces of one candidate
 
 
@@ -58,6 +54,7 @@ class Reading:
     error: str | None = None
     scale: int = 1  # the field was worked on at 1/scale of its size
     segmentation: Segmentation | None = None
+    field: np.ndarray | None = None  # the cleaned ink as uint8, bright on black, at the working size
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
@@ -103,7 +100,8 @@ def read_number(
     log_probs = predict_logits(model, torch.from_numpy(inputs)).log_softmax(dim=1).cpu().numpy()
     class_scores = scores_of(segmentation, runs, log_probs)
     path = best_path(segmentation, runs, class_scores, length)
-    reading = Reading(path="", scale=scale, segmentation=segmentation)
+    field_u8 = np.round(ink / max(float(ink.max()), 1e-6) * 255).astype(np.uint8)
+    reading = Reading(path="", scale=scale, segmentation=segmentation, field=field_u8)
     for run_index in path:
         start, stop = runs[run_index]
         box = segmentation.span(start, stop)
@@ -138,18 +136,17 @@ def candidate_input(
 
 
 def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs: np.ndarray) -> np.ndarray:
-    """Each candidate's score for each class (N, 10): the network's log-probability, the class's shape
-    model, a penalty for being shorter than the digits, and the cost of one more digit."""
+    """Each candidate's score for each class (N, 10): the network's log-probability less penalties for
+    being shorter than the digits, for blank space inside and for joining separate strokes."""
     boxes = [segmentation.span(start, stop) for start, stop in runs]
-    aspect = np.log(np.array([box.width / box.height for box in boxes]))[:, None]
-    shape = -0.5 * ((aspect - ASPECT_MEAN) / ASPECT_SPREAD) ** 2
     heights = np.array([box.height for box in boxes]) / segmentation.digit_height
     short = SHORT_PENALTY * 10 * np.maximum(0.0, 0.75 - heights)[:, None]
     gaps = np.array([
         sum(max(0.0, segmentation.gap_before(index)) for index in range(start + 1, stop)) for start, stop in runs
     ]) / segmentation.digit_height  # fmt: skip
-    apart = GAP_PENALTY * 10 * gaps[:, None]
-    return log_probs + SHAPE_WEIGHT * np.maximum(shape, -12) - short - apart - DIGIT_COST
+    joins = np.array([segmentation.joins(start, stop) for start, stop in runs], np.float64)
+    apart = GAP_PENALTY * 10 * gaps[:, None] + JOIN_PENALTY * joins[:, None]
+    return log_probs - short - apart
 
 
 def best_path(
@@ -198,6 +195,43 @@ def best_path(
         path.append(index)
         stop, digits = runs[index][0], digits - 1
     return path[::-1]
+
+
+OUTLINE = (
+    128  # the grey level of the digit boxes drawn into an overview (seen on a black-and-white terminal too)
+)
+
+
+def overview(reading: Reading, rows: int = 28, max_columns: int = 160) -> np.ndarray:
+    """The field at `rows` pixels tall (narrower if it would pass `max_columns`) with each digit's box
+    outlined: uint8, for a terminal picture."""
+    from lenet_cli.image_ops import resample
+
+    assert reading.field is not None
+    height, width = reading.field.shape
+    factor = min(rows / height, max_columns / width)
+    size = (max(1, round(height * factor / 2)) * 2, max(1, round(width * factor)))  # even: two rows a line
+    picture = resample(reading.field.astype(np.float32), size, antialias=True)
+    picture = np.clip(np.round(picture), 0, 255).astype(np.uint8)
+    for digit in reading.digits:
+        x, y, w, h = (round(value / reading.scale * factor) for value in digit.box)
+        x, y = min(x, size[1] - 1), min(y, size[0] - 1)
+        right, bottom = min(x + max(w, 1), size[1]) - 1, min(y + max(h, 1), size[0]) - 1
+        for rows_, cols_ in ((y, slice(x, right + 1)), (bottom, slice(x, right + 1))):
+            line = picture[rows_, cols_]
+            line[line < OUTLINE] = OUTLINE
+        for cols_ in (x, right):
+            line = picture[y : bottom + 1, cols_]
+            line[line < OUTLINE] = OUTLINE
+    return picture
+
+
+def inputs_strip(digits: list[ReadDigit], gap: int = 2) -> np.ndarray:
+    """The 28x28 inputs of these digits side by side, `gap` black columns apart."""
+    strip = np.zeros((28, max(1, len(digits) * (28 + gap) - gap)), np.uint8)
+    for index, digit in enumerate(digits):
+        strip[:, index * (28 + gap) : index * (28 + gap) + 28] = digit.seen
+    return strip
 
 
 def read_source(model: nn.Module, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
