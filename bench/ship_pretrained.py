@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from lenet_cli.model_files import PRETRAINED, PRETRAINED_NOTE  # noqa: E402
+from lenet_cli.formats.checkpoint import load_checkpoint, save_checkpoint
+from lenet_cli.formats.model_files import PRETRAINED_NOTE
+from lenet_cli.formats.shipped import PRETRAINED
 
 KEPT = ("format_version", "model", "epoch", "history", "config", "dataset", "world_size", "metrics", "versions", "created")
 

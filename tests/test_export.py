@@ -16,9 +16,9 @@ import tutorial
 from helpers import invoke
 from PIL import Image
 
-import lenet_cli.export
-from lenet_cli.data import as_input, load_split
-from lenet_cli.export import export_checkpoint, synthetic_digits
+import lenet_cli.inference.export
+from lenet_cli.data.datasets import as_input, load_split
+from lenet_cli.inference.export import export_checkpoint, synthetic_digits
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "onnx_predict.py"
 
@@ -147,9 +147,9 @@ def test_existing_output_needs_force_and_is_never_half_written(checkpoint, expor
 
 
 def test_a_failed_verification_leaves_no_file(checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr(lenet_cli.export, "TOLERANCE", -1.0)  # nothing can pass
+    monkeypatch.setattr(lenet_cli.inference.export, "TOLERANCE", -1.0)  # nothing can pass
     target = tmp_path / "model.onnx"
-    with pytest.raises(lenet_cli.export.LenetError, match="disagrees with .* nothing written"):
+    with pytest.raises(lenet_cli.inference.export.LenetError, match="disagrees with .* nothing written"):
         export_checkpoint(checkpoint, "onnx", target)
     assert list(tmp_path.iterdir()) == []
 

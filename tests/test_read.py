@@ -8,9 +8,9 @@ from drawing import draw_number
 from helpers import invoke
 from PIL import Image
 
+from lenet_cli.formats.shipped import PRETRAINED
 from lenet_cli.images.segment import label_components, segment
 from lenet_cli.inference.numbers import parse_length
-from lenet_cli.model_files import PRETRAINED
 
 
 def written(tmp_path, name: str, text: str, **options) -> tuple[str, list]:

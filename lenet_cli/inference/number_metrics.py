@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from lenet_cli.errors import DataError
+from lenet_cli.core.errors import DataError
 from lenet_cli.inference.numbers import Reading, read_files
 
 LABELS_FILE = "labels.csv"

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from lenet_cli.errors import ImageError, LenetError
-from lenet_cli.evaluate import predict_logits
+from lenet_cli.core.errors import ImageError, LenetError
+from lenet_cli.images.preprocess import Source, clean_ink, decode_grey, ink_to_mnist, read_grey
 from lenet_cli.images.segment import Segmentation, candidates, segment
-from lenet_cli.predict import expand_inputs, read_sources
-from lenet_cli.preprocess import Source, clean_ink, decode_grey, ink_to_mnist, read_grey
+from lenet_cli.inference.forward import predict_logits
+from lenet_cli.inference.predict import expand_inputs, read_sources
 
 WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
 SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
@@ -205,7 +205,7 @@ OUTLINE = (
 def overview(reading: Reading, rows: int = 28, max_columns: int = 160) -> np.ndarray:
     """The field at `rows` pixels tall (narrower if it would pass `max_columns`) with each digit's box
     outlined: uint8, for a terminal picture."""
-    from lenet_cli.image_ops import resample
+    from lenet_cli.images.image_ops import resample
 
     assert reading.field is not None
     height, width = reading.field.shape
