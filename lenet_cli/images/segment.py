@@ -17,6 +17,7 @@ Numpy only: the network is the reader's business.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -60,8 +61,10 @@ class Segmentation:
     groups: list[int] = field(
         default_factory=list
     )  # the stroke group (connected or broken) each piece is cut from
-    cuts: list[tuple[float, float, float]] = field(default_factory=list)  # (x at top, x at bottom, y centre)
     dropped: list[Box] = field(default_factory=list)  # marks that were not taken for digits
+    _rightmost: list[int] = field(
+        default_factory=list, repr=False
+    )  # the furthest right edge up to each piece
 
     @property
     def count(self) -> int:
@@ -79,7 +82,9 @@ class Segmentation:
 
     def gap_before(self, index: int) -> float:
         """Blank space between piece `index` and everything left of it (negative when they overlap)."""
-        return self.boxes[index].left - max(box.right for box in self.boxes[:index])
+        if len(self._rightmost) != len(self.boxes):
+            self._rightmost = list(itertools.accumulate((box.right for box in self.boxes), max))
+        return self.boxes[index].left - self._rightmost[index - 1]
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -264,14 +269,13 @@ CUT_SPACING = 0.25  # a group is offered a cut for about every this many digit h
 
 
 def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
-    """Where to cut a group wider than one digit: for each candidate cut, its column in every row of the box
+    """Where to cut a group (`member` and `weights` cut to its box) wider than one digit: for each candidate cut, its column in every row of the box
     (a float; pixels left of it go left). Each cut is the path from top to bottom that crosses the least
     ink (dynamic programming over the rows, as seam carving does), so it can weave between digits that
     overlap; the cuts offered end where such paths are cheapest, apart from each other and the ends."""
     if box.width < 0.75 * digit_height:
         return []
-    window = (slice(box.top, box.bottom), slice(box.left, box.right))
-    region = np.where(member[window], weights[window], 0).astype(np.float32)
+    region = np.where(member, weights, 0).astype(np.float32)
     region /= max(float(region.max()), 1e-6)
     height, width = region.shape
     cost = region[0].copy()
@@ -306,26 +310,19 @@ def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height:
 
 
 def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:
+    """The pieces: each group of components, cut along its split lines, numbered left to right."""
     pieces = np.zeros(shape, np.int32)
     piece_boxes: list[Box] = []
     piece_groups: list[int] = []
-    cuts: list[tuple[float, float, float]] = []
-    columns = np.arange(shape[1], dtype=np.float32)[None, :]
     for group_number, group in enumerate(sorted(groups, key=lambda g: _centre(g, boxes))):
-        member = np.isin(labels, [index + 1 for index in group])
         box = _group_box(group, boxes)
-        lines = split_lines(member, weights, box, digit_height)
-        # Each line splits the rows of the box; part k holds the pixels between line k-1 and line k.
-        full_lines = []
-        for line in lines:
-            per_row = np.full(shape[0], np.nan, np.float32)
-            per_row[box.top : box.bottom] = line
-            per_row[: box.top] = line[0]
-            per_row[box.bottom :] = line[-1]
-            full_lines.append(per_row[:, None])
-            cuts.append((float(line[0]), float(line[-1]), 0.0))
-        bounds = [None, *full_lines, None]
-        for left_line, right_line in zip(bounds[:-1], bounds[1:], strict=True):
+        window = (slice(box.top, box.bottom), slice(box.left, box.right))
+        in_window = labels[window]
+        member = in_window == group[0] + 1 if len(group) == 1 else np.isin(in_window, [i + 1 for i in group])
+        lines = [line[:, None] - box.left for line in split_lines(member, weights[window], box, digit_height)]
+        columns = np.arange(box.width, dtype=np.float32)[None, :]
+        # Part k holds the group's pixels between line k-1 and line k.
+        for left_line, right_line in zip([None, *lines], [*lines, None], strict=True):
             part = member.copy()
             if left_line is not None:
                 part &= columns >= left_line
@@ -334,19 +331,23 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
             if not part.any():
                 continue
             rows, cols = np.nonzero(part)
-            pieces[part] = len(piece_boxes) + 1
+            pieces[window][part] = len(piece_boxes) + 1
             piece_groups.append(group_number)
             piece_boxes.append(
-                Box(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1)
-            )
+                Box(box.left + int(cols.min()), box.top + int(rows.min()),
+                    box.left + int(cols.max()) + 1, box.top + int(rows.max()) + 1)
+            )  # fmt: skip
     order = sorted(range(len(piece_boxes)), key=lambda i: (piece_boxes[i].left + piece_boxes[i].right) / 2)
     relabel = np.zeros(len(piece_boxes) + 1, np.int32)
     for new, old in enumerate(order):
         relabel[old + 1] = new + 1
     return Segmentation(
-        relabel[pieces], [piece_boxes[i] for i in order], digit_height, [piece_groups[i] for i in order],
-        [(top, bottom, 0.0) for top, bottom, _ in cuts], dropped,
-    )  # fmt: skip
+        relabel[pieces],
+        [piece_boxes[i] for i in order],
+        digit_height,
+        [piece_groups[i] for i in order],
+        dropped,
+    )
 
 
 def candidates(segmentation: Segmentation, max_pieces: int = MAX_PIECES) -> list[tuple[int, int]]:

@@ -1,0 +1,143 @@
+"""Whole numbers read by `lenet read`, Tesseract and RapidOCR, side by side on the same composed sets, and how
+long lenet takes to read a 5-digit amount on one thread.
+
+    python bench/compose_numbers.py /tmp/numbers --count 200 --seed 2024
+    python bench/read_numbers.py /tmp/numbers [--checkpoint FILE] [--engines lenet,tesseract,rapidocr]
+
+Each set is a folder with labels.csv (`file,label`), as compose_numbers.py writes them. Scores as the
+ICFHR 2014 digit-string competition: exact match (the share of numbers read exactly) and ANLD (average
+normalised edit distance). Every engine's output is reduced to its digits before scoring (separators
+and dashes are not part of the label), so no engine loses for writing `12.345` for 12345.
+
+- Tesseract: Debian's tesseract-ocr (5.3), one text line (`--psm 7`), digits only
+  (`tessedit_char_whitelist=0123456789`), on the image file as it is.
+- RapidOCR: `pip install rapidocr-onnxruntime` (bench only, never a lenet dependency), recognition only
+  (no detection, no angle classifier): the whole field is its text line.
+- lenet: the reader of `lenet read`, with the shipped model unless --checkpoint names another.
+
+Speed: every 5-digit number of the sets read from its file's bytes (decode, clean-up, cuts, one forward
+pass of all candidates, the best path), with torch on one thread; median and 90th percentile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from lenet_cli.formats.model_files import load_any_model
+from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.inference.number_metrics import normalised_distance
+from lenet_cli.inference.numbers import read_files, read_source
+
+
+def load_set(folder: Path) -> list[tuple[Path, str]]:
+    with open(folder / "labels.csv", newline="") as handle:
+        return [(folder / row["file"], row["label"]) for row in csv.DictReader(handle)]
+
+
+def digits_only(text: str) -> str:
+    return "".join(char for char in text if char.isdigit())
+
+
+def read_with_lenet(model, paths: list[Path]) -> list[str]:
+    return [reading.number or "" for reading in read_files(model, paths)]
+
+
+def read_with_tesseract(paths: list[Path]) -> list[str]:
+    command = ["tesseract", "", "stdout", "--psm", "7", "-c", "tessedit_char_whitelist=0123456789"]
+    found = []
+    for path in paths:
+        command[1] = str(path)
+        result = subprocess.run(command, capture_output=True, text=True)
+        found.append(digits_only(result.stdout))
+    return found
+
+
+def read_with_rapidocr(paths: list[Path]) -> list[str]:
+    from rapidocr_onnxruntime import RapidOCR
+
+    engine = RapidOCR()
+    found = []
+    for path in paths:
+        result, _ = engine(str(path), use_det=False, use_cls=False, use_rec=True)
+        found.append(digits_only("".join(text for text, _score in result or [])))
+    return found
+
+
+def score(labels: list[str], read: list[str]) -> dict[str, float]:
+    exact = sum(label == got for label, got in zip(labels, read, strict=True))
+    distance = sum(normalised_distance(label, got) for label, got in zip(labels, read, strict=True))
+    return {"exact_match": exact / len(labels), "anld": distance / len(labels)}
+
+
+def speed(model, pairs: list[tuple[Path, str]], most: int = 200) -> dict[str, float]:
+    """Milliseconds to read each 5-digit number from its bytes, one thread."""
+    amounts = [path.read_bytes() for path, label in pairs if len(label) == 5][:most]
+    for data in amounts[:5]:  # warm-up
+        read_source(model, data, "auto", None)
+    times = []
+    for data in amounts:
+        start = time.perf_counter()
+        read_source(model, data, "auto", None)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {
+        "numbers": len(times),
+        "median_ms": statistics.median(times),
+        "p90_ms": times[int(0.9 * (len(times) - 1))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sets", type=Path, help="a folder of sets (each a folder with labels.csv)")
+    parser.add_argument("--checkpoint", type=Path, default=PRETRAINED)
+    parser.add_argument("--engines", default="lenet,tesseract,rapidocr")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    engines = args.engines.split(",")
+    if "tesseract" in engines and shutil.which("tesseract") is None:
+        raise SystemExit(
+            "tesseract is not installed (apt-get install tesseract-ocr), or leave it out: --engines"
+        )
+    model, _ = load_any_model(args.checkpoint, "cpu")
+    folders = sorted(folder for folder in args.sets.iterdir() if (folder / "labels.csv").is_file())
+    figures: dict[str, dict] = {}
+    all_pairs = []
+    print(f"{'set':12s} {'numbers':>7s}  " + "  ".join(f"{name + ' exact / ANLD':>24s}" for name in engines))
+    for folder in folders:
+        pairs = load_set(folder)
+        all_pairs += pairs
+        paths, labels = [path for path, _ in pairs], [label for _, label in pairs]
+        row = {}
+        for name in engines:
+            read = {
+                "lenet": lambda: read_with_lenet(model, paths),
+                "tesseract": lambda: read_with_tesseract(paths),
+                "rapidocr": lambda: read_with_rapidocr(paths),
+            }[name]()
+            row[name] = score(labels, read)
+        figures[folder.name] = {"numbers": len(pairs), **row}
+        cells = "  ".join(f"{row[n]['exact_match']:>15.1%} / {row[n]['anld']:.3f}" for n in engines)
+        print(f"{folder.name:12s} {len(pairs):7d}  {cells}", flush=True)
+    figures["speed_5_digits"] = speed(model, all_pairs)
+    timing = figures["speed_5_digits"]
+    print(
+        f"lenet read, a 5-digit number from its file's bytes, 1 thread: median {timing['median_ms']:.1f} ms, "
+        f"90th percentile {timing['p90_ms']:.1f} ms ({timing['numbers']} numbers)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
