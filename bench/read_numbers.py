@@ -72,6 +72,9 @@ def read_with_rapidocr(paths: list[Path]) -> list[str]:
     return found
 
 
+ENGINES = {"tesseract": read_with_tesseract, "rapidocr": read_with_rapidocr}
+
+
 def score(labels: list[str], read: list[str]) -> dict[str, float]:
     exact = sum(label == got for label, got in zip(labels, read, strict=True))
     distance = sum(normalised_distance(label, got) for label, got in zip(labels, read, strict=True))
@@ -120,11 +123,7 @@ def main() -> None:
         paths, labels = [path for path, _ in pairs], [label for _, label in pairs]
         row = {}
         for name in engines:
-            read = {
-                "lenet": lambda: read_with_lenet(model, paths),
-                "tesseract": lambda: read_with_tesseract(paths),
-                "rapidocr": lambda: read_with_rapidocr(paths),
-            }[name]()
+            read = read_with_lenet(model, paths) if name == "lenet" else ENGINES[name](paths)
             row[name] = score(labels, read)
         figures[folder.name] = {"numbers": len(pairs), **row}
         cells = "  ".join(f"{row[n]['exact_match']:>15.1%} / {row[n]['anld']:.3f}" for n in engines)
