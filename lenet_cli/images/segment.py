@@ -142,8 +142,14 @@ def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
 def remove_lines(mask: np.ndarray) -> np.ndarray:
     """The mask without ruled lines: underlines and box edges (see the module's docstring)."""
     height = mask.shape[0]
-    lines = long_runs(mask, max(8, height)) | long_runs(mask.T, max(8, math.ceil(0.85 * height))).T
-    return mask & ~lines
+    across = long_runs(mask, max(8, height))
+    down = long_runs(mask.T, max(8, math.ceil(0.85 * height))).T
+    # A line's faint edges break into short runs; they go with it (a pixel either side of it).
+    across[1:] |= across[:-1].copy()
+    across[:-1] |= across[1:].copy()
+    down[:, 1:] |= down[:, :-1].copy()
+    down[:, :-1] |= down[:, 1:].copy()
+    return mask & ~(across | down)
 
 
 def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
