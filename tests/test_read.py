@@ -1,5 +1,6 @@
 """lenet read: whole numbers written as people write them, read by the shipped LeNet-5 through the CLI."""
 
+import io
 import json
 
 import numpy as np
@@ -227,3 +228,50 @@ def test_edit_distance():
     assert edit_distance("12345", "13245") == 2
     assert edit_distance("", "123") == 3
     assert normalised_distance("1234", "12") == 0.5
+
+
+@pytest.fixture(scope="module")
+def api():
+    from fastapi.testclient import TestClient
+
+    from lenet_cli.formats.model_files import load_any_model
+    from lenet_cli.serving.app import create_app
+    from lenet_cli.serving.options import ServeOptions
+    from lenet_cli.serving.workers import PreprocessingPool
+
+    pool = PreprocessingPool(0)
+    model, info = load_any_model(PRETRAINED)
+    yield TestClient(create_app(model, info, ServeOptions(), pool), base_url="http://127.0.0.1:8000")
+    pool.close()
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_post_read_answers_like_lenet_read_json(api, tmp_path):
+    path, _ = written(tmp_path, "amount.png", "12.345-")
+    _, document = read_json(path)
+    expected = document["readings"][0]
+    raw = api.post("/read", content=png(Image.open(path)))
+    assert raw.status_code == 200
+    assert raw.json() == {"readings": [{**expected, "path": "-"}]}
+    files = [
+        ("images", ("a.png", png(Image.open(path)), "image/png")),
+        ("images", ("b.png", b"junk", "image/png")),
+    ]
+    multipart = api.post("/read", files=files).json()["readings"]
+    assert multipart[0] == {**expected, "path": "a.png"}
+    assert multipart[1]["path"] == "b.png" and multipart[1]["error"].startswith("cannot decode image")
+
+
+def test_post_read_errors(api, tmp_path):
+    blank = api.post("/read", content=png(Image.new("L", (200, 60), 240)))
+    assert (blank.status_code, blank.json()) == (422, {"error": "no digit found (the image is blank)"})
+    path, _ = written(tmp_path, "zip.png", "90210")
+    data = png(Image.open(path))
+    assert api.post("/read?length=5", content=data).json()["readings"][0]["number"] == "90210"
+    wrong = api.post("/read?length=x", content=data)
+    assert wrong.status_code == 422 and wrong.json()["error"].startswith("--length takes N or N-M")

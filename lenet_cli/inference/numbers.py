@@ -254,15 +254,27 @@ def read_files(
     paths = expand_inputs(inputs)
     if not paths:
         raise LenetError("no images found in the given folders")
-    readings = []
     sources = read_sources(paths)
     bar = tqdm(sources, desc="Reading numbers", unit="img", file=sys.stderr, leave=False,
                disable=None if show_progress else True)  # fmt: skip
-    for path, source in zip(paths, bar, strict=True):
+    return read_named(
+        model, [(str(path), source) for path, source in zip(paths, bar, strict=True)], invert, length
+    )
+
+
+def read_named(
+    model: nn.Module,
+    named: list[tuple[str, Source]],
+    invert: str = "auto",
+    length: tuple[int, int] | None = None,
+) -> list[Reading]:
+    """A Reading for each (name, path or image bytes), in order; one that cannot be read gets `error`."""
+    readings = []
+    for name, source in named:
         try:
             reading = read_source(model, source, invert, length)
         except ImageError as error:
-            reading = Reading(path=str(path), error=str(error))
-        reading.path = str(path)
+            reading = Reading(path=name, error=str(error))
+        reading.path = name
         readings.append(reading)
     return readings

@@ -34,6 +34,7 @@ from lenet_cli.core.reading import MiB
 from lenet_cli.core.writing import atomic_write, make_folder
 from lenet_cli.data.datasets import class_names
 from lenet_cli.formats.model_info import ModelInfo
+from lenet_cli.inference.numbers import parse_length, read_named
 from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
@@ -98,6 +99,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         return Response(json.dumps(document), media_type="application/json")  # no re-encoding of plain data
 
     _add_collect_routes(app, options.collect_dir)
+    _add_read_route(app, model)
     return app
 
 
@@ -254,6 +256,26 @@ class SameOrigin:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _add_read_route(app: FastAPI, model: nn.Module) -> None:
+    @app.post("/read")
+    async def read(request: Request, length: str | None = None, invert: str = "auto"):
+        """Whole numbers, answered like `lenet read --json`; read on a thread, off the event loop."""
+        if invert not in INVERT_CHOICES:
+            raise ClientError(422, f"invert must be one of {', '.join(INVERT_CHOICES)}")
+        try:
+            bounds = parse_length(length)
+        except LenetError as error:
+            raise ClientError(422, str(error)) from None
+        uploads = await read_uploads(request)
+        work = asyncio.get_running_loop().run_in_executor(
+            app.state.alone, read_named, model, uploads, invert, bounds
+        )
+        readings = [reading.to_dict() for reading in await work]
+        if len(readings) == 1 and readings[0].get("error"):  # one image, unreadable: the request failed
+            raise ClientError(422, readings[0]["error"])
+        return Response(json.dumps({"readings": readings}), media_type="application/json")
 
 
 def _add_collect_routes(app: FastAPI, folder: Path | None) -> None:
