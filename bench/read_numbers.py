@@ -16,7 +16,8 @@ and dashes are not part of the label), so no engine loses for writing `12.345` f
 - lenet: the reader of `lenet read`, with the shipped model unless --checkpoint names another.
 
 Speed: every 5-digit number of the sets read from its file's bytes (decode, clean-up, cuts, one forward
-pass of all candidates, the best path), with torch on one thread; median and 90th percentile.
+pass of all candidates, the best path), with torch on one thread; median and 90th percentile, and beside
+it `lenet predict`'s path on the same files (measured alternately, so the ratio survives a busy machine).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -35,6 +37,8 @@ import torch
 
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.images.preprocess import load_digit
+from lenet_cli.inference.forward import predict_logits
 from lenet_cli.inference.number_metrics import normalised_distance
 from lenet_cli.inference.numbers import read_files, read_source
 
@@ -95,20 +99,29 @@ def score(labels: list[str], read: list[str]) -> dict[str, float]:
 
 
 def speed(model, pairs: list[tuple[Path, str]], most: int = 200) -> dict[str, float]:
-    """Milliseconds to read each 5-digit number from its bytes, one thread."""
+    """Milliseconds to read each 5-digit number from its bytes, one thread; beside it, alternating image by
+    image so both see the same load, what `lenet predict` takes for the same file (decode, the one-digit
+    preprocessing, a forward pass of one): the ratio holds on a busy machine where times do not."""
     amounts = [path.read_bytes() for path, label in pairs if len(label) == 5][:most]
     for data in amounts[:5]:  # warm-up
         read_source(model, data, "auto", None)
-    times = []
+        predict_logits(model, load_digit(data)[None])
+    reading, predicting = [], []
     for data in amounts:
         start = time.perf_counter()
         read_source(model, data, "auto", None)
-        times.append((time.perf_counter() - start) * 1000)
-    times.sort()
+        middle = time.perf_counter()
+        predict_logits(model, load_digit(data)[None])
+        reading.append((middle - start) * 1000)
+        predicting.append((time.perf_counter() - middle) * 1000)
+    reading.sort()
     return {
-        "numbers": len(times),
-        "median_ms": statistics.median(times),
-        "p90_ms": times[int(0.9 * (len(times) - 1))],
+        "numbers": len(reading),
+        "median_ms": statistics.median(reading),
+        "p90_ms": reading[int(0.9 * (len(reading) - 1))],
+        "predict_same_file_median_ms": statistics.median(predicting),
+        "ratio_to_predict": statistics.median(reading) / statistics.median(predicting),
+        "load_average_1min": os.getloadavg()[0],
     }
 
 
@@ -145,7 +158,9 @@ def main() -> None:
     timing = figures["speed_5_digits"]
     print(
         f"lenet read, a 5-digit number from its file's bytes, 1 thread: median {timing['median_ms']:.1f} ms, "
-        f"90th percentile {timing['p90_ms']:.1f} ms ({timing['numbers']} numbers)"
+        f"90th percentile {timing['p90_ms']:.1f} ms ({timing['numbers']} numbers); lenet predict on the same "
+        f"files {timing['predict_same_file_median_ms']:.1f} ms: {timing['ratio_to_predict']:.1f}x; "
+        f"load average {timing['load_average_1min']:.1f}"
     )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

@@ -88,40 +88,36 @@ class Segmentation:
 
 
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected components: int32 labels (0 background, 1..n) and n. Works on horizontal runs (a few
-    hundred in a written field), joined across rows by union-find."""
+    """8-connected components: int32 labels (0 background, 1..n) and n. Works on horizontal runs: each run
+    is joined to the runs of the next row that touch it (diagonals included), and the joined runs take the
+    smallest index among them by repeated propagation with pointer jumping, all in numpy."""
     height, width = mask.shape
     edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    start_rows, starts = np.nonzero(edges == 1)
+    rows, starts = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)  # exclusive; row-major order matches the starts'
     count = len(starts)
     if count == 0:
         return np.zeros(mask.shape, np.int32), 0
-    parent = list(range(count))
-
-    def root(run: int) -> int:
-        while parent[run] != run:
-            parent[run] = parent[parent[run]]
-            run = parent[run]
-        return run
-
-    row_first = np.searchsorted(start_rows, np.arange(height + 1)).tolist()
-    starts_list, ends_list = starts.tolist(), ends.tolist()
-    for row in range(height - 1):
-        upper, upper_end = row_first[row], row_first[row + 1]
-        lower, lower_end = upper_end, row_first[row + 2]
-        while upper < upper_end and lower < lower_end:
-            # Runs [s, e) on neighbouring rows touch (diagonals included) when each starts by the other's end.
-            if starts_list[lower] <= ends_list[upper] and starts_list[upper] <= ends_list[lower]:
-                a, b = root(upper), root(lower)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            if ends_list[upper] < ends_list[lower]:
-                upper += 1
-            else:
-                lower += 1
-    roots = np.array([root(run) for run in range(count)])
-    _, component = np.unique(roots, return_inverse=True)
+    # Keys that order runs row by row: a run [s, e) of the next row touches run i when s <= e_i and e >= s_i.
+    stride = width + 2
+    start_keys, end_keys = rows * stride + starts, rows * stride + ends
+    below = (rows + 1) * stride
+    first = np.searchsorted(end_keys, below + starts, side="left")
+    last = np.searchsorted(start_keys, below + ends, side="right")
+    touching = np.maximum(last - first, 0)
+    upper = np.repeat(np.arange(count), touching)
+    lower = first[upper] + np.arange(len(upper)) - np.repeat(np.cumsum(touching) - touching, touching)
+    component = np.arange(count)
+    while True:
+        smaller = np.minimum(component[upper], component[lower])
+        joined = component.copy()
+        np.minimum.at(joined, upper, smaller)
+        np.minimum.at(joined, lower, smaller)
+        joined = joined[joined]
+        if np.array_equal(joined, component):
+            break
+        component = joined
+    _, component = np.unique(component, return_inverse=True)
     run_of_pixel = np.cumsum((edges[:, :-1] == 1).ravel()).reshape(height, width) - 1
     labels = np.where(mask, component[np.maximum(run_of_pixel, 0)] + 1, 0).astype(np.int32)
     return labels, int(component.max()) + 1
@@ -153,11 +149,16 @@ def remove_lines(mask: np.ndarray) -> np.ndarray:
 
 
 def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
-    boxes = []
-    for value in range(1, count + 1):
-        rows, cols = np.nonzero(labels == value)
-        boxes.append(Box(int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1))
-    return boxes
+    """The box of each label 1..count."""
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    extents = []
+    for values, reduce, empty in ((cols, np.minimum, labels.shape[1]), (rows, np.minimum, labels.shape[0]),
+                                  (cols, np.maximum, -1), (rows, np.maximum, -1)):  # fmt: skip
+        extent = np.full(count, empty)
+        reduce.at(extent, which, values)
+        extents.append(extent.tolist())
+    return [Box(left, top, right + 1, bottom + 1) for left, top, right, bottom in zip(*extents, strict=True)]
 
 
 def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
@@ -286,15 +287,13 @@ def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height:
     height, width = region.shape
     cost = region[0].copy()
     came_from = np.zeros((height, width), np.int8)
-    blocked = np.array([np.inf], np.float32)
-    columns = np.arange(width)
+    padded = np.full(width + 2, np.inf, np.float32)
     for row in range(1, height):
-        options = np.stack([
-            np.concatenate((blocked, cost[:-1])) + STEP_COST, cost, np.concatenate((cost[1:], blocked)) + STEP_COST
-        ])  # fmt: skip
-        choice = options.argmin(axis=0)
-        cost = options[choice, columns] + region[row]
-        came_from[row] = choice - 1
+        padded[1:-1] = cost
+        left, right = padded[:-2] + STEP_COST, padded[2:] + STEP_COST
+        best = np.minimum(np.minimum(left, cost), right)
+        came_from[row] = np.where(cost == best, 0, np.where(left == best, -1, 1))
+        cost = best + region[row]
     margin = max(2, int(CUT_MARGIN * digit_height))
     wanted = max(1, math.ceil(box.width / (CUT_SPACING * digit_height)))
     ends = [x for x in range(margin, width - margin) if cost[x] <= cost[x - 1] and cost[x] <= cost[x + 1]]
