@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,3 +276,37 @@ def test_post_read_errors(api, tmp_path):
     assert api.post("/read?length=5", content=data).json()["readings"][0]["number"] == "90210"
     wrong = api.post("/read?length=x", content=data)
     assert wrong.status_code == 422 and wrong.json()["error"].startswith("--length takes N or N-M")
+
+
+def hostile_images(folder):
+    """Images no number is in, or that stretch the reader: each must give a reading or an error row."""
+    rng = np.random.default_rng(0)
+    tall = np.full((3000, 20), 255, np.uint8)
+    tall[100:2500, 8:12] = 0
+    dot = np.full((60, 300), 255, np.uint8)
+    dot[28:31, 140:143] = 0
+    ruled = np.full((60, 300), 255, np.uint8)
+    ruled[30, :] = 0
+    ruled[:, 2] = 0
+    images = {
+        "tall.png": tall,
+        "dot.png": dot,
+        "ruled.png": ruled,
+        "noise.png": (rng.random((600, 800)) * 255).astype(np.uint8),
+        "tiny.png": np.zeros((1, 1), np.uint8),
+        "sixteen.png": np.full((40, 40), 65535, np.uint16),
+    }
+    for name, pixels in images.items():
+        Image.fromarray(pixels).save(folder / name)
+    return sorted(images)
+
+
+def test_hostile_images_give_readings_or_error_rows(tmp_path):
+    names = hostile_images(tmp_path)
+    result, document = read_json(tmp_path)
+    assert "unexpected" not in result.output
+    readings = {Path(reading["path"]).name: reading for reading in document["readings"]}
+    assert sorted(readings) == names
+    assert readings["dot.png"]["error"] == "no digit found (only specks, dots, dashes or ruled lines)"
+    assert readings["ruled.png"]["error"] == "no digit found (only specks, dots, dashes or ruled lines)"
+    assert readings["tall.png"]["number"] == "1"

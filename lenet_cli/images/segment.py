@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
+SMALLEST_SHARE = 0.15  # ... or than this share of the field's height
+MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
 MAX_PIECES = 4  # a digit is at most this many consecutive pieces (a broken stroke, a split)
+
+
+class NotANumber(ValueError):
+    """The field holds no written number that can be cut into digits."""
 
 
 @dataclass(frozen=True)
@@ -172,13 +179,15 @@ def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     sizeable = [box.height for box, area in zip(boxes, areas, strict=True) if area >= 0.2 * areas.max()]
     digit_height = float(max(sizeable))
-    labels, count = _join_broken_strokes(labels, boxes, digit_height)
+    if digit_height < max(MIN_DIGIT_HEIGHT, SMALLEST_SHARE * mask.shape[0]):  # specks, dots: no digit at all
+        return Segmentation(np.zeros(mask.shape, np.int32), [], digit_height)
+    labels, count, specks = _join_broken_strokes(labels, boxes, digit_height)
     boxes = boxes_of(labels, count)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     band_top = float(np.median([box.top for box in boxes if box.height >= 0.6 * digit_height]))
     band_bottom = band_top + digit_height
 
-    keep, dropped = [], []
+    keep, dropped = [], specks
     for index, box in enumerate(boxes):
         if (
             box.height < 0.5 * digit_height
@@ -196,30 +205,38 @@ def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
     return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
 
 
-def _join_broken_strokes(labels: np.ndarray, boxes: list[Box], digit_height: float) -> tuple[np.ndarray, int]:
-    """Components relabelled so that short pieces of one broken stroke (a thin "1" that the scan broke in
-    two) are one: pieces each under 0.6 of the digits' height, nearly touching, that together stand at
-    least that tall and no wider than a narrow digit."""
-    count = len(boxes)
-    parent = list(range(count))
+def _join_broken_strokes(
+    labels: np.ndarray, boxes: list[Box], digit_height: float
+) -> tuple[np.ndarray, int, list[Box]]:
+    """Components relabelled: specks (both sides under a fifth of the digits' height) dropped, and short
+    pieces of one broken stroke (a thin "1" that the scan broke in two) made one: pieces each under 0.6 of
+    the digits' height, nearly touching, that together stand at least that tall and no wider than a narrow
+    digit."""
+    speck = 0.2 * digit_height
+    kept = [index for index, box in enumerate(boxes) if box.height >= speck or box.width >= speck]
+    if len(kept) > MAX_MARKS:
+        raise NotANumber(f"{len(kept):,} separate marks: too many for a written number")
+    parent = {index: index for index in kept}
     reach = max(2.0, 0.12 * digit_height)
-    for a in range(count):
-        for b in range(a + 1, count):
+    short = [index for index in kept if boxes[index].height < 0.6 * digit_height]
+    for position, a in enumerate(short):
+        for b in short[position + 1 :]:
             box_a, box_b = boxes[a], boxes[b]
-            if max(box_a.height, box_b.height) >= 0.6 * digit_height:
-                continue
             apart = max(box_b.left - box_a.right, box_a.left - box_b.right, box_b.top - box_a.bottom,
                         box_a.top - box_b.bottom)  # fmt: skip
             union = box_a.union(box_b)
             if apart <= reach and union.height >= 0.6 * digit_height and union.width <= 0.6 * digit_height:
                 parent[max(_find(parent, a), _find(parent, b))] = min(_find(parent, a), _find(parent, b))
-    roots = [_find(parent, index) for index in range(count)]
-    _, compact = np.unique(roots, return_inverse=True)
-    mapping = np.concatenate(([0], compact + 1)).astype(np.int32)
-    return mapping[labels], int(compact.max()) + 1
+    mapping = np.zeros(len(boxes) + 1, np.int32)
+    roots = sorted({_find(parent, index) for index in kept})
+    number_of = {root: number + 1 for number, root in enumerate(roots)}
+    for index in kept:
+        mapping[index + 1] = number_of[_find(parent, index)]
+    specks = [box for index, box in enumerate(boxes) if mapping[index + 1] == 0]
+    return mapping[labels], len(roots), specks
 
 
-def _find(parent: list[int], item: int) -> int:
+def _find(parent: dict[int, int], item: int) -> int:
     while parent[item] != item:
         item = parent[item]
     return item

@@ -23,7 +23,7 @@ from torch import nn
 
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.images.preprocess import Source, clean_ink, decode_grey, ink_to_mnist, read_grey
-from lenet_cli.images.segment import Segmentation, candidates, segment
+from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
 from lenet_cli.inference.forward import predict_logits
 from lenet_cli.inference.predict import expand_inputs, read_sources
 
@@ -85,16 +85,20 @@ def read_number(
     model: nn.Module, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
 ) -> Reading:
     """Read the number written in `grey` (H, W grey levels). Raises ImageError when nothing can be read."""
-    scale = max(1, grey.shape[0] // WORKING_HEIGHT)
+    scale = max(1, min(grey.shape[0] // WORKING_HEIGHT, grey.shape[1] // 8))
     if scale > 1:
         height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
-        levels = grey[:height, :width].astype(np.float32)
-        grey = levels.reshape(height // scale, scale, width // scale, scale).mean(axis=(1, 3))
-        grey = grey / 255 if levels.max() > 1 else grey
+        blocks = (
+            grey[:height, :width].astype(np.float32).reshape(height // scale, scale, width // scale, scale)
+        )
+        grey = blocks.mean(axis=(1, 3)) / (255 if grey.dtype == np.uint8 else 1)
     ink, mask = clean_ink(grey, invert)
-    segmentation = segment(mask, ink)
+    try:
+        segmentation = segment(mask, ink)
+    except NotANumber as error:
+        raise ImageError(f"no number found ({error})") from None
     if segmentation.count == 0:
-        raise ImageError("no digit found (the image is blank)")
+        raise ImageError("no digit found (only specks, dots, dashes or ruled lines)")
     runs = candidates(segmentation)
     inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
     log_probs = predict_logits(model, torch.from_numpy(inputs)).log_softmax(dim=1).cpu().numpy()
