@@ -152,6 +152,9 @@ ReadLength = Annotated[
         "--length", metavar="N[-M]", help="How many digits to expect: N, or a range N-M (a ZIP code: 5)."
     ),
 ]
+ReadInvert = Annotated[
+    Invert, typer.Option("--invert", help="Dark ink on light paper? auto tells from the whole field.")
+]
 ShowCuts = Annotated[
     bool, typer.Option("--show", help="Draw where the number was cut and the 28x28 input of each digit.")
 ]

@@ -11,9 +11,9 @@ from lenet_cli.cli.edge import consoles, fail, print_json
 from lenet_cli.cli.options import (
     AsJson,
     Invert,
-    InvertOption,
     PredictImages,
     PredictModel,
+    ReadInvert,
     ReadLength,
     ShowCuts,
 )
@@ -26,7 +26,7 @@ def read(
     images: PredictImages,
     checkpoint: PredictModel = None,
     length: ReadLength = None,
-    invert: InvertOption = Invert.auto,
+    invert: ReadInvert = Invert.auto,
     show: ShowCuts = False,
     as_json: AsJson = False,
 ) -> None:
