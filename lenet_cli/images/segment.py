@@ -290,6 +290,7 @@ def _group_box(group: list[int], boxes: list[Box]) -> Box:
 STEP_COST = 0.05  # what a cut pays for each column it moves sideways between rows, against a pixel of ink
 CUT_MARGIN = 0.2  # cuts keep this many digit heights from a group's ends and from each other
 CUT_SPACING = 0.25  # a group is offered a cut for about every this many digit heights of its width
+SPLIT_WIDTH = 0.75  # groups wider than this many digit heights are offered cuts
 
 
 def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
@@ -297,7 +298,7 @@ def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height:
     (a float; pixels left of it go left). Each cut is the path from top to bottom that crosses the least
     ink (dynamic programming over the rows, as seam carving does), so it can weave between digits that
     overlap; the cuts offered end where such paths are cheapest, apart from each other and the ends."""
-    if box.width < 0.75 * digit_height:
+    if box.width < SPLIT_WIDTH * digit_height:
         return []
     region = np.where(member, weights, 0).astype(np.float32)
     region /= max(float(region.max()), 1e-6)
