@@ -310,3 +310,13 @@ def test_hostile_images_give_readings_or_error_rows(tmp_path):
     assert readings["dot.png"]["error"] == "no digit found (only specks, dots, dashes or ruled lines)"
     assert readings["ruled.png"]["error"] == "no digit found (only specks, dots, dashes or ruled lines)"
     assert readings["tall.png"]["number"] == "1"
+
+
+def test_post_read_can_include_each_digits_input_and_probabilities(api, tmp_path):
+    path, _ = written(tmp_path, "n.png", "47")
+    (reading,) = api.post("/read?include_inputs=true", content=png(Image.open(path))).json()["readings"]
+    assert reading["number"] == "47"
+    for digit in reading["digits"]:
+        assert digit["input"].startswith("data:image/png;base64,")
+        assert len(digit["probabilities"]) == 10
+        assert digit["probabilities"][digit["label"]] == pytest.approx(digit["confidence"])

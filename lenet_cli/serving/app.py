@@ -260,8 +260,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 def _add_read_route(app: FastAPI, model: nn.Module) -> None:
     @app.post("/read")
-    async def read(request: Request, length: str | None = None, invert: str = "auto"):
-        """Whole numbers, answered like `lenet read --json`; read on a thread, off the event loop."""
+    async def read(
+        request: Request, length: str | None = None, invert: str = "auto", include_inputs: bool = False
+    ):
+        """Whole numbers, answered like `lenet read --json` (with `include_inputs`, each digit's 28x28 input
+        as a PNG data URL and its ten probabilities, for the page); read on a thread, off the event loop."""
         if invert not in INVERT_CHOICES:
             raise ClientError(422, f"invert must be one of {', '.join(INVERT_CHOICES)}")
         try:
@@ -272,7 +275,12 @@ def _add_read_route(app: FastAPI, model: nn.Module) -> None:
         work = asyncio.get_running_loop().run_in_executor(
             app.state.alone, read_named, model, uploads, invert, bounds
         )
-        readings = [reading.to_dict() for reading in await work]
+        found = await work
+        readings = [reading.to_dict() for reading in found]
+        if include_inputs:
+            for document, reading in zip(readings, found, strict=True):
+                for entry, digit in zip(document.get("digits", []), reading.digits, strict=True):
+                    entry.update(input=png_data_url(digit.seen.tobytes()), probabilities=digit.probabilities)
         if len(readings) == 1 and readings[0].get("error"):  # one image, unreadable: the request failed
             raise ClientError(422, readings[0]["error"])
         return Response(json.dumps({"readings": readings}), media_type="application/json")
