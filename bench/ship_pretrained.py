@@ -17,7 +17,18 @@ from lenet_cli.formats.checkpoint import load_checkpoint, save_checkpoint
 from lenet_cli.formats.model_files import PRETRAINED_NOTE
 from lenet_cli.formats.shipped import PRETRAINED
 
-KEPT = ("format_version", "model", "epoch", "history", "config", "dataset", "world_size", "metrics", "versions", "created")
+KEPT = (
+    "format_version",
+    "model",
+    "epoch",
+    "history",
+    "config",
+    "dataset",
+    "world_size",
+    "metrics",
+    "versions",
+    "created",
+)
 
 
 def main() -> None:
@@ -27,7 +38,11 @@ def main() -> None:
     args = parser.parse_args()
     saved = load_checkpoint(args.checkpoint)
     slim = {key: saved[key] for key in KEPT if key in saved}
-    slim["config"] = {**slim["config"], "data_dir": ".data", "checkpoint_dir": "checkpoints"}  # not this machine's
+    slim["config"] = {
+        **slim["config"],
+        "data_dir": ".data",
+        "checkpoint_dir": "checkpoints",
+    }  # not this machine's
     save_checkpoint(PRETRAINED, slim)
     note = {
         "file": PRETRAINED.name,

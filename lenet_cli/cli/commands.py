@@ -243,16 +243,16 @@ def predict(
     rest still predicted (exit 1 if any failed).
     """
     from lenet_cli.cli.render import predictions_table
-    from lenet_cli.data.datasets import class_names
-    from lenet_cli.formats.model_files import load_any_model
+    from lenet_cli.core.config import class_names
     from lenet_cli.formats.shipped import default_model
+    from lenet_cli.inference.fast_predict import load_predict_model
     from lenet_cli.inference.predict import predict_files
     from lenet_cli.inference.predict import save_preprocessed as save_inputs
 
     checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
     if note:
         typer.echo(note, err=True)
-    model, info = load_any_model(checkpoint_path, "cpu")
+    model, info = load_predict_model(checkpoint_path)
     predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=True)
     if save_preprocessed is not None:
         save_inputs(predictions, save_preprocessed)
@@ -285,13 +285,15 @@ def summary(
     Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
     from lenet_cli.cli.render import checkpoint_table, export_table, summary_table
-    from lenet_cli.formats.checkpoint import load_model
-    from lenet_cli.formats.model_files import describe_export, export_format_of
+    from lenet_cli.core.config import EXPORT_FORMATS
     from lenet_cli.formats.model_info import ModelInfo
     from lenet_cli.formats.shipped import default_model
-    from lenet_cli.inference.summary import summarize
+    from lenet_cli.inference.fast_predict import read_checkpoint_record
+    from lenet_cli.inference.summary import layer_table
 
-    if checkpoint is not None and export_format_of(checkpoint) is not None:
+    if checkpoint is not None and checkpoint.suffix.lower() in EXPORT_FORMATS.values():
+        from lenet_cli.formats.model_files import describe_export
+
         description = describe_export(checkpoint)
         if as_json:
             print_json(description)
@@ -300,9 +302,8 @@ def summary(
         return
     named = checkpoint is not None  # else: describe the model predict and serve would use
     path = checkpoint if named else default_model(DEFAULTS.checkpoint_dir)[0]
-    model, loaded = load_model(path, "cpu")
-    info = ModelInfo.of_checkpoint(path, loaded)
-    model_summary = summarize(model if named else None)
+    info = ModelInfo.of_checkpoint(path, read_checkpoint_record(path))
+    model_summary = layer_table()  # every LeNet-5 has this table; the file was checked to be one
     if as_json:
         document = model_summary.to_dict()
         document["checkpoint" if named else "default_model"] = info.summary()

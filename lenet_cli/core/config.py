@@ -14,6 +14,16 @@ DEFAULT_TOP_K = 3  # classes listed per image by predict, its --json and POST /p
 INVERT_CHOICES = ("auto", "yes", "no")  # dark ink on light paper? auto detects it from the border
 EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
 
+
+def class_names(dataset: str) -> list[str]:
+    """The names of a dataset's classes (torchvision is imported only for the datasets other than MNIST)."""
+    if dataset == "mnist":
+        return [str(digit) for digit in range(10)]
+    import torchvision.datasets
+
+    return list(getattr(torchvision.datasets, DATASETS[dataset]).classes)
+
+
 # Learning rate when --lr is not given: the peak of the one-cycle schedule, or the constant rate.
 # `constant` + Adam 1e-3 is the tutorial's recipe; one-cycle peaking at 3e-3 reaches 99% for every seed.
 DEFAULT_LR = {

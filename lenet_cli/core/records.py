@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from lenet_cli.core.config import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass

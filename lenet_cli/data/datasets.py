@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from lenet_cli.core.config import DATASETS
+from lenet_cli.core.config import class_names as class_names  # its old home
 from lenet_cli.core.errors import DataError
 from lenet_cli.core.reading import MAX_DATA_BYTES, NotReadable, file_kind, open_regular
 
@@ -29,14 +30,6 @@ SPLIT_FILES = {
 ALL_FILES = [name for pair in SPLIT_FILES.values() for name in pair]
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 DOWNLOAD_TIMEOUT_S = 20
-
-
-def class_names(dataset: str) -> list[str]:
-    if dataset == "mnist":
-        return [str(digit) for digit in range(10)]
-    import torchvision.datasets
-
-    return list(getattr(torchvision.datasets, DATASETS[dataset]).classes)
 
 
 @dataclass

@@ -43,11 +43,13 @@ from lenet_cli import __version__
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.core.errors import CheckpointError, LenetError
 from lenet_cli.core.model import LeNet5
-from lenet_cli.core.reading import MAX_MODEL_BYTES, NotReadable, open_regular
 from lenet_cli.core.records import EpochRecord
 from lenet_cli.core.writing import atomic_write
+from lenet_cli.formats.checkpoint_rules import FORMAT_VERSION as FORMAT_VERSION  # defined without torch
+from lenet_cli.formats.checkpoint_rules import as_checkpoint
+from lenet_cli.formats.checkpoint_rules import open_model_file as open_model_file
+from lenet_cli.formats.shipped import find_latest_checkpoint as find_latest_checkpoint
 
-FORMAT_VERSION = 1
 RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume
 
 
@@ -179,17 +181,6 @@ def _flag(setting: str) -> str:
     return "--" + setting.replace("_", "-")
 
 
-def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:
-    """The most recently written `*.pt` anywhere under `checkpoint_dir`."""
-    root = Path(checkpoint_dir)
-    candidates = [path for path in root.rglob("*.pt") if path.is_file()] if root.is_dir() else []
-    if not candidates:
-        raise CheckpointError(
-            f"no checkpoint found in {root}/; train one with `lenet train` or pass --checkpoint PATH"
-        )
-    return max(candidates, key=lambda path: path.stat().st_mtime)
-
-
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Read a lenet checkpoint or a bare LeNet-5 state_dict; always a dict with `model` checked.
 
@@ -200,23 +191,6 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     with open_model_file(path) as handle:
         loaded = _unpickle_weights(handle, path, device)
     return _as_checkpoint(loaded, path)
-
-
-def open_model_file(path: Path) -> BinaryIO:
-    """The regular file at `path`, at most MAX_MODEL_BYTES, opened without blocking; else one clear error."""
-    try:
-        handle = open_regular(path, MAX_MODEL_BYTES)
-    except NotReadable as error:
-        why = str(error)
-        if why == "no such file":
-            raise CheckpointError(f"checkpoint {path} does not exist") from None
-        if why == "is a folder":
-            raise CheckpointError(f"{path} is a folder, not a checkpoint file") from None
-        raise CheckpointError(f"{path} {why.replace('limit', 'limit for a model file')}") from None
-    if os.fstat(handle.fileno()).st_size == 0:
-        handle.close()
-        raise CheckpointError(f"checkpoint {path} is empty")
-    return handle
 
 
 def _unpickle_weights(handle: BinaryIO, path: Path, device: torch.device | str) -> Any:
@@ -241,21 +215,7 @@ def _unpickle_weights(handle: BinaryIO, path: Path, device: torch.device | str) 
 
 
 def _as_checkpoint(loaded: Any, path: Path) -> dict[str, Any]:
-    """A lenet checkpoint dict, from a checkpoint or a bare state_dict, with `model` checked."""
-    if isinstance(loaded, dict) and "model" in loaded and isinstance(loaded["model"], dict):
-        version = loaded.get("format_version")
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            raise CheckpointError(
-                f"{path} has checkpoint format {version}; this lenet ({__version__}) reads up to "
-                f"{FORMAT_VERSION}. Upgrade lenet to use it"
-            )
-        checkpoint = dict(loaded)
-    elif isinstance(loaded, dict) and loaded and all(isinstance(v, torch.Tensor) for v in loaded.values()):
-        checkpoint = {"model": loaded, "format_version": None}  # a bare state_dict, e.g. the tutorial's
-    else:
-        raise CheckpointError(f"{path} is a PyTorch file but not a LeNet-5 checkpoint or state_dict")
-    checkpoint["model"] = _checked_state_dict(checkpoint["model"], path)
-    return checkpoint
+    return as_checkpoint(loaded, path, lambda value: isinstance(value, torch.Tensor))
 
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[LeNet5, dict[str, Any]]:
@@ -265,34 +225,3 @@ def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> t
     model.load_state_dict(checkpoint["model"], strict=True)
     model.eval()
     return model, checkpoint
-
-
-def _checked_state_dict(state_dict: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
-    """Say exactly which keys or shapes differ from LeNet-5, rather than torch's long message."""
-    if state_dict and all(key.startswith("module.") for key in state_dict):  # saved from a DDP wrapper
-        state_dict = {key.removeprefix("module."): value for key, value in state_dict.items()}
-    expected = LeNet5().state_dict()
-    missing = [key for key in expected if key not in state_dict]
-    unexpected = [key for key in state_dict if key not in expected]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {_listed(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {_listed(unexpected)}")
-        raise CheckpointError(f"{path} is not a LeNet-5: {'; '.join(parts)}")
-    for key, reference in expected.items():
-        value = state_dict[key]
-        if not isinstance(value, torch.Tensor) or value.shape != reference.shape:
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise CheckpointError(
-                f"{path} is not a LeNet-5: {key} has shape {shape}, expected {tuple(reference.shape)}"
-            )
-        if not value.is_floating_point():
-            raise CheckpointError(f"{path} is not a LeNet-5: {key} holds {value.dtype}, not floats")
-    return state_dict
-
-
-def _listed(keys: list[str], limit: int = 4) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")

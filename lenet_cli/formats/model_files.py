@@ -27,6 +27,7 @@ from lenet_cli.core.errors import CheckpointError
 from lenet_cli.core.reading import MAX_MODEL_BYTES
 from lenet_cli.formats.checkpoint import load_model, open_model_file
 from lenet_cli.formats.model_info import ModelInfo
+from lenet_cli.formats.onnx_session import OnnxSession, first_line
 
 FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY = (
     "TORCH_FORCE_WEIGHTS_ONLY_LOAD",
@@ -47,28 +48,11 @@ class OnnxModel(nn.Module):
 
     def __init__(self, path: Path, data: bytes):
         super().__init__()
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3  # errors only: no warnings on stderr
-        try:  # from bytes: external data files, which could name any path, cannot be resolved
-            self.session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own Fail / InvalidProtobuf / ... types
-            raise CheckpointError(f"{path} is not a readable ONNX model ({_first_line(error)})") from None
-        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        shape_in = inputs[0].shape if len(inputs) == 1 else None
-        shape_out = outputs[0].shape if outputs else None
-        if shape_in is None or list(shape_in[1:]) != [1, 28, 28] or not shape_out or shape_out[-1] != 10:
-            raise CheckpointError(
-                f"{path} is an ONNX model but not a LeNet-5 classifier: expected one input (N, 1, 28, 28) "
-                f"and logits (N, 10), found inputs {[i.shape for i in inputs]}, outputs {[o.shape for o in outputs]}"
-            )
-        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.onnx = OnnxSession(path, data)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         array = images.detach().to("cpu", torch.float32).contiguous().numpy()
-        (logits,) = self.session.run([self.output_name], {self.input_name: array})
-        return torch.from_numpy(logits)
+        return torch.from_numpy(self.onnx.run(array))
 
 
 class ProgramModel(nn.Module):
@@ -261,6 +245,4 @@ def load_any_model(
     return model, info
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else type(error).__name__
+_first_line = first_line

@@ -1,4 +1,5 @@
-"""The model lenet ships, and the rule for which model runs when none is named."""
+"""The model lenet ships, and the rule for which model runs when none is named. Torch-free, so a
+`lenet predict` that needs no torch can ask."""
 
 from __future__ import annotations
 
@@ -7,10 +8,20 @@ import os
 from pathlib import Path
 
 from lenet_cli.core.errors import CheckpointError
-from lenet_cli.formats.checkpoint import find_latest_checkpoint
 
 PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by bench/ship_pretrained.py
 PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
+
+
+def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:
+    """The most recently written `*.pt` anywhere under `checkpoint_dir`."""
+    root = Path(checkpoint_dir)
+    candidates = [path for path in root.rglob("*.pt") if path.is_file()] if root.is_dir() else []
+    if not candidates:
+        raise CheckpointError(
+            f"no checkpoint found in {root}/; train one with `lenet train` or pass --checkpoint PATH"
+        )
+    return max(candidates, key=lambda path: path.stat().st_mtime)
 
 
 def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:

@@ -1,11 +1,11 @@
 """Operations on 2-D image arrays that numpy lacks or makes slow on tiny images: constant padding,
-3x3 erosion, square dilation, block spreading, and torch's bilinear resampling."""
+3x3 erosion, square dilation, block spreading, and torch's bilinear resampling (in numpy)."""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from lenet_cli.images.resample import resample as resample  # its old home
 
 
 def spread(blocks: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
@@ -50,11 +50,3 @@ def pad(image: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], value: 
     padded = np.full((rows[0] + height + rows[1], cols[0] + width + cols[1]), value, dtype=image.dtype)
     padded[rows[0] : rows[0] + height, cols[0] : cols[0] + width] = image
     return padded
-
-
-def resample(image: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
-    """Bilinear resampling to `size` (torch's, half-pixel centres; with `antialias`, PIL's filter
-    widened when shrinking)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    resized = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)
-    return resized[0, 0].numpy()

@@ -10,12 +10,14 @@ MNIST's own recipe, made robust for real drawings, scans and photos:
    side to 20 pixels with anti-aliasing, and paste into 28x28 with the intensity centre of mass
    on pixel (14, 14), as MNIST does. An MNIST digit passes through unchanged.
 
-The work is numpy's, with torch only for bilinear resampling: on a 28x28 upload it is a few dozen
-operations on tiny arrays, where a numpy call costs a fraction of a torch call (docs/performance.md).
+The work is numpy's, torch's bilinear resampling included (lenet_cli/images/resample.py gives its
+results bit for bit), so reading a digit never imports torch; `load_digit` and `load_digits` hand
+the result over as a torch tensor for the code that trains and evaluates.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -23,16 +25,19 @@ import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.errors import ImageError
 from lenet_cli.core.reading import MAX_IMAGE_BYTES, NotReadable, open_regular
 from lenet_cli.images.image_ops import dilate, min_3x3, pad, resample, spread
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box ...
@@ -55,49 +60,77 @@ TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "i
 Source = str | os.PathLike | bytes  # a file's path, or an image file's bytes (standard input, an upload)
 
 
-def load_digit(source: Source, invert: str = "auto") -> torch.Tensor:
+def read_digit(source: Source, invert: str = "auto") -> np.ndarray:
     """Read an image file (a path, or its bytes) and return the digit as MNIST sees it: uint8 (28, 28),
     white on black."""
     grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
-    return torch.from_numpy(normalize_digit(grey, invert=invert))
+    return normalize_digit(grey, invert=invert)
 
 
-def load_digits(
+def load_digit(source: Source, invert: str = "auto") -> torch.Tensor:
+    """`read_digit` as a torch tensor."""
+    import torch
+
+    return torch.from_numpy(read_digit(source, invert=invert))
+
+
+def read_digits(
     paths: list[Source], invert: str = "auto", show_progress: bool = False
-) -> list[torch.Tensor | ImageError]:
-    """`load_digit` for many files, in order; a file that fails gives its ImageError in its place.
+) -> list[np.ndarray | ImageError]:
+    """`read_digit` for many files, in order; a file that fails gives its ImageError in its place.
 
     Large images are read by one thread per core (numpy leaves the interpreter lock on whole-image
-    work; torch resamples on one thread each; about 1.6x on 2 cores for 1 MP files); small ones one
-    after another, where threads would only contend for the interpreter. A tqdm bar on stderr when `show_progress` and on a terminal."""
-    from tqdm import tqdm
+    work; about 1.6x on 2 cores for 1 MP files); small ones one after another, where threads would
+    only contend for the interpreter. A tqdm bar on stderr when `show_progress` and on a terminal."""
 
-    def one(path: Source) -> torch.Tensor | ImageError:
+    def one(path: Source) -> np.ndarray | ImageError:
         try:
-            return load_digit(path, invert=invert)
+            return read_digit(path, invert=invert)
         except ImageError as error:
             return error
         finally:
             bar.update()
 
     workers = _workers_for(paths)
-    bar = tqdm(total=len(paths), desc="Reading images", unit="img", file=sys.stderr, leave=False,
-               disable=None if show_progress else True)  # fmt: skip
-    with bar:
+    with _progress_bar(len(paths), show_progress) as bar:
         if workers == 1:
             return [one(path) for path in paths]
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(workers) as pool:
-                return list(pool.map(one, paths))
-        finally:
-            torch.set_num_threads(torch_threads)
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(one, paths))
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    """tqdm's bar on a terminal's stderr, else nothing (and tqdm, slow to import, is not imported)."""
+    if not show or not sys.stderr.isatty():
+        return contextlib.nullcontext(SimpleNamespace(update=lambda: None))
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="Reading images", unit="img", file=sys.stderr, leave=False)
+
+
+def load_digits(
+    paths: list[Source], invert: str = "auto", show_progress: bool = False
+) -> list[torch.Tensor | ImageError]:
+    """`read_digits` with each digit as a torch tensor."""
+    import torch
+
+    digits = read_digits(paths, invert=invert, show_progress=show_progress)
+    return [digit if isinstance(digit, ImageError) else torch.from_numpy(digit) for digit in digits]
+
+
+def available_cores() -> int:
+    """The cores this process may use, or OMP_NUM_THREADS where that is set lower (as torch counts them)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
 
 
 def _workers_for(paths: list[Source], probe: int = 8) -> int:
     """Threads worth using: one per core when the first files are large (read from their headers)."""
-    cores = torch.get_num_threads()
+    cores = available_cores()
     if cores < 2 or len(paths) < 4:
         return 1
     sizes = []
@@ -394,5 +427,5 @@ def _center_by_mass(digit: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def save_png(image_u8: torch.Tensor, path: Path) -> None:
-    Image.fromarray(image_u8.numpy(), mode="L").save(path)
+def save_png(image_u8: np.ndarray | torch.Tensor, path: Path) -> None:
+    Image.fromarray(np.asarray(image_u8, dtype=np.uint8), mode="L").save(path)

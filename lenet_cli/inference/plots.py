@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from lenet_cli.core.records import EpochRecord, Metrics, Misclassified
 from lenet_cli.core.writing import atomic_write, make_folder
+
+if TYPE_CHECKING:
+    import torch
 
 DPI = 100
 
@@ -83,6 +84,8 @@ def draw_confusion_matrix(
     confusion: torch.Tensor, class_names: list[str], path: Path, title: str = ""
 ) -> Path:
     """Counts in the cells, colour by the row-normalised rate (sklearn's ConfusionMatrixDisplay look)."""
+    import torch
+
     counts = confusion.to(torch.float64)
     rates = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
     size = len(class_names)

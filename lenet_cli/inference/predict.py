@@ -1,21 +1,29 @@
-"""Prediction for image files: preprocess each, run them through the network in one batch."""
+"""Prediction for image files: preprocess each, run them through the network in one batch.
+
+The network is a torch module, or an ArrayModel (lenet_cli/inference/numpy_forward.py) that runs
+without torch; torch is imported only for the first.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+import numpy as np
 
 from lenet_cli.core.config import DEFAULT_TOP_K
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.core.reading import MAX_IMAGE_BYTES, NotReadable, read_stdin
 from lenet_cli.core.writing import make_folder
-from lenet_cli.images.preprocess import IMAGE_SUFFIXES, Source, load_digits, save_png
-from lenet_cli.inference.forward import predict_logits
+from lenet_cli.images.preprocess import IMAGE_SUFFIXES, Source, read_digits, save_png
+from lenet_cli.inference import numpy_forward
+from lenet_cli.inference.numpy_forward import ArrayModel
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 @dataclass
@@ -25,7 +33,7 @@ class Prediction:
     confidence: float | None = None
     top_k: list[tuple[int, float]] = field(default_factory=list)
     error: str | None = None
-    seen: torch.Tensor | None = None  # the 28x28 uint8 image the network was given
+    seen: np.ndarray | None = None  # the 28x28 uint8 image the network was given
 
     def to_dict(self) -> dict[str, Any]:
         if self.error is not None:
@@ -67,7 +75,7 @@ def read_sources(paths: list[Path]) -> list[Source]:
 
 
 def predict_files(
-    model: nn.Module,
+    model: nn.Module | ArrayModel,
     inputs: list[str | os.PathLike],
     top_k: int = DEFAULT_TOP_K,
     invert: str = "auto",
@@ -79,7 +87,7 @@ def predict_files(
         raise LenetError("no images found in the given folders")
     predictions = [Prediction(path=str(path)) for path in paths]
     readable: list[Prediction] = []
-    digits = load_digits(read_sources(paths), invert=invert, show_progress=show_progress)
+    digits = read_digits(read_sources(paths), invert=invert, show_progress=show_progress)
     for prediction, digit in zip(predictions, digits, strict=True):
         if isinstance(digit, ImageError):
             prediction.error = str(digit)
@@ -87,12 +95,25 @@ def predict_files(
             prediction.seen = digit
             readable.append(prediction)
     if readable:
-        images_u8 = torch.stack([prediction.seen for prediction in readable])
-        probabilities = predict_logits(model, images_u8).softmax(dim=1).cpu()
-        for prediction, (labels, probs) in zip(readable, ranked(probabilities, top_k), strict=True):
+        images_u8 = np.stack([prediction.seen for prediction in readable])
+        for prediction, (labels, probs) in zip(readable, rank(model, images_u8, top_k), strict=True):
             prediction.top_k = list(zip(labels, probs, strict=True))
             prediction.label, prediction.confidence = labels[0], probs[0]
     return predictions
+
+
+def rank(
+    model: nn.Module | ArrayModel, images_u8: np.ndarray, top_k: int
+) -> list[tuple[list[int], list[float]]]:
+    """For each image: the `top_k` labels, most probable first, and their probabilities."""
+    if isinstance(model, ArrayModel):
+        return numpy_forward.ranked(numpy_forward.softmax(model.logits(images_u8)), top_k)
+    import torch
+
+    from lenet_cli.inference.forward import predict_logits
+
+    probabilities = predict_logits(model, torch.from_numpy(images_u8)).softmax(dim=1).cpu()
+    return ranked(probabilities, top_k)
 
 
 def ranked(probabilities: torch.Tensor, top_k: int) -> list[tuple[list[int], list[float]]]:

@@ -1,20 +1,25 @@
 """The layer table the tutorial draws, computed from the model's own layers.
 
 Shapes come from a real forward pass (hooks), formulas from each layer's kernel/stride/padding,
-so the table cannot drift from the code.
+so the table cannot drift from the code. `lenet summary` of a checkpoint shows the same table without
+importing torch: `layer_table()` builds it from LAYERS, and a test checks it equals `summarize()`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
-from lenet_cli.core.model import LeNet5
+    from lenet_cli.core.model import LeNet5
 
 BYTES_PER_FLOAT = 4
+# LeNet-5's layers as lenet_cli/model.py builds them: (in, out, kernel, padding) for each convolution
+# (stride 1, then a 2x2 max-pool), (in, out) for each fully connected layer.
+CONVOLUTIONS = ((1, 6, 5, 2), (6, 16, 5, 0))
+LINEARS = ((400, 120), (120, 84), (84, 10))
 
 
 @dataclass
@@ -58,7 +63,43 @@ class ModelSummary:
         }
 
 
+def layer_table() -> ModelSummary:
+    """`summarize()`'s table from LAYERS' numbers alone, without torch."""
+    rows = [LayerRow("Input", (1, 28, 28), "", 0, 0)]
+    size = 28
+    for index, (channels_in, channels_out, kernel, pad) in enumerate(CONVOLUTIONS, start=1):
+        out_size = size + 2 * pad - kernel + 1
+        out_shape = (channels_out, out_size, out_size)
+        params = channels_out * channels_in * kernel * kernel + channels_out
+        formula = f"({size} + 2·{pad} − {kernel}) / 1 + 1 = {out_size}"
+        rows.append(
+            LayerRow(f"Conv{index}", out_shape, formula, params, _numel(out_shape) * channels_in * kernel**2)
+        )
+        size = out_size // 2
+        rows.append(LayerRow(f"Pool{index}", (channels_out, size, size), f"{out_size} / 2 = {size}", 0, 0))
+    channels = rows[-1].output_shape
+    flat = _numel(channels)
+    rows.append(LayerRow("Flatten", (flat,), "·".join(map(str, channels)) + f" = {flat}", 0, 0))
+    for index, (features_in, features_out) in enumerate(LINEARS, start=1):
+        params = features_in * features_out + features_out
+        rows.append(
+            LayerRow(
+                f"FC{index}",
+                (features_out,),
+                f"{features_in} → {features_out}",
+                params,
+                features_in * features_out,
+            )
+        )
+    return ModelSummary(rows)
+
+
 def summarize(model: LeNet5 | None = None) -> ModelSummary:
+    import torch
+    from torch import nn
+
+    from lenet_cli.core.model import LeNet5
+
     model = model or LeNet5()
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = [

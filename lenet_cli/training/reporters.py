@@ -11,15 +11,15 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import torch
-
-from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.config import TrainConfig, class_names
 from lenet_cli.core.records import EpochRecord, TrainResult
 from lenet_cli.core.writing import atomic_write
-from lenet_cli.data.datasets import class_names
 from lenet_cli.inference.plots import draw_confusion_matrix, draw_curves
+
+if TYPE_CHECKING:
+    import torch
 
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
