@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -54,7 +55,6 @@ PARALLEL_PIXELS = 250_000  # from this size up, many files are read by several t
 # From this size up the ink is located on every other pixel of every other row (a sample, not an average,
 # so paper noise keeps its level); only the region around the digit is then worked on at full resolution.
 SAMPLED_PIXELS = 250_000
-TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
 
 
 Source = str | os.PathLike | bytes  # a file's path, or an image file's bytes (standard input, an upload)
@@ -215,20 +215,17 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     inverted = invert == "yes" or (invert == "auto" and _lower_median(_unit(_border(grey))) > 0.5)
-    digit, mask = _crop_to_ink(grey, inverted)
-    return ink_to_mnist(digit, mask)
+    return ink_to_mnist(*_crop_to_ink(grey, inverted))
 
 
-def ink_to_mnist(digit: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Ink already cleaned and cropped to the digit (float, bright on black, some of it above zero) and
-    its Otsu mask -> uint8 (28, 28) in MNIST form: thickened if thin, longer side scaled to 20 pixels,
-    centred by mass."""
+def ink_to_mnist(digit: np.ndarray, mask: np.ndarray, resampler: Callable = resample) -> np.ndarray:
+    """Cleaned ink cropped to one digit (bright on black) and its Otsu mask -> uint8 (28, 28), MNIST form."""
     digit = digit / digit.max()
     scale = DIGIT_BOX / max(digit.shape)
     digit = _thicken(digit, mask, scale)
     height, width = digit.shape
     new_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    resized = resample(digit, new_size, antialias=True)
+    resized = resampler(digit, new_size, antialias=True)
     resized = resized / resized.max()  # in [0, 1]: the antialiasing filter's weights are all positive
     return _center_by_mass(resized)
 
@@ -274,34 +271,6 @@ def _crop_to_ink(grey: np.ndarray, inverted: bool) -> tuple[np.ndarray, np.ndarr
         top, bottom, left, right = _extent((ink - noise > 0) & near_ink)
     mask = ink[top:bottom, left:right] > threshold
     return np.maximum(ink[top:bottom, left:right] - noise, 0), mask
-
-
-def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """A whole image's ink, cleaned as a single digit's is (polarity, background, paper noise), without
-    cropping: float32 (H, W), bright ink on black, and its Otsu mask. For images with several marks in
-    them (a written number), where the crop to one digit comes later."""
-    if invert not in INVERT_CHOICES:
-        raise ValueError(f"invert must be one of {INVERT_CHOICES}")
-    levels = _unit(grey)
-    # Ink is a minority of a written field, but a printed box may run all round its border: the polarity
-    # comes from the whole field.
-    if invert == "yes" or (invert == "auto" and _lower_median(levels.ravel()) > 0.5):
-        levels = np.float32(1.0) - levels
-    ink = np.maximum(levels - _background(levels), 0)
-    peak = ink.max()
-    if float(peak) < 0.08:
-        raise ImageError("no digit found (the image is blank)")
-    threshold = _otsu_threshold(ink / peak) * float(peak)
-    # A printed or textured background is a third level between the paper and the ink; when what lies
-    # above the first threshold splits into two clearly apart levels, the ink is the upper one.
-    above = ink[ink > threshold]
-    upper = _otsu_threshold(above / peak) * float(peak)
-    strong, faint = above[above > upper], above[above <= upper]
-    if faint.size and strong.size and float(strong.mean()) > TEXTURE_CONTRAST * float(faint.mean()):
-        threshold = upper
-    mask = ink > threshold
-    noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
-    return np.maximum(ink - noise, 0), mask
 
 
 def _strongest_in_blocks(grey: np.ndarray, inverted: bool) -> np.ndarray:

@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.preprocess import Source, clean_ink, decode_grey, ink_to_mnist, read_grey
+from lenet_cli.images.field import clean_ink
+from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
 from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
 from lenet_cli.inference.forward import predict_logits
 from lenet_cli.inference.predict import expand_inputs, read_sources
@@ -136,7 +138,16 @@ def candidate_input(
     piece_ink = np.where(chosen, ink[window], 0)
     if float(piece_ink.max()) <= 0:  # ink that the noise floor took: the mask alone
         piece_ink = chosen.astype(np.float32)
-    return ink_to_mnist(piece_ink, chosen & mask[window])
+    return ink_to_mnist(piece_ink, chosen & mask[window], torch_resample)
+
+
+def torch_resample(image: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
+    """images/resample.py's bilinear resampling (the same numbers: it reproduces torch's bit for bit) done by
+    torch, which the reader has loaded anyway and which is faster on a dozen small candidates."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)[
+        0, 0
+    ].numpy()
 
 
 def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs: np.ndarray) -> np.ndarray:
