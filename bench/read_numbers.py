@@ -129,11 +129,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sets", type=Path, help="a folder of sets (each a folder with labels.csv)")
     parser.add_argument("--checkpoint", type=Path, default=PRETRAINED)
-    parser.add_argument("--engines", default="lenet,tesseract,rapidocr")
+    parser.add_argument(
+        "--engines", default="lenet,tesseract,rapidocr", help="comma-separated; '' for speed only"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    engines = args.engines.split(",")
+    engines = [name for name in args.engines.split(",") if name]
     if "tesseract" in engines and shutil.which("tesseract") is None:
         raise SystemExit(
             "tesseract is not installed (apt-get install tesseract-ocr), or leave it out: --engines"
@@ -142,10 +144,15 @@ def main() -> None:
     folders = sorted(folder for folder in args.sets.iterdir() if (folder / "labels.csv").is_file())
     figures: dict[str, dict] = {}
     all_pairs = []
-    print(f"{'set':12s} {'numbers':>7s}  " + "  ".join(f"{name + ' exact / ANLD':>24s}" for name in engines))
+    if engines:
+        print(
+            f"{'set':12s} {'numbers':>7s}  " + "  ".join(f"{name + ' exact / ANLD':>24s}" for name in engines)
+        )
     for folder in folders:
         pairs = load_set(folder)
         all_pairs += pairs
+        if not engines:
+            continue
         paths, labels = [path for path, _ in pairs], [label for _, label in pairs]
         row = {}
         for name in engines:
