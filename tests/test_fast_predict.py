@@ -213,3 +213,13 @@ def test_summary_of_a_checkpoint_never_imports_torch(models, trained_checkpoint,
     assert stdout == invoke("summary", models["pt"]).stdout  # the checkpoint read by torch
     code, stdout, _, imported = run_lenet("summary", "--json", cwd=tmp_path)
     assert (code, imported) == (0, False) and json.loads(stdout)["default_model"]["dataset"] == "mnist"
+
+
+def test_a_tensor_the_reader_would_have_to_multiply_goes_to_torch():
+    from lenet_cli.formats.pt_weights import _rebuild_tensor_v2
+
+    storage = np.zeros(4, np.float32)
+    assert _rebuild_tensor_v2(storage, 1, (3,), (1,)).array.shape == (3,)
+    for offset, size, stride in [(0, (10**9,), (0,)), (0, (5,), (1,)), (2, (2, 2), (1, 1)), (0, (2,), (-1,))]:
+        with pytest.raises(NeedsTorch):
+            _rebuild_tensor_v2(storage, offset, size, stride)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import _compat_pickle
 import io
+import math
 import pickle
 import pickletools
 import zipfile
@@ -30,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from lenet_cli.core.errors import CheckpointError
+from lenet_cli.core.reading import MAX_MODEL_BYTES
 from lenet_cli.formats.checkpoint_rules import as_checkpoint, open_model_file
 
+MAX_UNPACKED_BYTES = 4 * MAX_MODEL_BYTES  # a compressed entry could unpack to far more than its file
 STORAGE_DTYPES = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
@@ -97,6 +100,8 @@ def _rebuild_tensor_v2(
         raise NeedsTorch("an unusual tensor")
     if 0 in size:
         return StoredTensor(np.zeros(size, storage.dtype))
+    if math.prod(size) > storage.size:  # overlapping elements: copying them could take any memory
+        raise NeedsTorch("a tensor larger than its storage")
     last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
     if last >= storage.size:
         raise NeedsTorch("a tensor beyond its storage")
@@ -171,6 +176,8 @@ def unpickle_checkpoint(data: bytes, path: Path) -> Any:
         names = archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         raise NeedsTorch("not a zip: a legacy file, or not a checkpoint") from None
+    if sum(entry.file_size for entry in archive.infolist()) > MAX_UNPACKED_BYTES:
+        raise NeedsTorch("an archive that unpacks to more than a model file may hold")
     pickles = [name for name in names if name.endswith("/data.pkl") and name.count("/") == 1]
     if len(pickles) != 1:
         raise NeedsTorch("an unusual archive")
