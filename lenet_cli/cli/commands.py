@@ -45,6 +45,7 @@ from lenet_cli.cli.options import (
     MaxConnections,
     MaxPending,
     ModelPath,
+    NumbersDir,
     Opset,
     Optimizer,
     OptimizerOption,
@@ -69,6 +70,7 @@ from lenet_cli.cli.options import (
     WindowMs,
     Workers,
 )
+from lenet_cli.cli.read import evaluate_numbers, read
 from lenet_cli.core.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE, TrainConfig
 from lenet_cli.serving.options import ServeOptions
 
@@ -176,6 +178,7 @@ def evaluate(
     device: DeviceOption = Device.auto,
     plots: Plots = None,
     show: ShowMistakes = False,
+    numbers: NumbersDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Test a checkpoint: accuracy, loss, per-class table and confusion matrix.
@@ -184,7 +187,11 @@ def evaluate(
 
     With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
     report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
+    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label): exact
+    match, ANLD (edit distance), accuracy by length and the most confident mistakes.
     """
+    if numbers is not None:
+        return evaluate_numbers(checkpoint, numbers, plots, as_json, bool(images or dataset or data_dir))
     from lenet_cli.cli.render import evaluation_view
     from lenet_cli.core.device import resolve_device
     from lenet_cli.data.datasets import class_names
@@ -263,6 +270,9 @@ def predict(
     failures = sum(prediction.error is not None for prediction in predictions)
     if failures:
         raise fail(f"{failures} of {len(predictions)} images could not be predicted")
+
+
+app.command()(handles_errors(read))
 
 
 @app.command()

@@ -145,6 +145,27 @@ SavePreprocessed = Annotated[
 ]
 
 
+# read's options.
+ReadLength = Annotated[
+    str | None,
+    typer.Option(
+        "--length", metavar="N[-M]", help="How many digits to expect: N, or a range N-M (a ZIP code: 5)."
+    ),
+]
+ReadInvert = Annotated[
+    Invert, typer.Option("--invert", help="Dark ink on light paper? auto tells from the whole field.")
+]
+ShowCuts = Annotated[
+    bool, typer.Option("--show", help="Draw where the number was cut and the 28x28 input of each digit.")
+]
+NumbersDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--numbers", metavar="DIR", help="Read whole numbers: DIR holds images and labels.csv (file,label)."
+    ),
+]
+
+
 # summary's and export's options.
 SummaryModel = Annotated[
     Path | None,

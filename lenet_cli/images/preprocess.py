@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -214,13 +215,17 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     inverted = invert == "yes" or (invert == "auto" and _lower_median(_unit(_border(grey))) > 0.5)
-    digit, mask = _crop_to_ink(grey, inverted)
+    return ink_to_mnist(*_crop_to_ink(grey, inverted))
+
+
+def ink_to_mnist(digit: np.ndarray, mask: np.ndarray, resampler: Callable = resample) -> np.ndarray:
+    """Cleaned ink cropped to one digit (bright on black) and its Otsu mask -> uint8 (28, 28), MNIST form."""
     digit = digit / digit.max()
     scale = DIGIT_BOX / max(digit.shape)
     digit = _thicken(digit, mask, scale)
     height, width = digit.shape
     new_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    resized = resample(digit, new_size, antialias=True)
+    resized = resampler(digit, new_size, antialias=True)
     resized = resized / resized.max()  # in [0, 1]: the antialiasing filter's weights are all positive
     return _center_by_mass(resized)
 

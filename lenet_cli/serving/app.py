@@ -37,6 +37,7 @@ from lenet_cli.core.reading import MiB
 from lenet_cli.core.writing import atomic_write, make_folder
 from lenet_cli.data.datasets import class_names
 from lenet_cli.formats.model_info import ModelInfo
+from lenet_cli.inference.numbers import parse_length, read_named
 from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
@@ -109,6 +110,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         return Response(json.dumps(document), media_type="application/json")  # no re-encoding of plain data
 
     _add_collect_routes(app, options.collect_dir, options.collect_limit)
+    _add_read_route(app, model)
     return app
 
 
@@ -315,6 +317,34 @@ class Admission:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _add_read_route(app: FastAPI, model: nn.Module) -> None:
+    @app.post("/read")
+    async def read(
+        request: Request, length: str | None = None, invert: str = "auto", include_inputs: bool = False
+    ):
+        """Whole numbers, answered like `lenet read --json` (with `include_inputs`, each digit's 28x28 input
+        as a PNG data URL and its ten probabilities, for the page); read on a thread, off the event loop."""
+        if invert not in INVERT_CHOICES:
+            raise ClientError(422, f"invert must be one of {', '.join(INVERT_CHOICES)}")
+        try:
+            bounds = parse_length(length)
+        except LenetError as error:
+            raise ClientError(422, str(error)) from None
+        uploads = await read_uploads(request)
+        work = asyncio.get_running_loop().run_in_executor(
+            app.state.alone, read_named, model, uploads, invert, bounds
+        )
+        found = await work
+        readings = [reading.to_dict() for reading in found]
+        if include_inputs:
+            for document, reading in zip(readings, found, strict=True):
+                for entry, digit in zip(document.get("digits", []), reading.digits, strict=True):
+                    entry.update(input=png_data_url(digit.seen.tobytes()), probabilities=digit.probabilities)
+        if len(readings) == 1 and readings[0].get("error"):  # one image, unreadable: the request failed
+            raise ClientError(422, readings[0]["error"])
+        return Response(json.dumps({"readings": readings}), media_type="application/json")
 
 
 def _add_collect_routes(app: FastAPI, folder: Path | None, limit: int) -> None:
