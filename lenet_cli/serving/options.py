@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lenet_cli.core.config import DEFAULT_DATA_DIR, TrainConfig
+from lenet_cli.core.config import DEFAULT_CHECKPOINT_DIR, DEFAULT_DATA_DIR
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class ServeOptions:
     collect_limit: int = 1000  # drawings saved per class with --collect; past it, 507
     # With --collect, Teach mixes the dataset from data_dir into its runs and writes them to checkpoint_dir.
     data_dir: Path = Path(DEFAULT_DATA_DIR)
-    checkpoint_dir: Path = Path(TrainConfig.checkpoint_dir)
+    checkpoint_dir: Path = Path(DEFAULT_CHECKPOINT_DIR)
 
     @property
     def loopback_only(self) -> bool:
