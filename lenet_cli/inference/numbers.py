@@ -250,7 +250,7 @@ def inputs_strip(digits: list[ReadDigit], gap: int = 2) -> np.ndarray:
 
 
 def read_source(model: nn.Module, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
-    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, (bytes, bytearray)) else read_grey(Path(source))
     return read_number(model, grey, invert, length)
 
 
