@@ -64,6 +64,15 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
             f"\nYour images: {own['count']:,} from {escape(', '.join(own['folders']))}, "
             f"{own['per_batch']} in every batch, augmented{skipped}"
         )
+    if info.get("styles"):
+        styles = info["styles"]
+        sources = ", ".join(f"{count:,} {name}" for name, count in styles["sources"].items() if count)
+        line += (
+            f"\nStyle digits: {styles['count']:,} ({sources}; {styles['fonts']} fonts, "
+            f"{styles['font_files']} files), {styles['per_batch']} in every batch, augmented"
+        )
+        if styles["missing"]:
+            line += "\n" + escape(styles["missing"])
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
