@@ -50,7 +50,9 @@ def tile(rows: list[list[np.ndarray]], labels: list[str], gap: int = 2) -> Image
     return sheet
 
 
-def edits_keep_labels(images: np.ndarray, targets: np.ndarray, model_path: str, rng, count: int = 500) -> None:
+def edits_keep_labels(
+    images: np.ndarray, targets: np.ndarray, model_path: str, rng, count: int = 500
+) -> None:
     """How often a model that never saw the edits still reads each edited digit as its label."""
     from lenet_cli.checkpoint import load_model
     from lenet_cli.data import as_input
@@ -64,10 +66,12 @@ def edits_keep_labels(images: np.ndarray, targets: np.ndarray, model_path: str, 
         with torch.no_grad():
             before = model(as_input(torch.from_numpy(images[picks]))).argmax(1)
             after = model(as_input(torch.from_numpy(np.stack(kept)))).argmax(1)
-        print(f"edit of {label}: {model_path} reads {float((after == label).float().mean()):.1%} of "
-              f"{len(kept)} edited digits as {label} (the same digits unedited: "
-              f"{float((before == label).float().mean()):.1%}); others read: "
-              f"{dict(zip(*np.unique(after[after != label].numpy(), return_counts=True), strict=True))}")
+        print(
+            f"edit of {label}: {model_path} reads {float((after == label).float().mean()):.1%} of "
+            f"{len(kept)} edited digits as {label} (the same digits unedited: "
+            f"{float((before == label).float().mean()):.1%}); others read: "
+            f"{dict(zip(*np.unique(after[after != label].numpy(), return_counts=True), strict=True))}"
+        )
 
 
 def main() -> None:
@@ -102,7 +106,10 @@ def main() -> None:
         row = []
         for index in rng.choice(np.flatnonzero(targets == label), 8, replace=False):
             edited = edit_digit(as_canvas(images[index]), label, rng)
-            row += [images[index], normalize_digit(edited, invert="no") if edited is not None else images[index] * 0]
+            row += [
+                images[index],
+                normalize_digit(edited, invert="no") if edited is not None else images[index] * 0,
+            ]
         rows.append(row)
         labels.append(f"{label}: original, edited")
     tile(rows, labels).save(args.out / "styles_edits.png")

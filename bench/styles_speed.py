@@ -41,7 +41,9 @@ def main() -> None:
     ):
         started = time.perf_counter()
         data = load_training_data(config, device, Cluster())
-        print(f"{name}: data ready in {time.perf_counter() - started:.1f}s, {data.steps_per_epoch} steps an epoch")
+        print(
+            f"{name}: data ready in {time.perf_counter() - started:.1f}s, {data.steps_per_epoch} steps an epoch"
+        )
         runs[name] = (data, build_recipe(config, device, data.steps_per_epoch))
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for epoch in range(args.rounds):

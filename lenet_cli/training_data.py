@@ -12,7 +12,7 @@ from lenet_cli.distributed import Cluster
 from lenet_cli.errors import LenetError
 from lenet_cli.loop import EpochPlan, epoch_batches, epoch_order
 from lenet_cli.own_images import OwnImages, load_own_images
-from lenet_cli.training.styles import StyleMix, load_styles
+from lenet_cli.training.styles import StyleMix, check_dataset, load_styles
 
 
 @dataclass
@@ -44,7 +44,8 @@ class TrainingData:
 
 
 def load_training_data(config: TrainConfig, device: torch.device, cluster: Cluster) -> TrainingData:
-    """The dataset's splits (and the user's images), with the batch size checked against them."""
+    """The dataset's splits (and the user's images, the style pool), with the batch size checked against them."""
+    check_dataset(config)
     train_full = load_split(config.dataset, config.data_dir, "train")
     test = load_split(config.dataset, config.data_dir, "test")
     train, val = split_train_val(train_full, config.val_size, config.seed)

@@ -98,7 +98,12 @@ def font_digits(font_paths: Sequence[Path], count: int, rng: np.random.Generator
 
 
 def warp(
-    images: np.ndarray, rng: np.random.Generator, slant: float, rotate_deg: float, elastic: float, wobble: float
+    images: np.ndarray,
+    rng: np.random.Generator,
+    slant: float,
+    rotate_deg: float,
+    elastic: float,
+    wobble: float,
 ) -> np.ndarray:
     """Each image sheared, rotated, stretched and elastically distorted: a smooth field on a 4x4 grid
     (the shape) plus a finer one on 10x10 (the pen's wobble), amplitudes in units of the half-width."""

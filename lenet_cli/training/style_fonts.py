@@ -26,9 +26,17 @@ class HandFont:
 HAND_FONTS = (
     HandFont("DKG Handwriting", "fonts-dkg-handwriting", "GPL-3+", ("dkg.ttf", "dkgIt.ttf", "dkgBd.ttf")),
     HandFont(
-        "Because We Had To (six hands)", "fonts-bwht", "OFL-1.1",
-        ("BecauseWeBuild-Regular.otf", "BecauseWeConnect-Regular.otf", "BecauseWeCreate-Regular.otf",
-         "BecauseWeLearn-Regular.otf", "BecauseWeMentor-Regular.otf", "BecauseWeOrganize-Regular.otf"),
+        "Because We Had To (six hands)",
+        "fonts-bwht",
+        "OFL-1.1",
+        (
+            "BecauseWeBuild-Regular.otf",
+            "BecauseWeConnect-Regular.otf",
+            "BecauseWeCreate-Regular.otf",
+            "BecauseWeLearn-Regular.otf",
+            "BecauseWeMentor-Regular.otf",
+            "BecauseWeOrganize-Regular.otf",
+        ),
     ),  # fmt: skip
     HandFont("Breip", "fonts-breip", "OFL-1.0", ("Breip.ttf",)),
     HandFont("Humor Sans", "fonts-humor-sans", "OFL-1.1", ("Humor-Sans.ttf",)),
@@ -57,7 +65,9 @@ class FoundFonts:
         return f"--styles: fonts not found: {names} (apt-get install {packages}); using the others"
 
 
-def find_fonts(fonts: tuple[HandFont, ...] = HAND_FONTS, font_dirs: tuple[str, ...] = FONT_DIRS) -> FoundFonts:
+def find_fonts(
+    fonts: tuple[HandFont, ...] = HAND_FONTS, font_dirs: tuple[str, ...] = FONT_DIRS
+) -> FoundFonts:
     """Where this machine keeps each font: searched under the usual folders, then asked of fontconfig."""
     on_disk: dict[str, Path] = {}
     for folder in font_dirs:

@@ -53,7 +53,11 @@ class StyleMix:
             raise LenetError(f"{checkpoint} was trained without --styles; resume it without it")
         if saved.get("sha256") != self.digest:
             then, now = set(saved.get("fonts", [])), set(self.fonts.names)
-            fonts = f" (fonts then but not here: {', '.join(sorted(then - now)) or 'none'})" if then != now else ""
+            fonts = (
+                f" (fonts then but not here: {', '.join(sorted(then - now)) or 'none'})"
+                if then != now
+                else ""
+            )
             raise LenetError(
                 f"the style digits made here differ from those {checkpoint} was trained on{fonts}; "
                 "resume needs the same fonts and training images"
@@ -70,13 +74,22 @@ class StyleMix:
         }
 
 
-def load_styles(config: TrainConfig, train: Split, device: torch.device) -> StyleMix:
-    """Find the fonts and make the pool from `train` (the run's training images, before any hold-out)."""
-    if config.dataset != "mnist":
+def check_dataset(config: TrainConfig) -> None:
+    """Before any data is read: the style digits are digits."""
+    if config.styles and config.dataset != "mnist":
         raise LenetError(f"--styles draws digits; it works with --dataset mnist, not {config.dataset}")
+
+
+def load_styles(config: TrainConfig, train: Split, device: torch.device) -> StyleMix:
+    """Find the fonts and make the pool from `train` (the run's training images, after any hold-out)."""
+    check_dataset(config)
     fonts = find_fonts()
     pool = make_style_pool(
-        train.images.cpu().numpy(), train.labels.cpu().numpy().astype(np.int64), fonts.paths, POOL_SIZE, config.seed
+        train.images.cpu().numpy(),
+        train.labels.cpu().numpy().astype(np.int64),
+        fonts.paths,
+        POOL_SIZE,
+        config.seed,
     )
     per_batch = max(1, round(config.batch_size * config.style_share))
     return StyleMix(pool, fonts, per_batch, config.seed, device)
