@@ -276,6 +276,15 @@ def checkpoint_table(info: ModelInfo) -> Table:
                 f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
             ),
         )
+    if checkpoint.get("styles"):
+        styles = checkpoint["styles"]
+        sources = ", ".join(f"{count:,} {name}" for name, count in styles.get("sources", {}).items() if count)
+        table.add_row(
+            "Style digits",
+            escape(
+                f"{sources} (--styles, share {config.get('style_share', '?')}; {len(styles['fonts'])} fonts)"
+            ),
+        )
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
     table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
     return table

@@ -111,7 +111,7 @@ def test_found_fonts_write_digits_into_the_pool(tiny_mnist, tmp_path, small_pool
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     start = next(line for line in result.output.splitlines() if line.startswith("Style digits:"))
-    assert start.startswith("Style digits: 120 (60 fonts, 30 edits, 30 scans; ")
+    assert start.startswith("Style digits: 120 (48 fonts, 42 edits, 30 scans; ")
     assert start.endswith(", 32 in every batch, augmented")
     saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
     assert saved["styles"]["fonts"] == FONTS.names
