@@ -36,13 +36,14 @@ def small_pool(monkeypatch):
 
 @pytest.fixture(scope="module")
 def stroke_digits():
-    """Digit-like MNIST-form images: a slanted bar (a 1), a 7 and a 2 drawn as thick lines."""
+    """Digit-like MNIST-form images: a slanted bar (a 1), a 7, a 2 and a 9 drawn as thick lines."""
     from PIL import Image, ImageDraw
 
     shapes = {
         1: [(15, 4), (12, 24)],
         7: [(6, 5), (21, 5), (12, 24)],
         2: [(7, 8), (14, 4), (20, 9), (7, 24), (21, 24)],
+        9: [(19, 10), (15, 5), (10, 7), (10, 12), (15, 14), (19, 10), (18, 24)],
     }
     images = {}
     for label, points in shapes.items():
