@@ -30,7 +30,7 @@ SGD_MOMENTUM = 0.9
 # the dataset: enough to learn a style from a few hundred images without forgetting 60,000.
 DEFAULT_IMAGE_SHARE = 0.25
 # With --styles, this share of every batch comes from the style pool (training/style_data.py).
-DEFAULT_STYLE_SHARE = 0.3
+DEFAULT_STYLE_SHARE = 0.25
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 

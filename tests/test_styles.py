@@ -94,7 +94,7 @@ def test_missing_fonts_are_named_in_one_line_and_the_run_goes_on(
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "Style digits: 120 (60 edits, 60 scans; 0 fonts, 0 files), 19 in every batch, augmented" in lines
+    assert "Style digits: 120 (60 edits, 60 scans; 0 fonts, 0 files), 16 in every batch, augmented" in lines
     assert (
         "--styles: fonts not found: Nowhere Hand (apt-get install fonts-nowhere); using the others" in lines
     )
@@ -133,7 +133,7 @@ def test_styles_runs_are_reproducible_and_resume_bit_identically(
     )
     assert not all(torch.equal(plain["model"][key], reference[key]) for key in reference)
 
-    with pytest.raises(TrainingInterrupted) as stopped:  # 600 / (32 - 10) = 28 steps an epoch: mid-epoch 2
+    with pytest.raises(TrainingInterrupted) as stopped:  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
         fit(config, on_step=interrupt_at(30), run_outputs=False)
     checkpoint = stopped.value.checkpoint
     kept = tmp_path / "stopped.pt"

@@ -174,7 +174,7 @@ def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.nd
         drop = math.radians(rng.uniform(30, 65))  # below the horizontal, towards the left
         flag_end = (top_x - length * math.cos(drop), top + length * math.sin(drop))
         draw.line([(top_x, top), flag_end], fill=255, width=pen, joint="curve")
-        if rng.random() < 0.5:
+        if rng.random() < 0.4:
             half = height * rng.uniform(0.18, 0.4)
             draw.line([(bottom_x - half, bottom), (bottom_x + half, bottom)], fill=255, width=pen)
     elif label == 7:
@@ -200,8 +200,8 @@ def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.nd
         bottom_x = ink_x(bottom)
         if bottom_x is None:
             return None
-        radius = height * rng.uniform(0.2, 0.34)  # real curls reach back under the whole loop
-        centre = (bottom_x - radius, bottom - radius * 0.7)
+        radius = height * rng.uniform(0.18, 0.26)
+        centre = (bottom_x - radius, bottom - radius * 0.6)
         sweep = np.linspace(0, math.radians(rng.uniform(150, 200)), 20)
         draw.line(
             [(centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a)) for a in sweep],
