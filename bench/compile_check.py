@@ -14,8 +14,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from lenet_cli.data import as_input, load_split
-from lenet_cli.model import LeNet5
+from lenet_cli.core.model import LeNet5
+from lenet_cli.data.datasets import as_input, load_split
 
 
 def measure(train, compiled: bool, steps: int) -> tuple[float, float]:

@@ -18,8 +18,8 @@ import onnxruntime
 import torch
 import tutorial
 
-from lenet_cli.data import as_input, load_split
-from lenet_cli.export import export_checkpoint
+from lenet_cli.data.datasets import as_input, load_split
+from lenet_cli.inference.export import export_checkpoint
 
 
 def main() -> None:

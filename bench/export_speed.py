@@ -20,9 +20,9 @@ import numpy as np
 import onnxruntime
 import torch
 
-from lenet_cli.checkpoint import load_model
-from lenet_cli.data import as_input, load_split
-from lenet_cli.export import export_checkpoint
+from lenet_cli.data.datasets import as_input, load_split
+from lenet_cli.formats.checkpoint import load_model
+from lenet_cli.inference.export import export_checkpoint
 
 
 def timed(function) -> float:

@@ -6,7 +6,7 @@
 The labelled folder is split in two halves per class (even and odd files, by name). For each
 setting, each half in turn is taught for one epoch and the *other* half is measured, so every
 figure is on digits the model did not train on. Also measured after each run: the MNIST test set
-and other people's digits (tests/drawing.py's hand-drawn set, 300 images in six forms), to see
+and other people's digits (bench/drawing.py's hand-drawn set, 300 images in six forms), to see
 what teaching one person's style costs everyone else.
 """
 
@@ -15,20 +15,18 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import tempfile
 from pathlib import Path
 from statistics import mean
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from drawing import draw_digit, variant  # noqa: E402
+from drawing import draw_digit, variant
 
-from lenet_cli.checkpoint import load_model  # noqa: E402
-from lenet_cli.config import TrainConfig  # noqa: E402
-from lenet_cli.data import Split, class_names, load_split  # noqa: E402
-from lenet_cli.evaluate import evaluate  # noqa: E402
-from lenet_cli.folders import read_labelled_folders  # noqa: E402
-from lenet_cli.train import fit  # noqa: E402
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.data.datasets import Split, class_names, load_split
+from lenet_cli.data.folders import read_labelled_folders
+from lenet_cli.formats.checkpoint import load_model
+from lenet_cli.inference.evaluate import evaluate
+from lenet_cli.training.fit import fit
 
 DIGITS = class_names("mnist")
 

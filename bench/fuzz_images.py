@@ -14,15 +14,12 @@ import argparse
 import collections
 import io
 import random
-import sys
 import time
-from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.errors import ImageError  # noqa: E402
-from lenet_cli.preprocess import load_digit  # noqa: E402
+from lenet_cli.core.errors import ImageError
+from lenet_cli.images.preprocess import load_digit
 
 # (format, Pillow mode) for every kind of file lenet reads.
 KINDS = [

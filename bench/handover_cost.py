@@ -16,16 +16,13 @@ import asyncio
 import io
 import multiprocessing
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.workers import PreprocessingPool, digit_or_error  # noqa: E402
+from lenet_cli.data.datasets import load_split
+from lenet_cli.serving.workers import PreprocessingPool, digit_or_error
 
 IN_FLIGHT = 64
 

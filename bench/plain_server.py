@@ -1,22 +1,20 @@
-"""The reference the issue measured: a plain FastAPI + uvicorn endpoint in one process, each request
+"""The reference to measure lenet serve against: a plain FastAPI + uvicorn endpoint in one process, each request
 decoded, preprocessed with lenet's preprocess.py and run through the model on its own.
 
     python bench/plain_server.py CHECKPOINT PORT
 """
 
 import sys
-from pathlib import Path
 
 import torch
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.data import as_input  # noqa: E402
-from lenet_cli.errors import ImageError  # noqa: E402
-from lenet_cli.model_files import load_any_model  # noqa: E402
-from lenet_cli.preprocess import load_digit  # noqa: E402
+from lenet_cli.core.errors import ImageError
+from lenet_cli.data.datasets import as_input
+from lenet_cli.formats.model_files import load_any_model
+from lenet_cli.images.preprocess import load_digit
 
 model, _ = load_any_model(sys.argv[1])
 app = FastAPI()

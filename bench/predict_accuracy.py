@@ -4,7 +4,7 @@
 
 1. MNIST test images written out as PNG files and predicted through predict_files, against
    `evaluate` on the same tensors: the normalisation must not hurt digits that are already MNIST-like.
-2. Hand-drawn-style digits (tests/drawing.py: thin pen strokes on 1000x800 canvases, small and
+2. Hand-drawn-style digits (bench/drawing.py: thin pen strokes on 1000x800 canvases, small and
    off-centre) in each form users send: plain, inverted, transparent, EXIF-rotated, photo-like JPEG,
    colour. Drawn with a different random seed from the tests.
 """
@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from drawing import draw_digit, variant  # noqa: E402
+from drawing import draw_digit, variant
 
-from lenet_cli.checkpoint import load_model  # noqa: E402
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.evaluate import evaluate  # noqa: E402
-from lenet_cli.predict import predict_files  # noqa: E402
-from lenet_cli.preprocess import save_png  # noqa: E402
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.checkpoint import load_model
+from lenet_cli.images.preprocess import save_png
+from lenet_cli.inference.evaluate import evaluate
+from lenet_cli.inference.predict import predict_files
 
 KINDS = ("plain", "inverted", "alpha", "exif-rotated", "photo", "colour")
 
@@ -91,7 +89,7 @@ FONTS = Path("/usr/share/fonts/truetype/dejavu")
 
 def typed_digits(model, folder: Path, rng: random.Random) -> None:
     """Digits typed in the machine's fonts (thin ExtraLight strokes included), on large canvases:
-    shapes that are not from tests/drawing.py's templates. Skipped where the fonts are absent."""
+    shapes that are not from bench/drawing.py's templates. Skipped where the fonts are absent."""
     from PIL import Image, ImageDraw, ImageFont
 
     fonts = sorted(FONTS.glob("DejaVuSans*.ttf")) if FONTS.is_dir() else []

@@ -6,7 +6,7 @@ For each input (a 28x28 MNIST-form PNG; a 1 MP drawing as a paint program saves 
 PNG decodes unusually fast; the same drawing photographed, with uneven light and paper noise, grey
 and in colour as PNG and JPEG; a 12 MP photo-like JPEG), both timings
 alternate in one process so both see the same machine noise; the figure that matters is the ratio
-`load_digit / decode` (the issue's target: at most ~3x for 1 MP). Then a folder of many 1 MP files
+`load_digit / decode`. Then a folder of many 1 MP files
 through `load_digits`, which uses both cores.
 """
 
@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from drawing import draw_digit, photo_like
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from drawing import draw_digit, photo_like  # noqa: E402
-
-from lenet_cli.preprocess import load_digit, load_digits  # noqa: E402
+from lenet_cli.images.preprocess import load_digit, load_digits
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:

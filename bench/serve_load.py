@@ -1,6 +1,6 @@
 """Load on `lenet serve`, side by side with batching off and with the plain endpoint, measured with wrk.
 
-Three servers run at once on loopback: the plain FastAPI + uvicorn endpoint the issue measured
+Three servers run at once on loopback: a plain FastAPI + uvicorn endpoint
 (bench/plain_server.py: one process, each request decoded, preprocessed and run on its own), `lenet serve
 --window-ms 0` (batching off) and `lenet serve` (defaults). wrk drives each in turn with POST /predict,
 cycling through distinct images (no two consecutive requests send the same file), at 1, 8 and 64
@@ -26,14 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from drawing import draw_digit
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-from drawing import draw_digit  # noqa: E402
-
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.model_files import PRETRAINED  # noqa: E402
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.model_files import PRETRAINED
 
 LUA = """
 local bodies, index = {}, 0

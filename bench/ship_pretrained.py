@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from lenet_cli.model_files import PRETRAINED, PRETRAINED_NOTE  # noqa: E402
-from lenet_cli.training.style_fonts import HAND_FONTS  # noqa: E402
+from lenet_cli.formats.checkpoint import load_checkpoint, save_checkpoint
+from lenet_cli.formats.model_files import PRETRAINED_NOTE
+from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.training.style_fonts import HAND_FONTS
 
 KEPT = (
     "format_version", "model", "epoch", "history", "config", "dataset", "world_size", "metrics", "versions",
@@ -34,7 +33,11 @@ def main() -> None:
     args = parser.parse_args()
     saved = load_checkpoint(args.checkpoint)
     slim = {key: saved[key] for key in KEPT if key in saved}
-    slim["config"] = {**slim["config"], "data_dir": ".data", "checkpoint_dir": "checkpoints"}  # not this machine's
+    slim["config"] = {
+        **slim["config"],
+        "data_dir": ".data",
+        "checkpoint_dir": "checkpoints",
+    }  # not this machine's
     save_checkpoint(PRETRAINED, slim)
     note = {
         "file": PRETRAINED.name,

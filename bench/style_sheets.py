@@ -19,8 +19,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.preprocess import normalize_digit  # noqa: E402
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.images.preprocess import normalize_digit  # noqa: E402
 from lenet_cli.training.style_data import (  # noqa: E402
     EDITED_CLASSES,
     SOURCES,
@@ -54,8 +54,8 @@ def edits_keep_labels(
     images: np.ndarray, targets: np.ndarray, model_path: str, rng, count: int = 500
 ) -> None:
     """How often a model that never saw the edits still reads each edited digit as its label."""
-    from lenet_cli.checkpoint import load_model
-    from lenet_cli.data import as_input
+    from lenet_cli.data.datasets import as_input
+    from lenet_cli.formats.checkpoint import load_model
 
     model, _ = load_model(model_path)
     model.eval()

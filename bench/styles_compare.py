@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from drawing import draw_digit, variant  # noqa: E402
 
-from lenet_cli.checkpoint import load_model  # noqa: E402
-from lenet_cli.data import load_split  # noqa: E402
-from lenet_cli.evaluate import evaluate  # noqa: E402
-from lenet_cli.predict import predict_files  # noqa: E402
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.checkpoint import load_model  # noqa: E402
+from lenet_cli.inference.evaluate import evaluate  # noqa: E402
+from lenet_cli.inference.predict import predict_files  # noqa: E402
 
 KINDS = ("plain", "inverted", "alpha", "exif-rotated", "photo", "colour")
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")

@@ -22,16 +22,14 @@ import time
 from pathlib import Path
 
 import torch
+import tutorial
 
-sys.path.insert(0, str(Path(__file__).parent))
-import tutorial  # noqa: E402
-
-from lenet_cli.config import TrainConfig  # noqa: E402
-from lenet_cli.data import Split, load_split  # noqa: E402
-from lenet_cli.evaluate import evaluate  # noqa: E402
-from lenet_cli.loop import EpochPlan, epoch_order, train_one_epoch  # noqa: E402
-from lenet_cli.model import LeNet5  # noqa: E402
-from lenet_cli.recipe import make_optimizer, make_scheduler  # noqa: E402
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.model import LeNet5
+from lenet_cli.data.datasets import Split, load_split
+from lenet_cli.inference.evaluate import evaluate
+from lenet_cli.training.loop import EpochPlan, epoch_order, train_one_epoch
+from lenet_cli.training.recipe import make_optimizer, make_scheduler
 
 TUTORIAL_RECIPE = TrainConfig(schedule="constant", lr=1e-3, batch_size=64)
 

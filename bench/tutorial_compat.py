@@ -12,14 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-import tutorial  # noqa: E402
+import tutorial
 
 
 def lenet_evaluate(checkpoint: Path, data_dir: str) -> float:

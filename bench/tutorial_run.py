@@ -1,13 +1,10 @@
 """The tutorial's whole job as one process (5 epochs, then test accuracy), for wall time and memory."""
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-import tutorial  # noqa: E402
+import tutorial
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--root", required=True, help="torchvision layout root (root/MNIST/raw)")

@@ -1,15 +1,12 @@
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))  # the tutorial's own classes
 os.environ["COLUMNS"] = "100"  # Rich lays tables out at a fixed width, so exact-output tests are stable
 os.environ.pop("LENET_DEBUG", None)
 
-from idx import write_idx_set  # noqa: E402
+from idx import write_idx_set
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +18,8 @@ def tiny_mnist(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_checkpoint(tmp_path_factory, tiny_mnist) -> Path:
     """A real checkpoint from two epochs on the tiny set, shared by read-only tests."""
-    from lenet_cli.config import TrainConfig
-    from lenet_cli.train import fit
+    from lenet_cli.core.config import TrainConfig
+    from lenet_cli.training.fit import fit
 
     checkpoint_dir = tmp_path_factory.mktemp("checkpoints")
     result = fit(TrainConfig(epochs=3, data_dir=str(tiny_mnist), checkpoint_dir=str(checkpoint_dir)))

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from lenet_cli.cli import app
+from lenet_cli.cli.commands import app
 
 runner = CliRunner()
 SECONDS = 5  # "answers within a second or two": generous for a loaded CI machine, far from forever

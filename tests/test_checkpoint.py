@@ -4,16 +4,16 @@ import pytest
 import torch
 from helpers import write_code_running_checkpoint
 
-from lenet_cli.checkpoint import (
+from lenet_cli.core.errors import CheckpointError
+from lenet_cli.core.model import LeNet5
+from lenet_cli.formats.checkpoint import (
     FORMAT_VERSION,
     find_latest_checkpoint,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
-from lenet_cli.errors import CheckpointError
-from lenet_cli.model import LeNet5
-from lenet_cli.run_folder import create_run_dir
+from lenet_cli.training.run_folder import create_run_dir
 
 
 def test_training_checkpoint_is_a_plain_weights_only_dict(trained_checkpoint):
@@ -134,9 +134,9 @@ def test_latest_checkpoint_is_the_newest_file(tmp_path):
 def test_the_format_docstring_lists_exactly_the_keys_a_training_checkpoint_holds(trained_checkpoint):
     import re
 
-    import lenet_cli.checkpoint
+    import lenet_cli.formats.checkpoint
 
-    documented = re.findall(r"^- `(\w+)`(?:, `(\w+)`)?", lenet_cli.checkpoint.__doc__, flags=re.MULTILINE)
+    documented = re.findall(r"^- `(\w+)`(?:, `(\w+)`)?", lenet_cli.formats.checkpoint.__doc__, flags=re.MULTILINE)
     listed = [key for pair in documented for key in pair if key]
     written = list(torch.load(trained_checkpoint, weights_only=True))
     assert listed == written

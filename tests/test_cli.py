@@ -34,9 +34,8 @@ def test_train_end_to_end(tiny_mnist, tmp_path):
     )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "Training on cpu (2 threads) · mnist: 600 training, 200 test images".replace(
-        "2 threads", f"{torch.get_num_threads()} threads"
-    )
+    threads = torch.get_num_threads()
+    assert lines[0] == f"Training on cpu ({threads} thread{'s' if threads > 1 else ''}) · mnist: 600 training, 200 test images"
     assert lines[1] == f"Run folder: {tmp_path / 'run-1'}"
     epoch_lines = lines[2:6]
     for number, line in enumerate(epoch_lines, start=1):
@@ -138,7 +137,7 @@ Parameters: 61,706 (241.0 KiB as float32) · mult-adds per image: 416,520 · for
 
 
 def test_summary_exact(tmp_path, monkeypatch):
-    from lenet_cli.model_files import PRETRAINED
+    from lenet_cli.formats.shipped import PRETRAINED
 
     monkeypatch.chdir(tmp_path)  # no checkpoints/ here: the default model is the one in the package
     result = invoke("summary")
@@ -162,7 +161,7 @@ def test_summary_of_a_checkpoint(trained_checkpoint):
 
 
 def test_predict_json_and_errors(trained_checkpoint, tiny_mnist, tmp_path):
-    from lenet_cli.data import load_split
+    from lenet_cli.data.datasets import load_split
 
     test = load_split("mnist", tiny_mnist, "test")
     write_digit_png(tmp_path / "a.png", test.images[0])
@@ -195,7 +194,7 @@ def test_predict_json_and_errors(trained_checkpoint, tiny_mnist, tmp_path):
 
 
 def test_predict_defaults_to_the_newest_checkpoint(trained_checkpoint, tiny_mnist, tmp_path, monkeypatch):
-    from lenet_cli.data import load_split
+    from lenet_cli.data.datasets import load_split
 
     monkeypatch.chdir(tmp_path)
     write_digit_png(tmp_path / "a.png", load_split("mnist", tiny_mnist, "test").images[0])
@@ -205,7 +204,7 @@ def test_predict_defaults_to_the_newest_checkpoint(trained_checkpoint, tiny_mnis
         "Using the model shipped with lenet (LeNet-5 on mnist, 99.27% test accuracy); "
         "train your own with: lenet train\n"
     )
-    assert json.loads(shipped.stdout)["checkpoint"].endswith("lenet_cli/pretrained/lenet5-mnist.pt")
+    assert json.loads(shipped.stdout)["checkpoint"].endswith("lenet_cli/formats/pretrained/lenet5-mnist.pt")
     (tmp_path / "checkpoints" / "run-1").mkdir(parents=True)
     shutil.copy(trained_checkpoint, tmp_path / "checkpoints" / "run-1" / "last.pt")
     result = invoke("predict", "a.png")

@@ -1,89 +1,54 @@
-"""The shape the code keeps: imports that run downward, small modules, classes and functions, and start-up
-that imports neither torch nor matplotlib."""
+"""The shape the code keeps: subsystem boundaries (import-linter's contracts in pyproject.toml), no import
+cycle, small modules, classes and functions, and start-up that imports neither torch nor matplotlib."""
 
 import ast
 import subprocess
 import sys
 from pathlib import Path
 
-PACKAGE = Path(__file__).parent.parent / "lenet_cli"
+import grimp
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).parent.parent
+PACKAGE = ROOT / "lenet_cli"
 MAX_MODULE_LINES, MAX_CLASS_LINES, MAX_FUNCTION_LINES = 400, 150, 60
-
-# From the ground up; a module may import from its own layer or lower ones, never from a higher one.
-LAYERS = [
-    ("records and settings", {"__init__", "errors", "config", "records"}),
-    (
-        "leaf mechanisms",
-        set("model data files reading image_ops preprocess device interrupts distributed summary plots".split()),
-    ),
-    ("file formats", {"checkpoint", "model_files", "folders", "run_folder"}),
-    (
-        "jobs",
-        set("evaluate predict export own_images loop recipe training_data reporters batching workers serve".split()),
-    ),
-    ("orchestration", {"train", "server"}),
-    ("faces", {"cli", "edge", "options", "render", "__main__"}),
-]
-LAYER_OF = {module: number for number, (_, modules) in enumerate(LAYERS) for module in modules}
+MAX_TOP_LEVEL_ENTRIES = 10  # eight subsystem packages, __init__.py and __main__.py
 
 
-def modules() -> dict[str, ast.Module]:
-    return {path.stem: ast.parse(path.read_text()) for path in sorted(PACKAGE.glob("*.py"))}
-
-
-def lenet_imports(tree: ast.Module) -> set[str]:
-    """Every lenet_cli module `tree` imports, at the top or inside a function."""
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lenet_cli"):
-            parts = node.module.split(".")
-            if len(parts) > 1:
-                found.add(parts[1])
-            else:
-                found.update(
-                    alias.name if alias.name != "__version__" else "__init__" for alias in node.names
-                )
-        elif isinstance(node, ast.Import):
-            found.update(
-                alias.name.split(".")[1] for alias in node.names if alias.name.startswith("lenet_cli.")
-            )
-    return found
-
-
-def test_every_module_has_a_layer_and_imports_run_downward():
-    graph = {name: lenet_imports(tree) for name, tree in modules().items()}
-    assert sorted(set(graph) - set(LAYER_OF)) == [], "place new modules in LAYERS"
-    upward = [
-        f"{name} ({LAYERS[LAYER_OF[name]][0]}) imports {target} ({LAYERS[LAYER_OF[target]][0]})"
-        for name, targets in graph.items()
-        for target in targets
-        if LAYER_OF[target] > LAYER_OF[name]
-    ]
-    assert upward == []
+def test_the_import_contracts_hold(monkeypatch):
+    monkeypatch.chdir(ROOT)  # lint-imports reads pyproject.toml from the working directory
+    assert lint_imports(no_cache=True) == 0, "run `lint-imports` to see the import that crosses a boundary"
 
 
 def test_the_import_graph_has_no_cycle():
-    graph = {name: lenet_imports(tree) for name, tree in modules().items()}
+    graph = grimp.build_graph("lenet_cli", exclude_type_checking_imports=True)
+    imports = {module: graph.find_modules_directly_imported_by(module) for module in graph.modules}
     finished: set[str] = set()
 
     def visit(name: str, path: list[str]) -> None:
         assert name not in path, f"import cycle: {' -> '.join([*path, name])}"
         if name not in finished:
-            for target in sorted(graph[name]):
+            for target in sorted(imports[name]):
                 visit(target, [*path, name])
             finished.add(name)
 
-    for name in graph:
+    for name in sorted(imports):
         visit(name, [])
+
+
+def test_the_package_shows_its_subsystems_at_the_top():
+    entries = sorted(path.name for path in PACKAGE.iterdir() if path.name != "__pycache__")
+    assert len(entries) <= MAX_TOP_LEVEL_ENTRIES, entries
 
 
 def test_modules_classes_and_functions_stay_small():
     too_long = []
-    for name, tree in modules().items():
-        lines = len((PACKAGE / f"{name}.py").read_text().splitlines())
-        if lines > MAX_MODULE_LINES:
-            too_long.append(f"{name}.py ({lines} lines)")
-        for node in ast.walk(tree):
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = path.relative_to(PACKAGE)
+        text = path.read_text()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{name} ({len(text.splitlines())} lines)")
+        for node in ast.walk(ast.parse(text)):
             limit = {ast.ClassDef: MAX_CLASS_LINES, ast.FunctionDef: MAX_FUNCTION_LINES}.get(
                 type(node), MAX_FUNCTION_LINES if isinstance(node, ast.AsyncFunctionDef) else None
             )
@@ -92,7 +57,7 @@ def test_modules_classes_and_functions_stay_small():
             first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
             length = node.end_lineno - first + 1
             if length > limit:
-                too_long.append(f"{name}.py:{node.lineno} {node.name} ({length} lines)")
+                too_long.append(f"{name}:{node.lineno} {node.name} ({length} lines)")
     assert too_long == []
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from idx import FILES, idx_bytes, synthetic_digits, write_idx_set
 
-from lenet_cli.data import Split, as_input, load_split, split_train_val
-from lenet_cli.errors import DataError
+from lenet_cli.core.errors import DataError
+from lenet_cli.data.datasets import Split, as_input, load_split, split_train_val
 
 
 def test_loads_gzipped_flat_folder(tiny_mnist):

@@ -9,9 +9,9 @@ import pytest
 import torch
 from helpers import digits_in_class_folders, runner
 
-from lenet_cli.cli import app
-from lenet_cli.distributed import Cluster
-from lenet_cli.loop import epoch_batches
+from lenet_cli.cli.commands import app
+from lenet_cli.core.distributed import Cluster
+from lenet_cli.training.loop import epoch_batches
 
 
 def test_ranks_take_disjoint_shares_of_every_global_batch():
@@ -29,7 +29,7 @@ def test_ranks_take_disjoint_shares_of_every_global_batch():
 
 def own_images_folder(tiny_mnist, folder):
     """40 test digits as PNGs in class folders: `--images` under torchrun too."""
-    from lenet_cli.data import load_split
+    from lenet_cli.data.datasets import load_split
 
     test = load_split("mnist", tiny_mnist, "test")
     return digits_in_class_folders(folder, test.images[:40], test.labels[:40])

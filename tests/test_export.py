@@ -1,10 +1,7 @@
 """`lenet export`: ONNX and torch.export files that match the checkpoint, and that lenet itself runs."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +13,9 @@ import tutorial
 from helpers import invoke
 from PIL import Image
 
-import lenet_cli.export
-from lenet_cli.data import as_input, load_split
-from lenet_cli.export import export_checkpoint, synthetic_digits
-
-EXAMPLE = Path(__file__).parent.parent / "examples" / "onnx_predict.py"
+import lenet_cli.inference.export
+from lenet_cli.data.datasets import as_input, load_split
+from lenet_cli.inference.export import export_checkpoint, synthetic_digits
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +142,9 @@ def test_existing_output_needs_force_and_is_never_half_written(checkpoint, expor
 
 
 def test_a_failed_verification_leaves_no_file(checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setattr(lenet_cli.export, "TOLERANCE", -1.0)  # nothing can pass
+    monkeypatch.setattr(lenet_cli.inference.export, "TOLERANCE", -1.0)  # nothing can pass
     target = tmp_path / "model.onnx"
-    with pytest.raises(lenet_cli.export.LenetError, match="disagrees with .* nothing written"):
+    with pytest.raises(lenet_cli.inference.export.LenetError, match="disagrees with .* nothing written"):
         export_checkpoint(checkpoint, "onnx", target)
     assert list(tmp_path.iterdir()) == []
 
@@ -187,31 +182,6 @@ def test_bad_export_inputs(checkpoint, tmp_path, case, message):
 def test_unknown_format_is_a_usage_error(checkpoint):
     result = invoke("export", checkpoint, "--format", "tflite")
     assert result.exit_code == 2
-
-
-def test_the_deployment_example_needs_only_onnxruntime_numpy_and_pillow(checkpoint, exported, tmp_path):
-    digit = synthetic_digits(1, seed=5)[0]
-    Image.fromarray(digit.numpy()).save(tmp_path / "digit.png")
-    saved = tmp_path / "seen"
-    invoke("predict", tmp_path / "digit.png", "-c", checkpoint, "--save-preprocessed", saved)
-    expected = json.loads(invoke("predict", saved / "digit.png", "-c", checkpoint, "--json").stdout)
-    blocker = "import sys; sys.modules['torch'] = None; sys.modules['lenet_cli'] = None; "
-    script = (
-        blocker
-        + f"sys.argv = {[str(EXAMPLE), str(checkpoint.with_suffix('.onnx')), str(saved / 'digit.png')]}; "
-    )
-    script += f"exec(open({str(EXAMPLE)!r}).read())"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    assert result.returncode == 0, result.stderr
-    path, label, probability = result.stdout.strip().split("\t")
-    (prediction,) = expected["predictions"]
-    assert (path, label) == (str(saved / "digit.png"), str(prediction["label"]))
-    assert float(probability) == pytest.approx(prediction["confidence"], abs=1e-3)
 
 
 def test_an_export_is_evaluated_on_the_data_its_checkpoint_was_trained_from(checkpoint, exported, tiny_mnist):

@@ -2,8 +2,8 @@ import torch
 import torch.nn.functional as F
 from tutorial import LeNet5 as TutorialLeNet5  # bench/tutorial.py: the tutorial's classes as written
 
-from lenet_cli.model import LeNet5
-from lenet_cli.summary import summarize
+from lenet_cli.core.model import LeNet5
+from lenet_cli.inference.summary import summarize
 
 
 def test_state_dict_keys_match_the_tutorial():

@@ -10,13 +10,13 @@ from drawing import draw_digit
 from helpers import digits_in_class_folders, interrupt_at, invoke
 from PIL import Image
 
-from lenet_cli.checkpoint import resume_config
-from lenet_cli.config import TrainConfig
-from lenet_cli.data import load_split
-from lenet_cli.distributed import Cluster
-from lenet_cli.folders import read_labelled_folders
-from lenet_cli.own_images import EpochExtras, random_affine
-from lenet_cli.train import TrainingInterrupted, fit
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.distributed import Cluster
+from lenet_cli.data.datasets import load_split
+from lenet_cli.data.folders import read_labelled_folders
+from lenet_cli.formats.checkpoint import resume_config
+from lenet_cli.training.fit import TrainingInterrupted, fit
+from lenet_cli.training.own_images import EpochExtras, random_affine
 
 DIGITS = [str(d) for d in range(10)]
 
@@ -212,8 +212,8 @@ def test_each_step_mixes_a_fixed_share_of_augmented_own_images():
 
 
 def test_class_folders_by_index_or_name():
-    from lenet_cli.data import class_names
-    from lenet_cli.folders import class_index
+    from lenet_cli.data.datasets import class_names
+    from lenet_cli.data.folders import class_index
 
     fashion = class_names("fashion-mnist")
     assert [class_index(name, fashion) for name in ("7", "Sneaker", "sneaker", "T-shirt_top", "ankle_boot")] == [

@@ -1,5 +1,6 @@
 """lenet predict on images as people give them: formats, modes, polarity, alpha, EXIF, errors."""
 
+import io
 import json
 import random
 import struct
@@ -12,10 +13,10 @@ from drawing import draw_digit, variant
 from helpers import runner
 from PIL import Image, ImageDraw
 
-from lenet_cli.checkpoint import load_model
-from lenet_cli.cli import app
-from lenet_cli.predict import predict_files
-from lenet_cli.preprocess import load_digit
+from lenet_cli.cli.commands import app
+from lenet_cli.formats.checkpoint import load_model
+from lenet_cli.images.preprocess import load_digit
+from lenet_cli.inference.predict import predict_files
 
 
 def centre_of_mass(image_u8: torch.Tensor) -> tuple[float, float]:
@@ -109,11 +110,13 @@ def test_mnist_form_passes_through_unchanged():
     """A digit already in MNIST's form (as the first pass leaves it) comes out of a second pass
     bit for bit: the normalisation cannot hurt MNIST-like digits. (On the real MNIST test set this
     gives the same accuracy as the tensors: bench/predict_accuracy.py.)"""
-    from lenet_cli.preprocess import _grey_levels, normalize_digit
+    from lenet_cli.images.preprocess import decode_grey, normalize_digit
 
     rng = random.Random(0)
     for digit in range(10):
-        once = normalize_digit(_grey_levels(draw_digit(digit, rng)))
+        drawn = io.BytesIO()
+        draw_digit(digit, rng).save(drawn, format="PNG")
+        once = normalize_digit(decode_grey(io.BytesIO(drawn.getvalue())))
         assert np.array_equal(normalize_digit(once.astype(np.float32) / 255), once), digit
 
 
@@ -223,7 +226,7 @@ def test_predict_table_fits_80_columns_with_names_whole(trained_checkpoint, tmp_
 def test_large_images_keep_one_pixel_strokes_the_sampled_analysis_could_miss(tmp_path, monkeypatch):
     """A 1-pixel bar on an odd row of a large canvas (the ink is located on a sample of every other
     row): the crop must hold all of it, as when the whole image is analysed."""
-    import lenet_cli.preprocess as preprocess
+    import lenet_cli.images.preprocess as preprocess
 
     canvas = Image.new("L", (700, 600), 255)
     pen = ImageDraw.Draw(canvas)

@@ -12,10 +12,10 @@ import torch
 from helpers import interrupt_at, runner, write_code_running_checkpoint
 from idx import write_idx_set
 
-from lenet_cli.checkpoint import load_checkpoint, resume_config
-from lenet_cli.cli import app
-from lenet_cli.config import TrainConfig
-from lenet_cli.train import TrainingInterrupted, fit
+from lenet_cli.cli.commands import app
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.formats.checkpoint import load_checkpoint, resume_config
+from lenet_cli.training.fit import TrainingInterrupted, fit
 
 LENET = [sys.executable, "-m", "lenet_cli"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

@@ -8,11 +8,11 @@ import pytest
 from helpers import interrupt_at, runner
 from PIL import Image
 
-from lenet_cli.checkpoint import resume_config
-from lenet_cli.cli import app
-from lenet_cli.config import TrainConfig
-from lenet_cli.files import remove_stale_temporaries
-from lenet_cli.train import TrainingInterrupted, fit
+from lenet_cli.cli.commands import app
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.writing import remove_stale_temporaries
+from lenet_cli.formats.checkpoint import resume_config
+from lenet_cli.training.fit import TrainingInterrupted, fit
 
 
 def read_rows(path):

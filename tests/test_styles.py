@@ -14,11 +14,11 @@ import pytest
 import torch
 from helpers import interrupt_at, invoke
 
-from lenet_cli.checkpoint import resume_config
-from lenet_cli.config import TrainConfig
-from lenet_cli.data import load_split
-from lenet_cli.train import TrainingInterrupted, fit
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.checkpoint import resume_config
 from lenet_cli.training import styles
+from lenet_cli.training.fit import TrainingInterrupted, fit
 from lenet_cli.training.style_data import EDITED_CLASSES, SOURCES, as_canvas, edit_digit, make_style_pool
 from lenet_cli.training.style_fonts import INSTALL_HINT, HandFont, find_fonts
 

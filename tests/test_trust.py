@@ -16,9 +16,9 @@ from helpers import (
     write_digit_png,
 )
 
-from lenet_cli.data import load_split
-from lenet_cli.export import export_checkpoint
-from lenet_cli.reading import NotReadable, read_stdin
+from lenet_cli.core.reading import NotReadable, read_stdin
+from lenet_cli.data.datasets import load_split
+from lenet_cli.inference.export import export_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +178,10 @@ def test_predict_reads_one_image_from_standard_input(trained_checkpoint, digit):
     assert piped.exit_code == 0, piped.output
     rows = json.loads(piped.stdout)["predictions"]
     assert rows[0]["path"] == "-"
-    for row in rows:
-        assert (row["label"], row["confidence"]) == (
-            from_file["predictions"][0]["label"],
-            from_file["predictions"][0]["confidence"],
-        )
+    alone = from_file["predictions"][0]
+    for row in rows:  # batch size changes the kernels, so confidences agree to a tolerance, not bit for bit
+        assert row["label"] == alone["label"]
+        assert row["confidence"] == pytest.approx(alone["confidence"], abs=1e-5)
     text = invoke("predict", "-", "-c", trained_checkpoint, input=digit.read_bytes())
     assert text.exit_code == 0 and "│ -  " in text.stdout
 

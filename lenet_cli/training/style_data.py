@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from lenet_cli.errors import ImageError
-from lenet_cli.preprocess import normalize_digit
+from lenet_cli.core.errors import ImageError
+from lenet_cli.images.preprocess import normalize_digit
 
 WORK = 48  # side of the canvas digits are drawn and damaged on, before preprocessing to 28x28
 # Checked in styles_edits.png and by the model shipped before them (bench/style_sheets.py). Dropped: an open

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from lenet_cli.config import TrainConfig
-from lenet_cli.data import Split
-from lenet_cli.errors import LenetError
-from lenet_cli.own_images import EpochExtras, extras_plan
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.errors import LenetError
+from lenet_cli.data.datasets import Split
+from lenet_cli.training.own_images import EpochExtras, extras_plan
 from lenet_cli.training.style_data import SOURCES, StylePool, make_style_pool
 from lenet_cli.training.style_fonts import FoundFonts, find_fonts
 

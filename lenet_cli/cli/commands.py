@@ -1,0 +1,396 @@
+"""The `lenet` command line: options in, one core call, results rendered out.
+
+Torch is imported inside the commands, so `lenet --help`, `--version` and usage errors stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from lenet_cli import __version__
+from lenet_cli.cli.edge import consoles, fail, handles_errors, print_json
+from lenet_cli.cli.options import (
+    AsJson,
+    BatchSize,
+    CheckpointDir,
+    Collect,
+    DataDir,
+    Dataset,
+    DatasetOption,
+    Device,
+    DeviceOption,
+    Epochs,
+    EvalBatchSize,
+    EvalDataDir,
+    EvalDataset,
+    EvalImages,
+    ExportFormat,
+    ExportFormatOption,
+    ExportOutput,
+    ExportSource,
+    Force,
+    Host,
+    ImageFolders,
+    ImageShare,
+    Init,
+    Invert,
+    InvertOption,
+    LearningRate,
+    MaxBatch,
+    MaxPending,
+    ModelPath,
+    Opset,
+    Optimizer,
+    OptimizerOption,
+    Plots,
+    Port,
+    PredictImages,
+    PredictModel,
+    Resume,
+    SavePreprocessed,
+    Schedule,
+    ScheduleOption,
+    Seed,
+    ServeModel,
+    ShowInputs,
+    ShowMistakes,
+    Styles,
+    StyleShare,
+    SummaryModel,
+    TopK,
+    ValSize,
+    VerifyDataDir,
+    WindowMs,
+    Workers,
+)
+from lenet_cli.core.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE, TrainConfig
+from lenet_cli.serving.options import ServeOptions
+
+app = typer.Typer(
+    name="lenet",
+    help="Train, evaluate, inspect and run LeNet-5 on MNIST-family digits.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # plain click errors: `Error: …` lines that scripts can read
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+DEFAULTS = TrainConfig()
+SERVE_DEFAULTS = ServeOptions()
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"lenet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
+    """Train, evaluate, inspect and run LeNet-5 on MNIST-family digits."""
+
+
+@app.command()
+@handles_errors
+def train(
+    ctx: typer.Context,
+    epochs: Epochs = DEFAULTS.epochs,
+    batch_size: BatchSize = DEFAULTS.batch_size,
+    lr: LearningRate = None,
+    schedule: ScheduleOption = Schedule(DEFAULTS.schedule),
+    optimizer: OptimizerOption = Optimizer(DEFAULTS.optimizer),
+    dataset: DatasetOption = Dataset(DEFAULTS.dataset),
+    data_dir: DataDir = Path(DEFAULTS.data_dir),
+    checkpoint_dir: CheckpointDir = Path(DEFAULTS.checkpoint_dir),
+    device: DeviceOption = Device(DEFAULTS.device),
+    seed: Seed = DEFAULTS.seed,
+    val_size: ValSize = DEFAULTS.val_size,
+    images: ImageFolders = None,
+    image_share: ImageShare = DEFAULTS.image_share,
+    styles: Styles = DEFAULTS.styles,
+    style_share: StyleShare = DEFAULTS.style_share,
+    init: Init = None,
+    resume: Resume = None,
+    as_json: AsJson = False,
+) -> None:
+    """Train LeNet-5 and save a checkpoint every epoch.
+
+    Example: lenet train --epochs 5 --data-dir ../shared/data/mnist
+
+    The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
+    recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
+    Teach it your handwriting: lenet train --init checkpoints/run-1/last.pt --images my-digits/ --epochs 1
+    The recipe of the shipped model, which also knows the hands MNIST lacks: lenet train --styles
+
+    Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
+    DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
+    """
+    from lenet_cli.cli.render import ConsoleReport, train_end_lines
+    from lenet_cli.formats.checkpoint import resume_config
+    from lenet_cli.training.fit import fit
+
+    config = TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, optimizer=optimizer.value,
+        dataset=dataset.value, data_dir=str(data_dir), checkpoint_dir=str(checkpoint_dir), device=device.value,
+        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()),
+        image_share=image_share, init=str(init) if init is not None else None, styles=styles,
+        style_share=style_share,
+    )  # fmt: skip
+    if resume is not None:
+        given = {
+            name: getattr(config, name)
+            for name in TrainConfig.__dataclass_fields__
+            if given_on_command_line(ctx, name)
+        }
+        config = resume_config(resume, given)
+    results, info = consoles(as_json)
+    result = fit(config, resume_from=resume, reporters=[ConsoleReport(info)], show_progress=True)
+    if result.rank != 0:  # under torchrun, rank 0 reports for all
+        return
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for line in train_end_lines(result):
+        results.print(line)
+
+
+def given_on_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    checkpoint: ModelPath,
+    images: EvalImages = None,
+    dataset: EvalDataset = None,
+    data_dir: EvalDataDir = None,
+    batch_size: EvalBatchSize = EVAL_BATCH_SIZE,
+    device: DeviceOption = Device.auto,
+    plots: Plots = None,
+    show: ShowMistakes = False,
+    as_json: AsJson = False,
+) -> None:
+    """Test a checkpoint: accuracy, loss, per-class table and confusion matrix.
+
+    Example: lenet evaluate checkpoints/run-1/last.pt --data-dir ../shared/data/mnist
+
+    With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
+    report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
+    """
+    from lenet_cli.cli.render import evaluation_view
+    from lenet_cli.core.device import resolve_device
+    from lenet_cli.data.datasets import class_names
+    from lenet_cli.formats.model_files import load_any_model
+    from lenet_cli.inference.evaluate import evaluate_with_mistakes, evaluation_data
+
+    model, info = load_any_model(checkpoint, resolve_device(device.value))
+    dataset_name = dataset.value if dataset else info.dataset
+    names = class_names(dataset_name)
+    chosen = evaluation_data(info, dataset_name, names, data_dir, images, show_progress=True)
+    metrics, mistakes = evaluate_with_mistakes(model, chosen.split, chosen.paths, batch_size, len(names))
+    if plots is not None:
+        from lenet_cli.inference.plots import draw_evaluation
+
+        draw_evaluation(plots, metrics, mistakes, chosen.split.images, names, chosen.short_title)
+    if as_json:
+        document = {"checkpoint": str(checkpoint), "dataset": dataset_name, **metrics.to_dict()}
+        if images:
+            document["misclassified"] = [mistake.to_dict() for mistake in mistakes]
+            document["errors"] = [
+                {"path": path, "label": label, "error": why} for path, label, why in chosen.errors
+            ]
+        print_json(document)
+    else:
+        results, _ = consoles(as_json)
+        results.print(f"Evaluating {checkpoint} on {chosen.title}", markup=False)
+        color = results.color_system is not None
+        results.print(
+            evaluation_view(
+                metrics, names, mistakes, chosen.split.images, chosen.errors, show, color, chosen.folders
+            )
+        )
+    if chosen.errors:
+        raise fail(f"{len(chosen.errors)} of {len(chosen.errors) + metrics.total} images could not be read")
+
+
+@app.command()
+@handles_errors
+def predict(
+    images: PredictImages,
+    checkpoint: PredictModel = None,
+    top_k: TopK = DEFAULT_TOP_K,
+    invert: InvertOption = Invert.auto,
+    show: ShowInputs = False,
+    save_preprocessed: SavePreprocessed = None,
+    as_json: AsJson = False,
+) -> None:
+    """Classify digit images with a trained checkpoint.
+
+    Example: lenet predict digit.png scans/ --checkpoint checkpoints/run-1/last.pt --show
+
+    Each image is brought into MNIST's form first: grey levels, white digit on black, cropped to the
+    ink, scaled to 20 pixels and centred by mass in 28x28. Images that fail are reported and the
+    rest still predicted (exit 1 if any failed).
+    """
+    from lenet_cli.cli.render import predictions_table
+    from lenet_cli.core.config import class_names
+    from lenet_cli.formats.shipped import default_model
+    from lenet_cli.inference.fast_predict import load_predict_model
+    from lenet_cli.inference.predict import predict_files
+    from lenet_cli.inference.predict import save_preprocessed as save_inputs
+
+    checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
+    if note:
+        typer.echo(note, err=True)
+    model, info = load_predict_model(checkpoint_path)
+    predictions = predict_files(model, images, top_k=top_k, invert=invert.value, show_progress=True)
+    if save_preprocessed is not None:
+        save_inputs(predictions, save_preprocessed)
+    if as_json:
+        print_json({"checkpoint": str(checkpoint_path), "predictions": [p.to_dict() for p in predictions]})
+    else:
+        results, _ = consoles(as_json)
+        color = results.color_system is not None
+        results.print(predictions_table(predictions, class_names(info.dataset), show=show, color=color))
+    failures = sum(prediction.error is not None for prediction in predictions)
+    if failures:
+        raise fail(f"{failures} of {len(predictions)} images could not be predicted")
+
+
+@app.command()
+@handles_errors
+def summary(
+    checkpoint: SummaryModel = None,
+    as_json: AsJson = False,
+) -> None:
+    """The layer table: output shapes, formulas, parameters, mult-adds and memory.
+
+    Example: lenet summary checkpoints/run-1/last.pt
+
+    Without a checkpoint, also how the model that predict and serve use by default was trained (the newest
+    checkpoint under checkpoints/, else the one shipped with lenet).
+    Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
+    """
+    from lenet_cli.cli.render import checkpoint_table, export_table, summary_table
+    from lenet_cli.core.config import EXPORT_FORMATS
+    from lenet_cli.formats.model_info import ModelInfo
+    from lenet_cli.formats.shipped import default_model
+    from lenet_cli.inference.fast_predict import read_checkpoint_record
+    from lenet_cli.inference.summary import layer_table
+
+    if checkpoint is not None and checkpoint.suffix.lower() in EXPORT_FORMATS.values():
+        from lenet_cli.formats.model_files import describe_export
+
+        description = describe_export(checkpoint)
+        if as_json:
+            print_json(description)
+        else:
+            consoles(as_json)[0].print(export_table(description))
+        return
+    named = checkpoint is not None  # else: describe the model predict and serve would use
+    path = checkpoint if named else default_model(DEFAULTS.checkpoint_dir)[0]
+    info = ModelInfo.of_checkpoint(path, read_checkpoint_record(path))
+    model_summary = layer_table()  # every LeNet-5 has this table; the file was checked to be one
+    if as_json:
+        document = model_summary.to_dict()
+        document["checkpoint" if named else "default_model"] = info.summary()
+        print_json(document)
+        return
+    results, _ = consoles(as_json)
+    results.print(summary_table(model_summary))
+    if not named:
+        results.print("The model predict and serve use when none is named:")
+    results.print(checkpoint_table(info))
+
+
+@app.command()
+@handles_errors
+def export(
+    checkpoint: ExportSource,
+    export_format: ExportFormatOption = ExportFormat.onnx,
+    output: ExportOutput = None,
+    opset: Opset = None,
+    force: Force = False,
+    data_dir: VerifyDataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """Export a checkpoint to ONNX or a torch.export program, verified against the checkpoint.
+
+    Example: lenet export checkpoints/run-1/last.pt --format onnx
+
+    The export takes float32 (N, 1, 28, 28) in [0, 1], white digit on black, any N, and gives logits
+    (N, 10). It is run on 1,000 images and kept only if its logits match the checkpoint's within 1e-4
+    with the same predicted class for every image. Run it with lenet evaluate/predict too.
+    """
+    from tqdm import tqdm
+
+    from lenet_cli.cli.render import export_lines
+    from lenet_cli.inference.export import export_checkpoint
+
+    with tqdm(total=2, desc="Exporting", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def stage(name: str) -> None:
+            bar.update()
+            bar.set_description_str(name)
+
+        result = export_checkpoint(
+            checkpoint, export_format.value, output, opset, force, data_dir, on_stage=stage
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for line in export_lines(result, checkpoint):
+        consoles(as_json)[0].print(line, markup=False)
+
+
+@app.command()
+@handles_errors
+def serve(
+    checkpoint: ServeModel = None,
+    host: Host = SERVE_DEFAULTS.host,
+    port: Port = SERVE_DEFAULTS.port,
+    window_ms: WindowMs = SERVE_DEFAULTS.window_ms,
+    max_batch: MaxBatch = SERVE_DEFAULTS.max_batch,
+    max_pending: MaxPending = SERVE_DEFAULTS.max_pending,
+    workers: Workers = None,
+    collect: Collect = None,
+) -> None:
+    """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
+
+    Example: lenet serve checkpoints/run-1/last.pt --collect my-digits
+
+    POST /predict takes an image as the body (curl --data-binary @digit.png URL/predict) or as multipart
+    files and answers like lenet predict --json; GET /model, GET /health. Ctrl-C stops it.
+    """
+    from lenet_cli.formats.shipped import default_model
+    from lenet_cli.serving.server import exposure_warning
+    from lenet_cli.serving.server import serve as run
+
+    model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
+    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect)
+    for line in (note, exposure_warning(options)):
+        if line:
+            typer.echo(line, err=True)
+
+    def ready(url: str) -> None:
+        typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)")
+
+    run(model_path, options, workers, ready)
+    typer.echo("Stopped.")
+
+
+def main() -> None:
+    app(prog_name="lenet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""The command line's option types: each option declared once, with its help, and reused by every command
+that takes it. The choice lists come from `config`, so the CLI and the core cannot disagree."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from lenet_cli.core.config import DATASETS, DEVICES, EXPORT_FORMATS, INVERT_CHOICES, OPTIMIZERS, SCHEDULES
+
+
+def choices(name: str, values: Any) -> type[StrEnum]:
+    """A Typer choice type from one of config's choice lists."""
+    return StrEnum(name, {str(value): str(value) for value in values})  # type: ignore[return-value]
+
+
+Dataset = choices("Dataset", DATASETS)
+Device = choices("Device", DEVICES)
+Schedule = choices("Schedule", SCHEDULES)
+Optimizer = choices("Optimizer", OPTIMIZERS)
+Invert = choices("Invert", INVERT_CHOICES)
+ExportFormat = choices("ExportFormat", EXPORT_FORMATS)
+
+
+def positive_finite(value: float | None) -> float | None:
+    if value is not None and (not math.isfinite(value) or value <= 0):
+        raise typer.BadParameter(f"{value} is not a positive finite number")
+    return value
+
+
+# train's options, one line each in its signature.
+Epochs = Annotated[int, typer.Option(min=1, help="Passes over the training images.")]
+BatchSize = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch.",
+    ),
+]
+LearningRate = Annotated[
+    float | None,
+    typer.Option(
+        callback=positive_finite,
+        help="Learning rate: the peak for onecycle, the fixed rate for constant. "
+        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 (adam) or 0.03 (sgd) with --init.",
+    ),
+]
+ScheduleOption = Annotated[
+    Schedule,
+    typer.Option(
+        help="onecycle: warm up, then anneal (reaches 99% for every seed). constant: the tutorial's."
+    ),
+]
+OptimizerOption = Annotated[Optimizer, typer.Option(help="adam, or sgd with momentum 0.9.")]
+DatasetOption = Annotated[Dataset, typer.Option(help="Which MNIST-family dataset.")]
+DataDir = Annotated[
+    Path, typer.Option(help="Folder with the four IDX files (gzipped or not), or where to download them.")
+]
+CheckpointDir = Annotated[
+    Path, typer.Option(help="Each run writes CHECKPOINT_DIR/run-N/last.pt (and best.pt).")
+]
+DeviceOption = Annotated[Device, typer.Option(help="auto picks cuda, then mps, then cpu.")]
+Seed = Annotated[int, typer.Option(min=0, help="Seed for initialisation, data order and hold-out.")]
+ValSize = Annotated[
+    int, typer.Option(min=0, help="Hold out N training images, validate each epoch, keep best.pt.")
+]
+ImageFolders = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--images",
+        metavar="DIR",
+        help="A labelled folder of your own digits (DIR/<class>/<image>) to learn from; repeatable.",
+    ),
+]
+ImageShare = Annotated[
+    float,
+    typer.Option(min=0.01, max=0.9, help="With --images: the share of every batch drawn from your images."),
+]
+Styles = Annotated[
+    bool,
+    typer.Option(
+        "--styles",
+        help="Also learn the hands MNIST lacks: digits in handwriting fonts, MNIST digits with flags and bars, "
+        "scan-like damage, made at the start of the run and mixed into every batch.",
+    ),
+]
+StyleShare = Annotated[
+    float,
+    typer.Option(min=0.01, max=0.9, help="With --styles: the share of every batch drawn from the style digits."),
+]
+Init = Annotated[
+    Path | None,
+    typer.Option(metavar="CKPT", help="Start from this checkpoint's weights (a new optimizer and schedule)."),
+]
+Resume = Annotated[
+    Path | None,
+    typer.Option(
+        help="Continue the run saved in this checkpoint exactly where it stopped, with its own settings "
+        "(only --epochs, --device, --data-dir and --checkpoint-dir may change)."
+    ),
+]
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout; progress on stderr.")
+]
+
+
+# evaluate's options.
+ModelPath = Annotated[
+    Path, typer.Argument(metavar="CHECKPOINT", help="A lenet checkpoint, a bare state_dict, or an export.")
+]
+EvalImages = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--images", metavar="DIR", help="Evaluate on a labelled folder DIR/<class>/<image>; repeatable."
+    ),
+]
+EvalDataset = Annotated[
+    Dataset | None, typer.Option(help="Default: the dataset the checkpoint was trained on.")
+]
+EvalDataDir = Annotated[
+    Path | None, typer.Option(help="Default: the checkpoint's own data folder, else .data.")
+]
+EvalBatchSize = Annotated[int, typer.Option(min=1, help="Images per forward pass.")]
+Plots = Annotated[
+    Path | None,
+    typer.Option(metavar="DIR", help="Write confusion_matrix.png and misclassified.png into DIR."),
+]
+ShowMistakes = Annotated[bool, typer.Option("--show", help="Draw the 28x28 input of each listed mistake.")]
+
+
+# predict's options.
+PredictImages = Annotated[
+    list[Path], typer.Argument(metavar="IMAGE", help="Image files, or folders of them.")
+]
+PredictModel = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/, "
+        "else the model shipped with lenet.",
+    ),
+]
+TopK = Annotated[int, typer.Option(min=1, max=10, help="How many classes to list per image.")]
+InvertOption = Annotated[
+    Invert, typer.Option(help="Dark ink on light paper? auto detects it from the border.")
+]
+ShowInputs = Annotated[
+    bool, typer.Option("--show", help="Draw the 28x28 image the network saw beside each prediction.")
+]
+SavePreprocessed = Annotated[
+    Path | None, typer.Option(metavar="DIR", help="Write the 28x28 images the network saw as PNGs into DIR.")
+]
+
+
+# summary's and export's options.
+SummaryModel = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="[CHECKPOINT]", help="Also describe how this checkpoint was trained, or what an export holds."
+    ),
+]
+ExportSource = Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="The lenet checkpoint to export.")]
+ExportFormatOption = Annotated[
+    ExportFormat, typer.Option("--format", help="onnx (onnxruntime, web, mobile) or pt2 (torch.export).")
+]
+ExportOutput = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Default: beside the checkpoint, last.onnx or last.pt2.")
+]
+Opset = Annotated[int | None, typer.Option(min=7, help="ONNX opset (default: the exporter's, 18+).")]
+Force = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
+VerifyDataDir = Annotated[
+    Path | None, typer.Option(help="Where to find test images to verify on (never downloads).")
+]
+
+
+# serve's options.
+ServeModel = Annotated[
+    Path | None,
+    typer.Argument(
+        metavar="[CHECKPOINT]",
+        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/, "
+        "else the model shipped with lenet.",
+    ),
+]
+Host = Annotated[
+    str,
+    typer.Option(help="Where to listen; anything but 127.0.0.1/localhost is reachable from other machines."),
+]
+Port = Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free port).")]
+WindowMs = Annotated[
+    float,
+    typer.Option(min=0, help="How long a request waits for others to share a forward pass (0: no batching)."),
+]
+MaxBatch = Annotated[int, typer.Option(min=1, help="Images in one forward pass at most.")]
+MaxPending = Annotated[
+    int, typer.Option(min=1, help="Images waiting at most; past it, requests get 503 and Retry-After.")
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(min=0, help="Preprocessing processes (default: one per core; 0: threads in the server)."),
+]
+Collect = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="DIR", help="Let the page save drawings into DIR/<label>/ (for --images). Off by default."
+    ),
+]

@@ -1,0 +1,1 @@
+"""Datasets: MNIST-family IDX files through torchvision, and labelled image folders."""

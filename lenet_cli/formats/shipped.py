@@ -1,0 +1,39 @@
+"""The model lenet ships, and the rule for which model runs when none is named. Torch-free, so a
+`lenet predict` that needs no torch can ask."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from lenet_cli.core.errors import CheckpointError
+
+PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by bench/ship_pretrained.py
+PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
+
+
+def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:
+    """The most recently written `*.pt` anywhere under `checkpoint_dir`."""
+    root = Path(checkpoint_dir)
+    candidates = [path for path in root.rglob("*.pt") if path.is_file()] if root.is_dir() else []
+    if not candidates:
+        raise CheckpointError(
+            f"no checkpoint found in {root}/; train one with `lenet train` or pass --checkpoint PATH"
+        )
+    return max(candidates, key=lambda path: path.stat().st_mtime)
+
+
+def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:
+    """The model to use when none is named: the newest checkpoint under `checkpoint_dir`, else the one
+    shipped with lenet, with a line that says so."""
+    try:
+        return find_latest_checkpoint(checkpoint_dir), None
+    except CheckpointError:
+        if not PRETRAINED.is_file():
+            raise
+    note = json.loads(PRETRAINED_NOTE.read_text())
+    return PRETRAINED, (
+        f"Using the model shipped with lenet (LeNet-5 on {note['dataset']}, "
+        f"{note['test_accuracy']:.2%} test accuracy); train your own with: lenet train"
+    )

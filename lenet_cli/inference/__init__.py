@@ -1,0 +1,1 @@
+"""Running a model: the forward pass, evaluate, predict, export, the layer table and run pictures."""

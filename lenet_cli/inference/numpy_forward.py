@@ -1,0 +1,91 @@
+"""LeNet-5's forward pass in numpy, and the torch-free models `lenet predict` runs on the CPU.
+
+The layers are lenet_cli/model.py's: conv 5x5 (padding 2) -> 2x2 max-pool -> ReLU -> conv 5x5 ->
+2x2 max-pool -> ReLU -> 400 -> 120 -> 84 -> 10 with ReLU between, in float32. Each convolution is one
+matrix product over the image's 5x5 patches. The sums run in another order than torch's, so logits
+agree to float32 rounding, not bit for bit (tests/test_fast_predict.py bounds the difference).
+
+Images go through one at a time: BLAS picks its kernels by the shapes it is given, so a batch could
+round an image differently from the same image alone, and `lenet predict a.png` must say what
+`lenet predict a.png b.png` says of a.png.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lenet_cli.formats.onnx_session import OnnxSession
+
+F32 = np.float32
+
+
+class ArrayModel:
+    """A model that maps uint8 digits (N, 28, 28) to logits (N, 10) with numpy, on the CPU."""
+
+    def logits(self, images_u8: np.ndarray) -> np.ndarray:
+        rows = [self.forward(as_input(images_u8[index : index + 1])) for index in range(len(images_u8))]
+        return np.concatenate(rows) if rows else np.zeros((0, 10), F32)
+
+    def forward(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+def as_input(images_u8: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1], as lenet_cli.data.as_input divides."""
+    return images_u8[:, None].astype(F32) / F32(255)
+
+
+class NumpyLeNet5(ArrayModel):
+    def __init__(self, state_dict: dict[str, np.ndarray]):
+        self.weights = {key: np.ascontiguousarray(value, dtype=F32) for key, value in state_dict.items()}
+
+    def forward(self, images: np.ndarray) -> np.ndarray:
+        w = self.weights
+        x = _relu(_max_pool(_conv(images, w["backbone.conv1.weight"], w["backbone.conv1.bias"], padding=2)))
+        x = _relu(_max_pool(_conv(x, w["backbone.conv2.weight"], w["backbone.conv2.bias"], padding=0)))
+        x = x.reshape(len(x), -1)  # (N, 16 * 5 * 5), channels first as torch.flatten
+        x = _relu(x @ w["head.fc1.weight"].T + w["head.fc1.bias"])
+        x = _relu(x @ w["head.fc2.weight"].T + w["head.fc2.bias"])
+        return x @ w["head.fc3.weight"].T + w["head.fc3.bias"]
+
+
+class OnnxArrayModel(ArrayModel):
+    def __init__(self, session: OnnxSession):
+        self.session = session
+
+    def forward(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(np.ascontiguousarray(images))
+
+
+def _conv(images: np.ndarray, weight: np.ndarray, bias: np.ndarray, padding: int) -> np.ndarray:
+    """Cross-correlation, stride 1: (N, C, H, W) with (O, C, k, k) -> (N, O, H', W')."""
+    if padding:
+        images = np.pad(images, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    count, channels = images.shape[:2]
+    outputs, _, size, _ = weight.shape
+    patches = np.lib.stride_tricks.sliding_window_view(images, (size, size), axis=(2, 3))  # N C H' W' k k
+    height, width = patches.shape[2:4]
+    columns = patches.transpose(0, 2, 3, 1, 4, 5).reshape(count * height * width, channels * size * size)
+    result = columns @ weight.reshape(outputs, -1).T + bias  # (N * H' * W', O)
+    return np.ascontiguousarray(result.reshape(count, height, width, outputs).transpose(0, 3, 1, 2))
+
+
+def _max_pool(images: np.ndarray) -> np.ndarray:
+    count, channels, height, width = images.shape
+    return images.reshape(count, channels, height // 2, 2, width // 2, 2).max(axis=(3, 5))
+
+
+def _relu(values: np.ndarray) -> np.ndarray:
+    return np.maximum(values, F32(0))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def ranked(probabilities: np.ndarray, top_k: int) -> list[tuple[list[int], list[float]]]:
+    """For each row: the `top_k` labels, most probable first (ties: the lower label), and their probabilities."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, : min(top_k, probabilities.shape[1])]
+    chosen = np.take_along_axis(probabilities, order, axis=1)
+    return list(zip(order.tolist(), chosen.tolist(), strict=True))

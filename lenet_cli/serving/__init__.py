@@ -1,0 +1,1 @@
+"""`lenet serve`: the FastAPI app, the server around it, dynamic batching and preprocessing processes."""

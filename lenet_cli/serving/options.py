@@ -1,0 +1,25 @@
+"""`lenet serve`'s settings, declared once: the command line takes its defaults from here. No FastAPI
+here, so the CLI can read them without importing the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # How long a request waits for others to share its forward pass (0: no batching). Under load the wait
+    # is spent instead of queueing for a worker, and larger batches leave more CPU; a lone request never
+    # waits. The measured trade-off is in docs/performance.md.
+    window_ms: float = 10.0
+    max_batch: int = 64  # images in one forward pass at most
+    max_pending: int = 512  # images accepted and not yet answered; past it, 503
+    collect_dir: Path | None = None  # `--collect DIR`: the page may save drawings into DIR/<label>/
+
+    @property
+    def loopback_only(self) -> bool:
+        """Reachable from this machine alone."""
+        return self.host in ("127.0.0.1", "localhost", "::1")

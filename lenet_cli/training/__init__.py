@@ -1,0 +1,1 @@
+"""Training: `fit` runs a whole run (data, recipe, epoch loop, run folder, reporters, resume)."""
