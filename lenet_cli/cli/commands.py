@@ -127,7 +127,6 @@ def train(
     The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
     recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
     Teach it your handwriting: lenet train --init checkpoints/run-1/last.pt --images my-digits/ --epochs 1
-    The recipe of the shipped model, which also knows the hands MNIST lacks: lenet train --styles
 
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
@@ -139,9 +138,8 @@ def train(
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, optimizer=optimizer.value,
         dataset=dataset.value, data_dir=str(data_dir), checkpoint_dir=str(checkpoint_dir), device=device.value,
-        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()),
-        image_share=image_share, init=str(init) if init is not None else None, styles=styles,
-        style_share=style_share,
+        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()), image_share=image_share,
+        init=str(init) if init is not None else None, styles=styles, style_share=style_share,
     )  # fmt: skip
     if resume is not None:
         given = {

@@ -85,7 +85,7 @@ Styles = Annotated[
     typer.Option(
         "--styles",
         help="Also learn the hands MNIST lacks: digits in handwriting fonts, MNIST digits with flags and bars, "
-        "scan-like damage, made at the start of the run and mixed into every batch.",
+        "scan-like damage, made at the start of the run and mixed into every batch (the shipped model's recipe).",
     ),
 ]
 StyleShare = Annotated[
