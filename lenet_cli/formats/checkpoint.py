@@ -14,8 +14,8 @@ A lenet checkpoint is a plain dict, written atomically and read with `weights_on
 - `dataset`: the dataset's name
 - `world_size`: how many processes trained it
 - `images`: the user's image folders it learned from (folders, count, sha256), or None
-- `styles`: with --styles, the style pool it learned from (fonts, count, sources, sha256), or None
 - `init`: the checkpoint it started from (path, dataset, test_accuracy, created), or None
+- `styles`: with --styles, the style pool it learned from (fonts, count, sources, sha256), or None
 - `metrics`: val/test accuracy and loss when it was saved
 - `versions`: lenet, torch, torchvision and Python versions
 - `created`: when it was written (ISO 8601, UTC)
