@@ -25,6 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
@@ -102,7 +103,7 @@ def misread_sheet(misreads: list[tuple[str, int, int, torch.Tensor]], path: Path
     for i, (where, true, read, seen) in enumerate(misreads):
         x, y = (i % columns) * cell_w, 18 + (i // columns) * cell_h
         sheet.paste(
-            Image.fromarray(seen.numpy()).resize((28 * zoom, 28 * zoom), Image.NEAREST), (x + 2, y + 2)
+            Image.fromarray(np.asarray(seen)).resize((28 * zoom, 28 * zoom), Image.NEAREST), (x + 2, y + 2)
         )
         draw.text((x + 4, y + 28 * zoom + 3), f"{where} {true}>{read}", fill=255, font=font)
     sheet.save(path)
