@@ -99,3 +99,47 @@ def variant(image: Image.Image, kind: str, rng: random.Random) -> tuple[Image.Im
         )
         return tinted, {}
     return image, {}
+
+
+def draw_number(
+    text: str,
+    digit_height: int = 48,
+    gap: float = 0.3,
+    pen: int = 4,
+    underline: bool = False,
+    box: bool = False,
+    ink: int = 30,
+    paper: int = 240,
+) -> tuple[Image.Image, list[tuple[int, int, int, int]]]:
+    """A written number, dark on light: digits from TEMPLATES side by side `gap` digit heights apart
+    (negative: overlapping), `.` and `,` low on the line, `-` a dash at mid height; optionally an
+    underline touching the digits' feet and a printed box round the field. Returns the image and each
+    digit's box (x, y, width, height) as drawn."""
+    width_of = {".": 0.15, ",": 0.15, "-": 0.5}
+    margin = digit_height // 2
+    total = sum(width_of.get(char, 0.6) + gap for char in text) * digit_height
+    canvas = Image.new("L", (int(total) + 2 * margin, digit_height + 2 * margin), paper)
+    drawing = ImageDraw.Draw(canvas)
+    top, x, boxes = margin, float(margin), []
+    for char in text:
+        w = width_of.get(char, 0.6) * digit_height
+        if char in ".,":
+            radius = max(2, pen // 2 + 1)
+            cx, cy = x + radius, top + digit_height - radius
+            drawing.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=ink)
+            if char == ",":
+                drawing.line([(cx, cy), (cx - radius, cy + 3 * radius)], fill=ink, width=pen)
+        elif char == "-":
+            drawing.line([(x, top + digit_height / 2), (x + w, top + digit_height / 2)], fill=ink, width=pen)
+        else:
+            for stroke in TEMPLATES[int(char)]:
+                points = [(x + px * w, top + py * digit_height) for px, py in stroke]
+                drawing.line(points, fill=ink, width=pen, joint="curve")
+            boxes.append((int(x), top, int(w), digit_height))
+        x += w + gap * digit_height
+    if underline:
+        y = top + digit_height + pen // 2
+        drawing.line([(margin // 2, y), (canvas.width - margin // 2, y)], fill=ink, width=2)
+    if box:
+        drawing.rectangle([1, 1, canvas.width - 2, canvas.height - 2], outline=80, width=2)
+    return canvas, boxes

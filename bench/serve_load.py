@@ -30,7 +30,7 @@ from drawing import draw_digit
 from PIL import Image
 
 from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.model_files import PRETRAINED
+from lenet_cli.formats.shipped import PRETRAINED
 
 LUA = """
 local bodies, index = {}, 0
@@ -102,15 +102,24 @@ def wrk(port: int, connections: int, seconds: float, script: Path, files: list[P
             "p50": milliseconds("50%"), "p99": milliseconds("99%"), "errors": errors}  # fmt: skip
 
 
+def descendants(pid: int) -> list[int]:
+    """A process's children, theirs, and so on: lenet serve's workers are its forkserver's children."""
+    try:
+        children = [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [found for child in children for found in (child, *descendants(child))]
+
+
 def cpu_seconds(pid: int) -> float:
-    """CPU time used so far by a process and its children (the preprocessing processes)."""
-    pids = [
-        pid,
-        *map(int, subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()),
-    ]
+    """CPU time used so far by a process and its descendants (the preprocessing processes)."""
+    pids = [pid, *descendants(pid)]
     total = 0
     for each in pids:
-        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
         total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
     return total / os.sysconf("SC_CLK_TCK")
 
@@ -129,14 +138,15 @@ def wait_until_idle(pid: int, limit_s: float = 60) -> None:
 
 
 def resident_mib(pid: int) -> float:
-    """Resident memory of a process and its children (the preprocessing processes), in MiB."""
-    pids = [
-        pid,
-        *map(int, subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()),
-    ]
+    """Resident memory of a process and its descendants (the preprocessing processes), in MiB."""
+    pids = [pid, *descendants(pid)]
     total = 0
     for each in pids:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        for line in status.splitlines():
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total / 1024

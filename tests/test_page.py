@@ -37,7 +37,8 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("serve")
     collect = home / "collected"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "1", "--collect", str(collect)],
+        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "1", "--collect", str(collect),
+         "--collect-limit", "1"],
         cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
@@ -152,7 +153,10 @@ def test_collecting_a_drawing_writes_it_into_the_class_folder(page, server):
     page.wait_for_function("document.getElementById('confidence').textContent === 'saved as 7'")
     saved = list(folder.glob("7/*.png"))
     assert len(saved) == 1 and saved[0].read_bytes().startswith(b"\x89PNG")
-    assert page.locator("#collect-buttons button[data-label='7'] .count").text_content() == "1"
+    button = page.locator("#collect-buttons button[data-label='7']")
+    assert button.locator(".count").text_content() == "1 full"  # --collect-limit 1: no more for 7
+    assert button.is_disabled() and "--collect-limit" in button.get_attribute("title")
+    assert page.locator("#collect-buttons button[data-label='3'] .count").text_content() == "0"
 
 
 def test_the_page_asks_nothing_of_other_servers(page, server):
@@ -174,3 +178,35 @@ def test_a_phone_sized_screen_fits(browser, server):
     phone.goto(url)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 375
     context.close()
+
+
+def test_number_mode_reads_a_whole_number_with_boxes_inputs_and_bars(page, tmp_path):
+    page.click("#mode-number")
+    box = page.locator("#pad").bounding_box()
+    scale = box["width"] / 840  # the wide pad is 840x280 canvas pixels
+    assert abs(box["height"] * 3 - box["width"]) < 3
+    for offset, digit in ((0, 1), (280, 7), (560, 0)):
+        for stroke in STROKES[digit]:
+            x, y = stroke[0]
+            page.mouse.move(box["x"] + (x + offset) * scale, box["y"] + y * scale)
+            page.mouse.down()
+            for x, y in stroke[1:]:
+                page.mouse.move(box["x"] + (x + offset) * scale, box["y"] + y * scale, steps=6)
+            page.mouse.up()
+    page.wait_for_timeout(200)
+    page.wait_for_selector(".result[aria-busy='false']", timeout=15_000)
+    page.wait_for_function("document.querySelectorAll('#digits img').length === 3")
+    assert page.locator("#number").text_content() == "170"
+    sizes = page.locator("#digits img").evaluate_all(
+        "images => images.map(i => [i.naturalWidth, i.naturalHeight])"
+    )
+    assert sizes == [[28, 28]] * 3
+    assert page.locator("#bars .bar").count() == 10
+    # The boxes are drawn over the pad: some of the overlay's pixels are no longer transparent.
+    assert page.evaluate(
+        "(() => { const c = document.getElementById('boxes'); "
+        "return c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v, i) => i % 4 === 3 && v > 0); })()"
+    )
+    page.screenshot(path=str(tmp_path / "number.png"))
+    page.click("#mode-digit")
+    assert page.locator("#pad").evaluate("pad => [pad.width, pad.height]") == [280, 280]

@@ -18,7 +18,7 @@ from lenet_cli.images.preprocess import load_digit
 from lenet_cli.inference.predict import predict_files
 from lenet_cli.serving.app import MAX_BODY_BYTES, create_app
 from lenet_cli.serving.options import ServeOptions
-from lenet_cli.serving.workers import PreprocessingPool, WorkerStopped, free_cores
+from lenet_cli.serving.workers import CRASHED, PreprocessingPool, free_cores
 
 BASE = "http://127.0.0.1:8000"
 
@@ -143,7 +143,7 @@ def test_other_sites_and_other_host_names_are_refused(client, drawn):
 
 
 def test_model_health_and_page(client):
-    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "preprocessing_processes": 0, "restarts": 0}
     model = client.get("/model").json()
     assert model["total_params"] == 61_706 and model["class_names"] == [str(d) for d in range(10)]
     assert model["checkpoint"]["dataset"] == "mnist" and model["checkpoint"]["test_accuracy"] == 0.9927
@@ -155,7 +155,7 @@ def test_model_health_and_page(client):
 
 def test_collect_writes_where_and_only_where_it_should(threads, drawn, tmp_path):
     off = make_client(threads)
-    assert off.get("/collect").json() == {"enabled": False, "folder": None, "counts": {}}
+    assert off.get("/collect").json() == {"enabled": False, "folder": None, "counts": {}, "limit": 1000}
     refused = off.post("/collect?label=3", content=drawn[3].read_bytes())
     assert refused.status_code == 404 and list(tmp_path.iterdir()) == []
     folder = tmp_path / "mine"
@@ -226,7 +226,7 @@ def test_preprocessing_processes_give_the_same_answers(drawn, tmp_path):
     for prediction, reference in zip(by_process, predict_files(model, drawn[5:7]), strict=True):
         assert prediction["label"] == reference.label
         assert prediction["confidence"] == pytest.approx(reference.confidence, abs=1e-5)
-    assert not any(process.is_alive() for process in pool.processes)
+    assert not any(worker.process.is_alive() for worker in pool.workers)
 
 
 async def read_in_order(pool, images):
@@ -234,7 +234,7 @@ async def read_in_order(pool, images):
     await pool.read(images[0], "auto")  # connected to the workers
     reads = [asyncio.ensure_future(pool.read(image, "auto")) for image in images]
     await asyncio.sleep(0)  # each read has been handed to a worker (none can have answered yet)
-    loads = [len(channel.answers) for channel in (await pool._dispatcher).channels]
+    loads = [len(channel.reads) for channel in (await pool._dispatcher).channels]
     return await asyncio.gather(*reads), loads
 
 
@@ -243,17 +243,61 @@ def test_workers_take_reads_only_on_the_cores_the_server_leaves_free():
         assert free_cores(2, busy) == workers, busy
 
 
-def test_a_preprocessing_process_that_dies_fails_its_work_with_one_error(drawn):
+def test_a_killed_preprocessing_process_is_replaced_and_its_reads_retried(drawn, caplog):
     pool = PreprocessingPool(1)
     try:
 
-        async def read_after_the_worker_died():
+        async def kill_with_reads_in_flight():
             await pool.read(drawn[0].read_bytes(), "auto")  # connected
-            pool.processes[0].kill()
-            pool.processes[0].join()
-            return [await asyncio.wait_for(pool.read(drawn[0].read_bytes(), "auto"), 10) for _ in range(2)]
+            reads = [asyncio.ensure_future(pool.read(path.read_bytes(), "auto")) for path in drawn[:4]]
+            await asyncio.sleep(0)  # handed to the worker
+            pool.workers[0].process.kill()
+            answers = await asyncio.wait_for(asyncio.gather(*reads), 30)
+            return answers, await asyncio.wait_for(pool.read(drawn[5].read_bytes(), "auto"), 30)
 
-        with pytest.raises(WorkerStopped, match="stopped"):
-            asyncio.run(read_after_the_worker_died())
+        killed = pool.workers[0].process
+        answers, after = asyncio.run(kill_with_reads_in_flight())
+        assert answers == [load_digit(path).numpy().tobytes() for path in drawn[:4]]
+        assert after == load_digit(drawn[5]).numpy().tobytes()
+        assert pool.restarts == 1 and pool.alive == 1 and not killed.is_alive()
+        assert pool.workers[0].process.pid != killed.pid
+        assert f"a preprocessing process (pid {killed.pid}) stopped, killed by SIGKILL" in caplog.text
+    finally:
+        pool.close()
+
+
+def test_an_image_that_kills_its_reader_twice_is_a_422_and_nothing_else_fails(drawn):
+    """Two real worker processes; the image with the marker kills whichever reads it."""
+    pool = PreprocessingPool(2, crash_on=b"CRASH-ME")
+    poison = drawn[0].read_bytes() + b"CRASH-ME"
+    try:
+        client = TestClient(create_app(*load_any_model(PRETRAINED), ServeOptions(), pool), base_url=BASE)
+        bodies = [path.read_bytes() for path in drawn[1:9]]
+        responses = asyncio.run(concurrently(client.app, [*bodies[:4], poison, *bodies[4:]]))
+        statuses = [response.status_code for response in responses]
+        assert statuses == [200] * 4 + [422] + [200] * 4
+        assert responses[4].json() == {"error": CRASHED}
+        assert client.get("/health").json() == {"status": "ok", "preprocessing_processes": 2, "restarts": 2}
+        files = [("files", (path.name, path.read_bytes(), "image/png")) for path in drawn[10:12]]
+        files.insert(1, ("files", ("poison.png", poison, "image/png")))
+        predictions = client.post("/predict", files=files).json()["predictions"]
+        assert [prediction.get("error") for prediction in predictions] == [None, CRASHED, None]
+    finally:
+        pool.close()
+
+
+def test_with_every_process_stopped_reads_go_to_threads(drawn):
+    pool = PreprocessingPool(1)
+    try:
+
+        async def read_while_replacing():
+            await pool.read(drawn[0].read_bytes(), "auto")  # connected
+            dispatcher = await pool._dispatcher
+            pool.workers[0].process.kill()
+            while dispatcher.channels:  # the loop has seen the worker go
+                await asyncio.sleep(0.001)
+            return await asyncio.wait_for(pool.read(drawn[1].read_bytes(), "auto"), 30)
+
+        assert asyncio.run(read_while_replacing()) == load_digit(drawn[1]).numpy().tobytes()
     finally:
         pool.close()

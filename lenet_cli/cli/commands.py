@@ -17,6 +17,7 @@ from lenet_cli.cli.options import (
     BatchSize,
     CheckpointDir,
     Collect,
+    CollectLimit,
     DataDir,
     Dataset,
     DatasetOption,
@@ -33,6 +34,7 @@ from lenet_cli.cli.options import (
     ExportSource,
     Force,
     Host,
+    IdleTimeout,
     ImageFolders,
     ImageShare,
     Init,
@@ -40,8 +42,10 @@ from lenet_cli.cli.options import (
     InvertOption,
     LearningRate,
     MaxBatch,
+    MaxConnections,
     MaxPending,
     ModelPath,
+    NumbersDir,
     Opset,
     Optimizer,
     OptimizerOption,
@@ -49,6 +53,7 @@ from lenet_cli.cli.options import (
     Port,
     PredictImages,
     PredictModel,
+    RequestTimeout,
     Resume,
     SavePreprocessed,
     Schedule,
@@ -61,11 +66,13 @@ from lenet_cli.cli.options import (
     StyleShare,
     SummaryModel,
     TopK,
+    UploadMemory,
     ValSize,
     VerifyDataDir,
     WindowMs,
     Workers,
 )
+from lenet_cli.cli.read import evaluate_numbers, read
 from lenet_cli.core.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE, TrainConfig
 from lenet_cli.serving.options import ServeOptions
 
@@ -175,6 +182,7 @@ def evaluate(
     device: DeviceOption = Device.auto,
     plots: Plots = None,
     show: ShowMistakes = False,
+    numbers: NumbersDir = None,
     as_json: AsJson = False,
 ) -> None:
     """Test a checkpoint: accuracy, loss, per-class table and confusion matrix.
@@ -183,7 +191,11 @@ def evaluate(
 
     With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
     report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
+    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label): exact
+    match, ANLD (edit distance), accuracy by length and the most confident mistakes.
     """
+    if numbers is not None:
+        return evaluate_numbers(checkpoint, numbers, plots, as_json, bool(images or dataset or data_dir))
     from lenet_cli.cli.render import evaluation_view
     from lenet_cli.core.device import resolve_device
     from lenet_cli.data.datasets import class_names
@@ -262,6 +274,9 @@ def predict(
     failures = sum(prediction.error is not None for prediction in predictions)
     if failures:
         raise fail(f"{failures} of {len(predictions)} images could not be predicted")
+
+
+app.command()(handles_errors(read))
 
 
 @app.command()
@@ -359,8 +374,13 @@ def serve(
     window_ms: WindowMs = SERVE_DEFAULTS.window_ms,
     max_batch: MaxBatch = SERVE_DEFAULTS.max_batch,
     max_pending: MaxPending = SERVE_DEFAULTS.max_pending,
+    upload_memory_mib: UploadMemory = SERVE_DEFAULTS.upload_memory_mib,
+    request_timeout: RequestTimeout = SERVE_DEFAULTS.request_timeout_s,
+    idle_timeout: IdleTimeout = SERVE_DEFAULTS.idle_timeout_s,
+    max_connections: MaxConnections = SERVE_DEFAULTS.max_connections,
     workers: Workers = None,
     collect: Collect = None,
+    collect_limit: CollectLimit = SERVE_DEFAULTS.collect_limit,
 ) -> None:
     """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
 
@@ -374,15 +394,14 @@ def serve(
     from lenet_cli.serving.server import serve as run
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
-    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect)
+    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect, upload_memory_mib,
+                           request_timeout, idle_timeout, max_connections, collect_limit)  # fmt: skip
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)
 
-    def ready(url: str) -> None:
-        typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)")
-
-    run(model_path, options, workers, ready)
+    run(model_path, options, workers,
+        lambda url: typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)"))  # fmt: skip
     typer.echo("Stopped.")
 
 

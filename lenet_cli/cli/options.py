@@ -157,6 +157,27 @@ SavePreprocessed = Annotated[
 ]
 
 
+# read's options.
+ReadLength = Annotated[
+    str | None,
+    typer.Option(
+        "--length", metavar="N[-M]", help="How many digits to expect: N, or a range N-M (a ZIP code: 5)."
+    ),
+]
+ReadInvert = Annotated[
+    Invert, typer.Option("--invert", help="Dark ink on light paper? auto tells from the whole field.")
+]
+ShowCuts = Annotated[
+    bool, typer.Option("--show", help="Draw where the number was cut and the 28x28 input of each digit.")
+]
+NumbersDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--numbers", metavar="DIR", help="Read whole numbers: DIR holds images and labels.csv (file,label)."
+    ),
+]
+
+
 # summary's and export's options.
 SummaryModel = Annotated[
     Path | None,
@@ -199,6 +220,25 @@ WindowMs = Annotated[
 MaxBatch = Annotated[int, typer.Option(min=1, help="Images in one forward pass at most.")]
 MaxPending = Annotated[
     int, typer.Option(min=1, help="Images waiting at most; past it, requests get 503 and Retry-After.")
+]
+UploadMemory = Annotated[
+    int,
+    typer.Option(
+        "--upload-memory-mib",
+        min=16,
+        help="Memory for request bodies being received or waiting to be read, in MiB; past it, 503.",
+    ),
+]
+RequestTimeout = Annotated[
+    float,
+    typer.Option(min=1, help="Seconds a request's headers and body may take to arrive; past it, 408."),
+]
+IdleTimeout = Annotated[
+    float, typer.Option(min=0.1, help="Seconds an idle keep-alive connection stays open.")
+]
+MaxConnections = Annotated[int, typer.Option(min=1, help="Connections open at once; past it, 503.")]
+CollectLimit = Annotated[
+    int, typer.Option(min=1, help="With --collect: drawings saved per class at most; past it, 507.")
 ]
 Workers = Annotated[
     int | None,

@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,13 +57,13 @@ PARALLEL_PIXELS = 250_000  # from this size up, many files are read by several t
 SAMPLED_PIXELS = 250_000
 
 
-Source = str | os.PathLike | bytes  # a file's path, or an image file's bytes (standard input, an upload)
+Source = str | os.PathLike | bytes | bytearray  # a file's path, or an image file's bytes (stdin, an upload)
 
 
 def read_digit(source: Source, invert: str = "auto") -> np.ndarray:
     """Read an image file (a path, or its bytes) and return the digit as MNIST sees it: uint8 (28, 28),
     white on black."""
-    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else read_grey(Path(source))
     return normalize_digit(grey, invert=invert)
 
 
@@ -214,13 +215,17 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     inverted = invert == "yes" or (invert == "auto" and _lower_median(_unit(_border(grey))) > 0.5)
-    digit, mask = _crop_to_ink(grey, inverted)
+    return ink_to_mnist(*_crop_to_ink(grey, inverted))
+
+
+def ink_to_mnist(digit: np.ndarray, mask: np.ndarray, resampler: Callable = resample) -> np.ndarray:
+    """Cleaned ink cropped to one digit (bright on black) and its Otsu mask -> uint8 (28, 28), MNIST form."""
     digit = digit / digit.max()
     scale = DIGIT_BOX / max(digit.shape)
     digit = _thicken(digit, mask, scale)
     height, width = digit.shape
     new_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    resized = resample(digit, new_size, antialias=True)
+    resized = resampler(digit, new_size, antialias=True)
     resized = resized / resized.max()  # in [0, 1]: the antialiasing filter's weights are all positive
     return _center_by_mass(resized)
 

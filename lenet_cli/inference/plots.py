@@ -166,3 +166,30 @@ def draw_evaluation(
             total=len(mistakes),
         ),
     ]
+
+
+def draw_number_mistakes(mistakes: Sequence[Any], path: Path, total: int, shown: int = 16) -> Path:
+    """`lenet evaluate --numbers --plots`: the most confident mistakes, each field as the reader saw it
+    (its cleaned ink) with a box round each digit read, the label and the reading above."""
+    from matplotlib.patches import Rectangle
+
+    picked = list(mistakes[:shown])
+    columns = 2
+    rows = max(1, math.ceil(len(picked) / columns))
+    figure = _figure(12, 1.5 * rows + 0.6)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, mistake in zip(axes.ravel(), picked, strict=False):
+        reading = mistake.reading
+        axis.imshow(reading.field, cmap="gray_r", vmin=0, vmax=255, interpolation="nearest")
+        for digit in reading.digits:
+            x, y, w, h = (value / reading.scale for value in digit.box)
+            axis.add_patch(Rectangle((x - 0.5, y - 0.5), w, h, fill=False, edgecolor="tab:red", linewidth=1))
+            axis.text(x, y - 1, str(digit.label), color="tab:red", fontsize=8, va="bottom")
+        name = Path(mistake.path).name
+        axis.set_title(f"{name}: {mistake.label} read {mistake.read} ({mistake.confidence:.0%})", fontsize=9)
+    if not picked:
+        axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    figure.suptitle(f"Numbers read wrong: {total:,} (the {len(picked)} most confident; boxes: the digits read)")
+    return _save(figure, path)

@@ -18,6 +18,12 @@ class ServeOptions:
     max_batch: int = 64  # images in one forward pass at most
     max_pending: int = 512  # images accepted and not yet answered; past it, 503
     collect_dir: Path | None = None  # `--collect DIR`: the page may save drawings into DIR/<label>/
+    # Bytes of request bodies being received or waiting to be read, in MiB; past it, 503 before reading.
+    upload_memory_mib: int = 256
+    request_timeout_s: float = 20.0  # a request's headers and body arrive within this, else 408
+    idle_timeout_s: float = 5.0  # a keep-alive connection with no request for this long is closed
+    max_connections: int = 1024  # open at once; past it, 503
+    collect_limit: int = 1000  # drawings saved per class with --collect; past it, 507
 
     @property
     def loopback_only(self) -> bool:

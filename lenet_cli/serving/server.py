@@ -4,6 +4,7 @@ serve with uvicorn until Ctrl-C; then stop cleanly."""
 from __future__ import annotations
 
 import gc
+import logging
 import signal
 import socket
 from collections.abc import Callable
@@ -14,8 +15,13 @@ from lenet_cli.core.errors import LenetError
 from lenet_cli.core.writing import make_folder
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.serving.app import create_app, warm_up
+from lenet_cli.serving.connections import ConnectionLimits, protocol_with
 from lenet_cli.serving.options import ServeOptions
 from lenet_cli.serving.workers import PreprocessingPool
+
+# File descriptors the server needs besides its connections: the listening socket, the pipes to the
+# preprocessing processes, the forkserver's, the libraries' and the --collect folder's files.
+OWN_DESCRIPTORS = 256
 
 
 def serve(
@@ -25,6 +31,8 @@ def serve(
     import uvicorn
 
     model, info = load_any_model(model_path, "cpu")
+    _allow_descriptors(options.max_connections + OWN_DESCRIPTORS)
+    _return_large_blocks()
     if options.collect_dir is not None:
         _check_collect_folder(options.collect_dir)
     listener = bind(options.host, options.port)
@@ -42,14 +50,18 @@ def serve(
         # collected every 10,000 allocations rather than 700 (what the pauses cost: docs/performance.md).
         gc.freeze()
         gc.set_threshold(10_000, 10, 10)
+        limits = ConnectionLimits(options.request_timeout_s, options.max_connections)
         config = uvicorn.Config(
             app,
+            http=protocol_with(limits),
+            timeout_keep_alive=options.idle_timeout_s,  # type: ignore[arg-type]
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=3,
-            lifespan="off",
+            lifespan="on",  # the app starts watching its preprocessing processes
             proxy_headers=False,  # no proxy in front: clients' X-Forwarded-* headers are not to be trusted
         )
+        _log_to_stderr()
         announce(f"http://{_url_host(options.host)}:{options.port}/")
         previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
         try:
@@ -95,6 +107,47 @@ def bind(host: str, port: int) -> socket.socket:
         raise LenetError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     listener.set_inheritable(True)
     return listener
+
+
+def _allow_descriptors(needed: int) -> None:
+    """Raise this process's limit on open files to what --max-connections needs, or say why it can't."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            raise LenetError(
+                f"--max-connections {needed - OWN_DESCRIPTORS} needs {needed} open files, and this process may "
+                f"have {hard} (ulimit -n); lower --max-connections"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def _return_large_blocks() -> None:
+    """Have glibc map every block of 256 KiB or more on its own and unmap it when freed (its default
+    threshold rises with the largest block freed, up to 32 MiB, and freed bodies then stay resident), so
+    the server's resident memory follows the bodies it holds, which the upload budget bounds."""
+    import ctypes
+    import sys
+
+    if sys.platform != "linux":
+        return
+    try:
+        ctypes.CDLL(None).mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD; musl has no mallopt
+    except (OSError, AttributeError):
+        pass
+
+
+def _log_to_stderr() -> None:
+    """The server's own warnings (a preprocessing process restarted) on stderr, as uvicorn's are."""
+    logger = logging.getLogger("lenet")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:  %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def _check_collect_folder(folder: Path) -> None:

@@ -1,4 +1,5 @@
-"""Processes that turn uploaded image files into network inputs for `lenet serve`, one per core.
+"""Processes that turn uploaded image files into network inputs for `lenet serve`, one per core, kept
+alive by the server: one that exits or is killed is replaced at once, and the reads it held are retried.
 
 Each process is fed over a pipe that the server's event loop reads and writes itself, with no executor
 thread between: at hundreds of small images a second, a ProcessPoolExecutor's pickled work items, queue
@@ -9,6 +10,10 @@ about as much as the HTTP request does. Here a job is one framed write and one f
 A message is multiprocessing's framing (a 4-byte big-endian length, then the bytes), so the worker side
 is a plain `Connection`. To a worker: one byte for `invert` (its index in INVERT_CHOICES), then the image
 file. Back, in the order sent: b"\\0" and the 28x28 uint8 input, or b"\\1" and why the file cannot be read.
+
+Workers are forked from a forkserver that imported torch and lenet once, so a replacement is ready
+without importing torch afresh (docs/performance.md#serving says how soon), and forking never copies
+the server's own threads (a fork of a process running torch can deadlock).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import gc
+import io
+import logging
 import multiprocessing
 import os
 import signal
@@ -40,13 +47,11 @@ START_TIMEOUT_S = 120  # importing torch in a fresh process takes seconds on a s
 # holds up only these (2 cost a fifth of the throughput at 64 clients; 8 as much as no limit).
 IN_FLIGHT = 8
 LOAD_PERIOD_S = 0.1  # how often the server's own load is read to choose how many workers take reads
+CRASHED = "this image crashed the reader"
+log = logging.getLogger("lenet.serve")
 
 
-class WorkerStopped(LenetError):
-    """A preprocessing process exited with work outstanding."""
-
-
-def digit_or_error(data: bytes, invert: str) -> bytes | str:
+def digit_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
     """An uploaded image file's bytes -> its 28x28 network input as raw uint8 bytes, or why it cannot be
     read (plain values, cheap to send between processes)."""
     try:
@@ -55,68 +60,144 @@ def digit_or_error(data: bytes, invert: str) -> bytes | str:
         return str(error)
 
 
+@dataclass
+class Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: Connection  # the server's end of the pipe
+
+
 class PreprocessingPool:
     """`await pool.read(data, invert)` -> network input bytes or an error message, in the first worker
-    process free, or on a thread of this process when made with `workers=0` (tests, and comparison).
-    Used from one event loop at a time; a new loop reconnects."""
+    process free, or on a thread of this process when made with `workers=0` (tests, and comparison) and
+    while no worker is up. Used from one event loop at a time; a new loop reconnects.
 
-    def __init__(self, workers: int | None = None):
-        self.threads = ThreadPoolExecutor(os.cpu_count() or 1, "lenet-preprocess") if workers == 0 else None
-        self.processes: list[multiprocessing.Process] = []
-        self.connections: list[Connection] = []
+    `crash_on` is for tests: a worker given an image that contains these bytes dies as if killed."""
+
+    def __init__(self, workers: int | None = None, crash_on: bytes | None = None):
+        self.threads = ThreadPoolExecutor(os.cpu_count() or 1, "lenet-preprocess")
+        self.size = 0 if workers == 0 else workers or os.cpu_count() or 1
+        self.crash_on, self.restarts = crash_on, 0
+        self.workers: list[Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task[_Dispatcher] | None = None
-        context = multiprocessing.get_context("spawn")  # a fork of a process running torch can deadlock
-        for _ in range(0 if workers == 0 else workers or os.cpu_count() or 1):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=_work, args=(theirs,), name="lenet-preprocess", daemon=True)
-            process.start()
-            theirs.close()
-            self.processes.append(process)
-            self.connections.append(ours)
-        for connection in self.connections:  # each has imported torch and lenet before the server is ready
-            if not connection.poll(START_TIMEOUT_S) or connection.recv_bytes() != READY:
-                self.close()
-                raise LenetError("the preprocessing processes did not start")
+        if self.size:
+            # A fork of the forkserver, not of this process: it imported torch and lenet once, before any
+            # thread started, and each worker starts as a copy of it.
+            self.context = multiprocessing.get_context("forkserver")
+            self.context.set_forkserver_preload([__name__])
+        started = [self._start() for _ in range(self.size)]
+        try:  # each has imported torch and lenet before the server is ready
+            self.workers = [self._ready(process, connection) for process, connection in started]
+        except LenetError:
+            self.workers = [Worker(process, connection) for process, connection in started]
+            self.close()
+            raise
 
-    async def read(self, data: bytes, invert: str) -> bytes | str:
+    @property
+    def alive(self) -> int:
+        return sum(worker.process.is_alive() for worker in self.workers)
+
+    async def read(self, data: bytes | bytearray, invert: str) -> bytes | str:
         loop = asyncio.get_running_loop()
-        if self.threads is not None:
+        if not self.size:
             return await loop.run_in_executor(self.threads, digit_or_error, data, invert)
+        answer = loop.create_future()
+        (await self.connect()).submit(_Read(data, invert, answer))
+        return await answer
+
+    async def connect(self) -> _Dispatcher:
+        """Watch the workers from this event loop (done by the first read, or at the server's start so that
+        a worker that dies is replaced before a request needs it)."""
+        loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._dispatcher = loop, loop.create_task(self._connect())
-        answer = loop.create_future()
-        (await self._dispatcher).submit(data, invert, answer)
-        return await answer
+        return await self._dispatcher  # type: ignore[misc]
 
     def close(self) -> None:
         """Stop the workers: each sees its pipe close and exits; any that does not is terminated."""
-        if self.threads is not None:
-            self.threads.shutdown(wait=True, cancel_futures=True)
-        for connection in self.connections:
-            connection.close()
-        for process in self.processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-                process.join()
+        self.size = 0  # no more replacements
+        self.threads.shutdown(wait=True, cancel_futures=True)
+        for worker in self.workers:
+            worker.connection.close()
+        for worker in self.workers:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join()
+
+    def _start(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
+        ours, theirs = self.context.Pipe()
+        process = self.context.Process(
+            target=_work, args=(theirs, self.crash_on), name="lenet-preprocess", daemon=True
+        )
+        process.start()
+        theirs.close()
+        return process, ours
+
+    @staticmethod
+    def _ready(process: multiprocessing.process.BaseProcess, connection: Connection) -> Worker:
+        try:
+            if connection.poll(START_TIMEOUT_S) and connection.recv_bytes() == READY:
+                return Worker(process, connection)
+        except (EOFError, OSError):
+            pass
+        raise LenetError("the preprocessing processes did not start")
+
+    def replace(self, stopped: Worker) -> Worker | None:
+        """Reap a worker that stopped and start its replacement (blocking: run it off the event loop)."""
+        stopped.process.join(timeout=5)
+        stopped.connection.close()
+        code = stopped.process.exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code and code < 0 else f"exit code {code}"
+        if not self.size:  # closing
+            return None
+        started = time.monotonic()
+        try:
+            worker = self._ready(*self._start())
+        except (LenetError, OSError) as error:
+            log.error("a preprocessing process (pid %s) stopped, %s, and none could start in its place: %s",
+                      stopped.process.pid, how, error)  # fmt: skip
+            return None
+        self.workers = [each for each in self.workers if each is not stopped] + [worker]
+        self.restarts += 1
+        log.warning(
+            "a preprocessing process (pid %s) stopped, %s; pid %s took its place, ready in %.2f s (%d restarts)",
+            stopped.process.pid, how, worker.process.pid, time.monotonic() - started, self.restarts,
+        )  # fmt: skip
+        return worker
 
     async def _connect(self) -> _Dispatcher:
-        channels = []
-        for connection in self.connections:
-            end = socket.socket(fileno=os.dup(connection.fileno()))  # the Connection keeps its own descriptor
-            reader, writer = await asyncio.open_connection(sock=end)
-            channels.append(_Channel(reader, writer))
-        return _Dispatcher(channels)
+        return _Dispatcher(self, [await _Channel.open(worker) for worker in self.workers])
+
+
+@dataclass
+class _Read:
+    data: bytes | bytearray
+    invert: str
+    answer: asyncio.Future
+    retried: bool = False  # sent again, alone, after the worker that held it died
 
 
 @dataclass
 class _Channel:
     """The server's end of one worker's pipe, on one event loop, and the reads sent on it, in order."""
 
+    worker: Worker
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
-    answers: collections.deque[asyncio.Future] = field(default_factory=collections.deque)
+    reads: collections.deque[_Read] = field(default_factory=collections.deque)
+    suspect: bool = False  # holds one read retried after a crash, and nothing else
+
+    @staticmethod
+    async def open(worker: Worker) -> _Channel:
+        end = socket.socket(fileno=os.dup(worker.connection.fileno()))  # the Connection keeps its own
+        reader, writer = await asyncio.open_connection(sock=end)
+        return _Channel(worker, reader, writer)
+
+    def send(self, read: _Read) -> None:
+        self.reads.append(read)
+        header = struct.pack("!iB", len(read.data) + 1, INVERT_CHOICES.index(read.invert))
+        self.writer.writelines([header, read.data])  # buffered by the transport: never blocks
 
 
 def free_cores(cores: int, busy: float) -> int:
@@ -132,36 +213,59 @@ class _Dispatcher:
     Only as many workers take reads as there are cores the server's own process leaves free, measured as
     it goes: at hundreds of small images a second that process keeps most of a core busy, and a worker
     per core then makes three busy processes on two cores, each slowed (and the p99 with them); large
-    images leave it nearly idle, and every worker takes them (docs/performance.md#serving)."""
+    images leave it nearly idle, and every worker takes them (docs/performance.md#serving).
 
-    def __init__(self, channels: list[_Channel]):
-        self.channels = channels
-        self.waiting: collections.deque[tuple[bytes, str, asyncio.Future]] = collections.deque()
+    When a worker dies, the reads it held are sent again, each alone to a worker with nothing else to do
+    (its replacement, which starts idle, or else one left to drain): one of them may have killed it, and
+    alone, a second death names the image (CRASHED) and no other."""
+
+    def __init__(self, pool: PreprocessingPool, channels: list[_Channel]):
+        self.pool, self.channels = pool, channels
+        self.waiting: collections.deque[_Read] = collections.deque()
+        self.retries: collections.deque[_Read] = collections.deque()
+        self.replacing = 0  # workers being started in place of ones that stopped
         self.in_use = len(channels)  # workers given reads
         self.measured_at, self.cpu_at = time.monotonic(), time.process_time()
+        self.loop = asyncio.get_running_loop()
         for channel in channels:
-            asyncio.get_running_loop().create_task(self._hand_out_answers(channel))
+            self.loop.create_task(self._hand_out_answers(channel))
 
-    def submit(self, data: bytes, invert: str, answer: asyncio.Future) -> None:
-        if not self.channels:
-            raise WorkerStopped("every preprocessing process has stopped; restart the server")
-        self.waiting.append((data, invert, answer))
+    def submit(self, read: _Read) -> None:
+        self.waiting.append(read)
         self._send()
 
     def _send(self) -> None:
-        """Hand waiting reads out, each to the worker with the fewest (so 8 clients use both cores)."""
-        while self.waiting and self.channels:
-            channel = min(self.channels[: self._workers_to_use()], key=lambda each: len(each.answers))
-            if len(channel.answers) >= IN_FLIGHT:
+        """Hand waiting reads out, each to the worker with the fewest (so 8 clients use both cores); with
+        no worker to take them (all stopped, being replaced), read them on this process's threads."""
+        reserved = None
+        if self.retries and not any(channel.suspect for channel in self.channels):
+            idle = next((channel for channel in self.channels if not channel.reads), None)
+            if idle is not None:
+                idle.suspect = True
+                idle.send(self.retries.popleft())
+            elif self.channels and not self.replacing:  # else the replacement will start idle: wait for it
+                reserved = min(self.channels, key=lambda each: len(each.reads))  # takes no new reads: drains
+        usable = [channel for channel in self.channels if not channel.suspect and channel is not reserved]
+        if not usable:
+            while self.waiting:
+                self._read_here(self.waiting.popleft())
+            return
+        usable = usable[: self._workers_to_use(len(usable))]
+        while self.waiting:
+            channel = min(usable, key=lambda each: len(each.reads)) if len(usable) > 1 else usable[0]
+            if len(channel.reads) >= IN_FLIGHT:
                 return
-            data, invert, answer = self.waiting.popleft()
-            if answer.done():  # the request went away while it waited
-                continue
-            channel.answers.append(answer)
-            header = struct.pack("!iB", len(data) + 1, INVERT_CHOICES.index(invert))
-            channel.writer.writelines([header, data])  # buffered by the transport: never blocks
+            read = self.waiting.popleft()
+            if not read.answer.done():  # else the request went away while it waited
+                channel.send(read)
 
-    def _workers_to_use(self) -> int:
+    def _read_here(self, read: _Read) -> None:
+        if read.answer.done():
+            return
+        work = self.loop.run_in_executor(self.pool.threads, digit_or_error, read.data, read.invert)
+        work.add_done_callback(lambda done: _settle(read.answer, done))
+
+    def _workers_to_use(self, available: int) -> int:
         """The cores this process has left free over the last LOAD_PERIOD_S, as a number of workers."""
         now = time.monotonic()
         if now - self.measured_at >= LOAD_PERIOD_S:
@@ -169,34 +273,61 @@ class _Dispatcher:
             busy = (cpu - self.cpu_at) / (now - self.measured_at)  # cores this process kept busy
             self.in_use = free_cores(os.cpu_count() or 1, busy)
             self.measured_at, self.cpu_at = now, cpu
-        return max(1, min(self.in_use, len(self.channels)))
+        return max(1, min(self.in_use, available))
 
     async def _hand_out_answers(self, channel: _Channel) -> None:
-        """Resolve the channel's reads in order as its worker answers; if the worker exits, fail them."""
+        """Resolve the channel's reads in order as its worker answers; if the worker exits, replace it."""
         try:
             while True:
                 (size,) = struct.unpack("!i", await channel.reader.readexactly(4))
                 message = await channel.reader.readexactly(size)
-                answer = channel.answers.popleft()
+                read = channel.reads.popleft()
+                channel.suspect = False
                 self._send()
-                if not answer.done():  # not a request that went away
-                    answer.set_result(message[1:] if message[0] == 0 else message[1:].decode())
+                if not read.answer.done():  # not a request that went away
+                    read.answer.set_result(message[1:] if message[0] == 0 else message[1:].decode())
         except (asyncio.IncompleteReadError, ConnectionError):
-            self.channels.remove(channel)
-            stranded = list(channel.answers)
-            if not self.channels:
-                stranded += [answer for _, _, answer in self.waiting]
-            stopped = WorkerStopped("a preprocessing process stopped unexpectedly")
-            for answer in stranded:
-                if not answer.done():
-                    answer.set_exception(stopped)
+            await self._replace(channel)
+
+    async def _replace(self, channel: _Channel) -> None:
+        self.channels.remove(channel)
+        channel.writer.close()
+        for read in channel.reads:
+            if read.retried:  # it was alone on the worker: this image killed it, twice
+                if not read.answer.done():
+                    read.answer.set_result(CRASHED)
+            else:
+                read.retried = True
+                self.retries.append(read)
+        self.replacing += 1
+        self._send()  # with no worker left, the waiting reads go to threads meanwhile
+        try:
+            worker = await self.loop.run_in_executor(None, self.pool.replace, channel.worker)
+            if worker is not None:
+                replacement = await _Channel.open(worker)
+                self.channels.append(replacement)
+                self.loop.create_task(self._hand_out_answers(replacement))
+        finally:
+            self.replacing -= 1
+        self._send()
 
 
-def _work(connection: Connection) -> None:
+def _settle(answer: asyncio.Future, done: asyncio.Future) -> None:
+    """Pass a thread's read on to the request, unless the request went away."""
+    if answer.done() or done.cancelled():
+        return
+    if done.exception() is not None:
+        answer.set_exception(done.exception())
+    else:
+        answer.set_result(done.result())
+
+
+def _work(connection: Connection, crash_on: bytes | None = None) -> None:
     """A worker: answer each (invert, image file) message in order until the server closes the pipe."""
     torch.set_num_threads(1)  # one process per core: each uses one
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
     _leave_with(os.getppid())
+    digit_or_error(_warm_up_image(), "auto")  # first calls (Pillow's plugins, numpy) before any request's
     gc.freeze()  # what the imports made lives as long as the process: no full collections over it
     connection.send_bytes(READY)
     while True:
@@ -204,12 +335,29 @@ def _work(connection: Connection) -> None:
             message = connection.recv_bytes()
         except (EOFError, OSError):
             return
+        if crash_on is not None and crash_on in message:
+            os.kill(os.getpid(), signal.SIGKILL)
         answer = digit_or_error(message[1:], INVERT_CHOICES[message[0]])
-        connection.send_bytes(b"\0" + answer if isinstance(answer, bytes) else b"\1" + answer.encode())
+        try:
+            connection.send_bytes(b"\0" + answer if isinstance(answer, bytes) else b"\1" + answer.encode())
+        except OSError:  # the server closed the pipe (it is stopping): nobody waits for the answer
+            return
+
+
+def _warm_up_image() -> bytes:
+    """A small PNG of a stroke: reading it once readies a new worker's decoders."""
+    from PIL import Image
+
+    image = Image.new("L", (64, 64), 0)
+    image.paste(255, (28, 8, 36, 56))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _leave_with(parent: int) -> None:
-    """Exit when the server does, even killed outright (kill -9), so no worker is left behind."""
+    """Exit when the server does, even killed outright (kill -9), so no worker is left behind: the
+    forkserver, this process's parent, exits when the server does."""
 
     def watch() -> None:
         while os.getppid() == parent:

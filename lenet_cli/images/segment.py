@@ -1,0 +1,388 @@
+"""Cut a written number into candidate pieces: heuristic over-segmentation, as LeNet-5's 1998 paper reads
+cheque amounts and the ICFHR 2014 digit-string entries read theirs.
+
+From the cleaned ink of the whole field:
+1. drop ruled lines: ink in horizontal runs longer than the field is tall (underlines, the top and bottom
+   of a printed box) and vertical runs nearly as tall as the field (its sides);
+2. connected components of what is left (8-neighbours); the digits' height is the tallest sizeable one;
+3. drop marks that are not digits: specks, dots and commas (small, low in the band), dashes (flat, clear
+   of every digit); merge broken strokes (a piece lying over or under another);
+4. split a component wider than one digit where few strokes cross it (minima of its column profile),
+   along the slant that crosses least ink: these are only candidate cuts, the reader chooses;
+5. order the pieces left to right. A candidate digit is a run of 1..k consecutive pieces narrow enough
+   to be one digit; the reader scores every candidate and takes the best path through the cuts.
+
+Numpy only: the network is the reader's business.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
+SMALLEST_SHARE = 0.15  # ... or than this share of the field's height
+MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
+MAX_PIECES = 4  # a digit is at most this many consecutive pieces (a broken stroke, a split)
+
+
+class NotANumber(ValueError):
+    """The field holds no written number that can be cut into digits."""
+
+
+@dataclass(frozen=True)
+class Box:
+    left: int
+    top: int
+    right: int  # exclusive
+    bottom: int  # exclusive
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    def union(self, other: Box) -> Box:
+        return Box(
+            min(self.left, other.left), min(self.top, other.top),
+            max(self.right, other.right), max(self.bottom, other.bottom),
+        )  # fmt: skip
+
+    def xywh(self) -> tuple[int, int, int, int]:
+        return (self.left, self.top, self.width, self.height)
+
+
+@dataclass
+class Segmentation:
+    """The pieces of a field, left to right: `pieces[i]` is piece i's pixels in `labels` (value i + 1)."""
+
+    labels: np.ndarray  # int32 (H, W): 0 for paper and dropped marks, i + 1 for piece i
+    boxes: list[Box]
+    digit_height: float
+    groups: list[int] = field(
+        default_factory=list
+    )  # the stroke group (connected or broken) each piece is cut from
+    dropped: list[Box] = field(default_factory=list)  # marks that were not taken for digits
+    _rightmost: list[int] = field(
+        default_factory=list, repr=False
+    )  # the furthest right edge up to each piece
+
+    @property
+    def count(self) -> int:
+        return len(self.boxes)
+
+    def span(self, start: int, stop: int) -> Box:
+        box = self.boxes[start]
+        for other in self.boxes[start + 1 : stop]:
+            box = box.union(other)
+        return box
+
+    def joins(self, start: int, stop: int) -> int:
+        """How many separate stroke groups pieces start..stop-1 come from, less one."""
+        return len(set(self.groups[start:stop])) - 1
+
+    def gap_before(self, index: int) -> float:
+        """Blank space between piece `index` and everything left of it (negative when they overlap)."""
+        if len(self._rightmost) != len(self.boxes):
+            self._rightmost = list(itertools.accumulate((box.right for box in self.boxes), max))
+        return self.boxes[index].left - self._rightmost[index - 1]
+
+
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """8-connected components: int32 labels (0 background, 1..n) and n. Works on horizontal runs: each run
+    is joined to the runs of the next row that touch it (diagonals included), and the joined runs take the
+    smallest index among them by repeated propagation with pointer jumping, all in numpy."""
+    height, width = mask.shape
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # exclusive; row-major order matches the starts'
+    count = len(starts)
+    if count == 0:
+        return np.zeros(mask.shape, np.int32), 0
+    # Keys that order runs row by row: a run [s, e) of the next row touches run i when s <= e_i and e >= s_i.
+    stride = width + 2
+    start_keys, end_keys = rows * stride + starts, rows * stride + ends
+    below = (rows + 1) * stride
+    first = np.searchsorted(end_keys, below + starts, side="left")
+    last = np.searchsorted(start_keys, below + ends, side="right")
+    touching = np.maximum(last - first, 0)
+    upper = np.repeat(np.arange(count), touching)
+    lower = first[upper] + np.arange(len(upper)) - np.repeat(np.cumsum(touching) - touching, touching)
+    component = np.arange(count)
+    while True:
+        smaller = np.minimum(component[upper], component[lower])
+        joined = component.copy()
+        np.minimum.at(joined, upper, smaller)
+        np.minimum.at(joined, lower, smaller)
+        joined = joined[joined]
+        if np.array_equal(joined, component):
+            break
+        component = joined
+    _, component = np.unique(component, return_inverse=True)
+    run_of_pixel = np.cumsum((edges[:, :-1] == 1).ravel()).reshape(height, width) - 1
+    labels = np.where(mask, component[np.maximum(run_of_pixel, 0)] + 1, 0).astype(np.int32)
+    return labels, int(component.max()) + 1
+
+
+def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """Pixels of the mask in horizontal runs of at least `length`."""
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    out = np.zeros(mask.shape, bool)
+    for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
+        if end - start >= length:
+            out[row, start:end] = True
+    return out
+
+
+def remove_lines(mask: np.ndarray) -> np.ndarray:
+    """The mask without ruled lines: underlines and box edges (see the module's docstring)."""
+    height = mask.shape[0]
+    across = long_runs(mask, max(8, height))
+    down = long_runs(mask.T, max(8, math.ceil(0.85 * height))).T
+    # A line's faint edges break into short runs; they go with it (a pixel either side of it).
+    across[1:] |= across[:-1].copy()
+    across[:-1] |= across[1:].copy()
+    down[:, 1:] |= down[:, :-1].copy()
+    down[:, :-1] |= down[:, 1:].copy()
+    return mask & ~(across | down)
+
+
+def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
+    """The box of each label 1..count."""
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols] - 1
+    extents = []
+    for values, reduce, empty in ((cols, np.minimum, labels.shape[1]), (rows, np.minimum, labels.shape[0]),
+                                  (cols, np.maximum, -1), (rows, np.maximum, -1)):  # fmt: skip
+        extent = np.full(count, empty)
+        reduce.at(extent, which, values)
+        extents.append(extent.tolist())
+    return [Box(left, top, right + 1, bottom + 1) for left, top, right, bottom in zip(*extents, strict=True)]
+
+
+def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
+    """Pieces of the field whose ink is `mask` (bool, True on ink); `ink` (its grey levels) weighs the
+    column profiles where given."""
+    weights = ink if ink is not None else mask.astype(np.float32)
+    labels, count = label_components(remove_lines(mask))
+    if count == 0:
+        return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
+    boxes = boxes_of(labels, count)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    sizeable = [box.height for box, area in zip(boxes, areas, strict=True) if area >= 0.2 * areas.max()]
+    digit_height = float(max(sizeable))
+    if digit_height < max(MIN_DIGIT_HEIGHT, SMALLEST_SHARE * mask.shape[0]):  # specks, dots: no digit at all
+        return Segmentation(np.zeros(mask.shape, np.int32), [], digit_height)
+    labels, count, specks = _join_broken_strokes(labels, boxes, digit_height)
+    boxes = boxes_of(labels, count)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    band_top = float(np.median([box.top for box in boxes if box.height >= 0.6 * digit_height]))
+    band_bottom = band_top + digit_height
+
+    keep, dropped = [], specks
+    for index, box in enumerate(boxes):
+        if (
+            box.height < 0.5 * digit_height
+            and box.width < 0.5 * digit_height
+            and not _overlaps_any(index, boxes, areas, digit_height)
+        ):
+            dropped.append(box)  # a speck, a dot, a comma, a short dash: small and on its own
+        elif box.height < 0.3 * digit_height and not _overlaps_any(index, boxes, areas, digit_height):
+            dropped.append(box)  # a flat stroke clear of the digits: a dash
+        elif box.bottom <= band_top + 0.15 * digit_height or box.top >= band_bottom - 0.15 * digit_height:
+            dropped.append(box)  # above or below the digits' band
+        else:
+            keep.append(index)
+    groups = _merge_broken(keep, boxes)
+    return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+
+
+def _join_broken_strokes(
+    labels: np.ndarray, boxes: list[Box], digit_height: float
+) -> tuple[np.ndarray, int, list[Box]]:
+    """Components relabelled: specks (both sides under a fifth of the digits' height) dropped, and short
+    pieces of one broken stroke (a thin "1" that the scan broke in two) made one: pieces each under 0.6 of
+    the digits' height, nearly touching, that together stand at least that tall and no wider than a narrow
+    digit."""
+    speck = 0.2 * digit_height
+    kept = [index for index, box in enumerate(boxes) if box.height >= speck or box.width >= speck]
+    if len(kept) > MAX_MARKS:
+        raise NotANumber(f"{len(kept):,} separate marks: too many for a written number")
+    parent = {index: index for index in kept}
+    reach = max(2.0, 0.12 * digit_height)
+    short = [index for index in kept if boxes[index].height < 0.6 * digit_height]
+    for position, a in enumerate(short):
+        for b in short[position + 1 :]:
+            box_a, box_b = boxes[a], boxes[b]
+            apart = max(box_b.left - box_a.right, box_a.left - box_b.right, box_b.top - box_a.bottom,
+                        box_a.top - box_b.bottom)  # fmt: skip
+            union = box_a.union(box_b)
+            if apart <= reach and union.height >= 0.6 * digit_height and union.width <= 0.6 * digit_height:
+                parent[max(_find(parent, a), _find(parent, b))] = min(_find(parent, a), _find(parent, b))
+    mapping = np.zeros(len(boxes) + 1, np.int32)
+    roots = sorted({_find(parent, index) for index in kept})
+    number_of = {root: number + 1 for number, root in enumerate(roots)}
+    for index in kept:
+        mapping[index + 1] = number_of[_find(parent, index)]
+    specks = [box for index, box in enumerate(boxes) if mapping[index + 1] == 0]
+    return mapping[labels], len(roots), specks
+
+
+def _find(parent: dict[int, int], item: int) -> int:
+    while parent[item] != item:
+        item = parent[item]
+    return item
+
+
+def _centre(group: list[int], boxes: list[Box]) -> float:
+    return sum((boxes[i].left + boxes[i].right) / 2 for i in group) / len(group)
+
+
+def _overlaps_any(index: int, boxes: list[Box], areas: np.ndarray, digit_height: float) -> bool:
+    """Whether another sizeable component covers most of this one's columns (a broken stroke's piece)."""
+    box = boxes[index]
+    for other_index, other in enumerate(boxes):
+        if other_index == index or areas[other_index] < areas[index]:
+            continue
+        shared = min(box.right, other.right) - max(box.left, other.left)
+        vertical_gap = max(other.top - box.bottom, box.top - other.bottom)
+        if shared >= 0.5 * box.width and vertical_gap < 0.25 * digit_height:
+            return True
+    return False
+
+
+def _merge_broken(keep: list[int], boxes: list[Box]) -> list[list[int]]:
+    """Components grouped where one lies mostly over or under another (the parts of a broken digit)."""
+    groups = [[index] for index in keep]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                box_a = _group_box(groups[a], boxes)
+                box_b = _group_box(groups[b], boxes)
+                shared = min(box_a.right, box_b.right) - max(box_a.left, box_b.left)
+                narrower = min(box_a.width, box_b.width)
+                if shared >= 0.6 * narrower:
+                    groups[a] += groups.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
+def _group_box(group: list[int], boxes: list[Box]) -> Box:
+    box = boxes[group[0]]
+    for index in group[1:]:
+        box = box.union(boxes[index])
+    return box
+
+
+STEP_COST = 0.05  # what a cut pays for each column it moves sideways between rows, against a pixel of ink
+CUT_MARGIN = 0.2  # cuts keep this many digit heights from a group's ends and from each other
+CUT_SPACING = 0.25  # a group is offered a cut for about every this many digit heights of its width
+SPLIT_WIDTH = 0.75  # groups wider than this many digit heights are offered cuts
+
+
+def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
+    """Where to cut a group (`member` and `weights` cut to its box) wider than one digit: for each candidate cut, its column in every row of the box
+    (a float; pixels left of it go left). Each cut is the path from top to bottom that crosses the least
+    ink (dynamic programming over the rows, as seam carving does), so it can weave between digits that
+    overlap; the cuts offered end where such paths are cheapest, apart from each other and the ends."""
+    if box.width < SPLIT_WIDTH * digit_height:
+        return []
+    region = np.where(member, weights, 0).astype(np.float32)
+    region /= max(float(region.max()), 1e-6)
+    height, width = region.shape
+    cost = region[0].copy()
+    came_from = np.zeros((height, width), np.int8)
+    padded = np.full(width + 2, np.inf, np.float32)
+    for row in range(1, height):
+        padded[1:-1] = cost
+        left, right = padded[:-2] + STEP_COST, padded[2:] + STEP_COST
+        best = np.minimum(np.minimum(left, cost), right)
+        came_from[row] = np.where(cost == best, 0, np.where(left == best, -1, 1))
+        cost = best + region[row]
+    margin = max(2, int(CUT_MARGIN * digit_height))
+    wanted = max(1, math.ceil(box.width / (CUT_SPACING * digit_height)))
+    ends = [x for x in range(margin, width - margin) if cost[x] <= cost[x - 1] and cost[x] <= cost[x + 1]]
+    chosen: list[int] = []
+    for x in sorted(ends, key=lambda x: cost[x]):
+        if all(abs(x - other) >= margin for other in chosen):
+            chosen.append(x)
+        if len(chosen) == wanted:
+            break
+    lines = []
+    for end in sorted(chosen):
+        path = np.empty(height, np.float32)
+        column = end
+        for row in range(height - 1, -1, -1):
+            path[row] = column
+            column += int(came_from[row, column])
+        lines.append(path + box.left + 0.5)
+    return lines
+
+
+def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:
+    """The pieces: each group of components, cut along its split lines, numbered left to right."""
+    pieces = np.zeros(shape, np.int32)
+    piece_boxes: list[Box] = []
+    piece_groups: list[int] = []
+    for group_number, group in enumerate(sorted(groups, key=lambda g: _centre(g, boxes))):
+        box = _group_box(group, boxes)
+        window = (slice(box.top, box.bottom), slice(box.left, box.right))
+        in_window = labels[window]
+        member = in_window == group[0] + 1 if len(group) == 1 else np.isin(in_window, [i + 1 for i in group])
+        lines = [line[:, None] - box.left for line in split_lines(member, weights[window], box, digit_height)]
+        columns = np.arange(box.width, dtype=np.float32)[None, :]
+        # Part k holds the group's pixels between line k-1 and line k.
+        for left_line, right_line in zip([None, *lines], [*lines, None], strict=True):
+            part = member.copy()
+            if left_line is not None:
+                part &= columns >= left_line
+            if right_line is not None:
+                part &= columns < right_line
+            if not part.any():
+                continue
+            rows, cols = np.nonzero(part)
+            pieces[window][part] = len(piece_boxes) + 1
+            piece_groups.append(group_number)
+            piece_boxes.append(
+                Box(box.left + int(cols.min()), box.top + int(rows.min()),
+                    box.left + int(cols.max()) + 1, box.top + int(rows.max()) + 1)
+            )  # fmt: skip
+    order = sorted(range(len(piece_boxes)), key=lambda i: (piece_boxes[i].left + piece_boxes[i].right) / 2)
+    relabel = np.zeros(len(piece_boxes) + 1, np.int32)
+    for new, old in enumerate(order):
+        relabel[old + 1] = new + 1
+    return Segmentation(
+        relabel[pieces],
+        [piece_boxes[i] for i in order],
+        digit_height,
+        [piece_groups[i] for i in order],
+        dropped,
+    )
+
+
+def candidates(segmentation: Segmentation, max_pieces: int = MAX_PIECES) -> list[tuple[int, int]]:
+    """(start, stop) runs of consecutive pieces that could be one digit: at most `max_pieces`, no wider
+    than a digit and a half, without a gap wider than a third of a digit inside."""
+    height = segmentation.digit_height
+    runs = []
+    for start in range(segmentation.count):
+        for stop in range(start + 1, min(segmentation.count, start + max_pieces) + 1):
+            if stop - start > 1 and segmentation.gap_before(stop - 1) > 0.35 * height:
+                break
+            if stop - start > 1 and segmentation.span(start, stop).width > 1.5 * height:
+                break
+            runs.append((start, stop))
+    return runs

@@ -1,0 +1,295 @@
+"""Read a whole handwritten number with a single-digit LeNet-5: cut the field into candidate pieces
+(images/segment.py), put every candidate digit into MNIST form as predict does, score them all in one
+forward pass, and take the best path through the cuts by dynamic programming.
+
+A path's score is the sum over its digits of the network's log-probability for the digit's best class,
+less penalties for what a digit rarely is: much shorter than the field's digits, pieces with blank space
+between them, or strokes that are apart on the paper. The number's confidence is the product of its
+digits' probabilities.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lenet_cli.core.errors import ImageError, LenetError
+from lenet_cli.images.field import clean_ink
+from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
+from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
+from lenet_cli.inference.forward import predict_logits
+from lenet_cli.inference.predict import expand_inputs, read_sources
+
+WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
+SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
+JOIN_PENALTY = 1.0  # for each separate stroke group joined into one candidate (a digit is rarely two)
+GAP_PENALTY = 0.3  # per tenth of the digits' height of blank space between the pieces of one candidate
+
+
+@dataclass
+class ReadDigit:
+    label: int
+    confidence: float
+    box: tuple[int, int, int, int]  # x, y, width, height in the image's pixels
+    seen: np.ndarray  # the 28x28 uint8 input the network was given
+    probabilities: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "confidence": self.confidence, "box": list(self.box)}
+
+
+@dataclass
+class Reading:
+    path: str
+    number: str | None = None
+    confidence: float | None = None
+    digits: list[ReadDigit] = field(default_factory=list)
+    error: str | None = None
+    scale: int = 1  # the field was worked on at 1/scale of its size
+    segmentation: Segmentation | None = None
+    field: np.ndarray | None = None  # the cleaned ink as uint8, bright on black, at the working size
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.error is not None:
+            return {"path": self.path, "error": self.error}
+        return {
+            "path": self.path,
+            "number": self.number,
+            "confidence": self.confidence,
+            "digits": [digit.to_dict() for digit in self.digits],
+        }
+
+
+def parse_length(text: str | None) -> tuple[int, int] | None:
+    """`5` -> (5, 5), `4-6` -> (4, 6), None -> None."""
+    if text is None:
+        return None
+    low, _, high = text.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise LenetError(f"--length takes N or N-M (digits), not {text!r}") from None
+    if bounds[0] < 1 or bounds[1] < bounds[0]:
+        raise LenetError(f"--length takes N or N-M with 1 <= N <= M, not {text!r}")
+    return bounds
+
+
+def read_number(
+    model: nn.Module, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
+) -> Reading:
+    """Read the number written in `grey` (H, W grey levels). Raises ImageError when nothing can be read."""
+    scale = max(1, min(grey.shape[0] // WORKING_HEIGHT, grey.shape[1] // 8))
+    if scale > 1:
+        height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
+        blocks = (
+            grey[:height, :width].astype(np.float32).reshape(height // scale, scale, width // scale, scale)
+        )
+        grey = blocks.mean(axis=(1, 3)) / (255 if grey.dtype == np.uint8 else 1)
+    ink, mask = clean_ink(grey, invert)
+    try:
+        segmentation = segment(mask, ink)
+    except NotANumber as error:
+        raise ImageError(f"no number found ({error})") from None
+    if segmentation.count == 0:
+        raise ImageError("no digit found (only specks, dots, dashes or ruled lines)")
+    runs = candidates(segmentation)
+    inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
+    log_probs = predict_logits(model, torch.from_numpy(inputs)).log_softmax(dim=1).cpu().numpy()
+    class_scores = scores_of(segmentation, runs, log_probs)
+    path = best_path(segmentation, runs, class_scores, length)
+    field_u8 = np.round(ink / max(float(ink.max()), 1e-6) * 255).astype(np.uint8)
+    reading = Reading(path="", scale=scale, segmentation=segmentation, field=field_u8)
+    for run_index in path:
+        start, stop = runs[run_index]
+        box = segmentation.span(start, stop)
+        probabilities = np.exp(log_probs[run_index])
+        label = int(class_scores[run_index].argmax())
+        reading.digits.append(
+            ReadDigit(
+                label,
+                float(probabilities[label]),
+                (box.left * scale, box.top * scale, box.width * scale, box.height * scale),
+                inputs[run_index],
+                probabilities.tolist(),
+            )  # fmt: skip
+        )
+    reading.number = "".join(str(digit.label) for digit in reading.digits)
+    reading.confidence = float(math.prod(digit.confidence for digit in reading.digits))
+    return reading
+
+
+def candidate_input(
+    segmentation: Segmentation, ink: np.ndarray, mask: np.ndarray, start: int, stop: int
+) -> np.ndarray:
+    """Pieces start..stop-1 alone, in MNIST form (uint8 28x28)."""
+    box = segmentation.span(start, stop)
+    window = (slice(box.top, box.bottom), slice(box.left, box.right))
+    labels = segmentation.labels[window]
+    chosen = (labels > start) & (labels <= stop)
+    piece_ink = np.where(chosen, ink[window], 0)
+    if float(piece_ink.max()) <= 0:  # ink that the noise floor took: the mask alone
+        piece_ink = chosen.astype(np.float32)
+    return ink_to_mnist(piece_ink, chosen & mask[window], torch_resample)
+
+
+def torch_resample(image: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
+    """images/resample.py's bilinear resampling (the same numbers: it reproduces torch's bit for bit) done by
+    torch, which the reader has loaded anyway and which is faster on a dozen small candidates."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)[
+        0, 0
+    ].numpy()
+
+
+def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs: np.ndarray) -> np.ndarray:
+    """Each candidate's score for each class (N, 10): the network's log-probability less penalties for
+    being shorter than the digits, for blank space inside and for joining separate strokes."""
+    boxes = [segmentation.span(start, stop) for start, stop in runs]
+    heights = np.array([box.height for box in boxes]) / segmentation.digit_height
+    short = SHORT_PENALTY * 10 * np.maximum(0.0, 0.75 - heights)[:, None]
+    gaps = np.array([
+        sum(max(0.0, segmentation.gap_before(index)) for index in range(start + 1, stop)) for start, stop in runs
+    ]) / segmentation.digit_height  # fmt: skip
+    joins = np.array([segmentation.joins(start, stop) for start, stop in runs], np.float64)
+    apart = GAP_PENALTY * 10 * gaps[:, None] + JOIN_PENALTY * joins[:, None]
+    return log_probs - short - apart
+
+
+def best_path(
+    segmentation: Segmentation,
+    runs: list[tuple[int, int]],
+    class_scores: np.ndarray,
+    length: tuple[int, int] | None,
+) -> list[int]:
+    """The candidates (indices into `runs`) that cover every piece once, left to right, with the best total
+    score and, if `length` is given, a digit count within it."""
+    count = segmentation.count
+    most = length[1] if length else count
+    scores = class_scores.max(axis=1).tolist()
+    ending_at: list[list[int]] = [[] for _ in range(count + 1)]
+    for index, (_, stop) in enumerate(runs):
+        ending_at[stop].append(index)
+    # best[stop][digits]: the best score covering pieces 0..stop-1 with that many digits, and how.
+    best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}] + [{} for _ in range(count)]
+    for stop in range(1, count + 1):
+        for index in ending_at[stop]:
+            start = runs[index][0]
+            for digits, (score, _) in best[start].items():
+                if digits + 1 > most:
+                    continue
+                total = score + scores[index]
+                if total > best[stop].get(digits + 1, (-math.inf, -1))[0]:
+                    best[stop][digits + 1] = (total, index)
+    allowed = {
+        digits: entry
+        for digits, entry in best[count].items()
+        if length is None or length[0] <= digits <= length[1]
+    }
+    if not allowed:
+        wanted = (
+            f"{length[0]}"
+            if length and length[0] == length[1]
+            else f"{length[0]}-{length[1]}"
+            if length
+            else ""
+        )
+        raise ImageError(f"could not find {wanted} digits in the image (found {count} pieces)")
+    digits = max(allowed, key=lambda d: allowed[d][0])
+    path, stop = [], count
+    while stop > 0:
+        index = best[stop][digits][1]
+        path.append(index)
+        stop, digits = runs[index][0], digits - 1
+    return path[::-1]
+
+
+OUTLINE = (
+    128  # the grey level of the digit boxes drawn into an overview (seen on a black-and-white terminal too)
+)
+
+
+def overview(reading: Reading, rows: int = 28, max_columns: int = 160) -> np.ndarray:
+    """The field at `rows` pixels tall (narrower if it would pass `max_columns`) with each digit's box
+    outlined: uint8, for a terminal picture."""
+    from lenet_cli.images.resample import resample
+
+    assert reading.field is not None
+    height, width = reading.field.shape
+    factor = min(rows / height, max_columns / width)
+    size = (max(1, round(height * factor / 2)) * 2, max(1, round(width * factor)))  # even: two rows a line
+    picture = resample(reading.field.astype(np.float32), size, antialias=True)
+    picture = np.clip(np.round(picture), 0, 255).astype(np.uint8)
+    for digit in reading.digits:
+        x, y, w, h = (round(value / reading.scale * factor) for value in digit.box)
+        x, y = min(x, size[1] - 1), min(y, size[0] - 1)
+        right, bottom = min(x + max(w, 1), size[1]) - 1, min(y + max(h, 1), size[0]) - 1
+        for rows_, cols_ in ((y, slice(x, right + 1)), (bottom, slice(x, right + 1))):
+            line = picture[rows_, cols_]
+            line[line < OUTLINE] = OUTLINE
+        for cols_ in (x, right):
+            line = picture[y : bottom + 1, cols_]
+            line[line < OUTLINE] = OUTLINE
+    return picture
+
+
+def inputs_strip(digits: list[ReadDigit], gap: int = 2) -> np.ndarray:
+    """The 28x28 inputs of these digits side by side, `gap` black columns apart."""
+    strip = np.zeros((28, max(1, len(digits) * (28 + gap) - gap)), np.uint8)
+    for index, digit in enumerate(digits):
+        strip[:, index * (28 + gap) : index * (28 + gap) + 28] = digit.seen
+    return strip
+
+
+def read_source(model: nn.Module, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes) else read_grey(Path(source))
+    return read_number(model, grey, invert, length)
+
+
+def read_files(
+    model: nn.Module,
+    inputs: list[str | os.PathLike],
+    invert: str = "auto",
+    length: tuple[int, int] | None = None,
+    show_progress: bool = False,
+) -> list[Reading]:
+    """One Reading per image; an image that cannot be read gets `error` and the rest go on."""
+    import sys
+
+    from tqdm import tqdm
+
+    paths = expand_inputs(inputs)
+    if not paths:
+        raise LenetError("no images found in the given folders")
+    sources = read_sources(paths)
+    bar = tqdm(sources, desc="Reading numbers", unit="img", file=sys.stderr, leave=False,
+               disable=None if show_progress else True)  # fmt: skip
+    return read_named(
+        model, [(str(path), source) for path, source in zip(paths, bar, strict=True)], invert, length
+    )
+
+
+def read_named(
+    model: nn.Module,
+    named: list[tuple[str, Source]],
+    invert: str = "auto",
+    length: tuple[int, int] | None = None,
+) -> list[Reading]:
+    """A Reading for each (name, path or image bytes), in order; one that cannot be read gets `error`."""
+    readings = []
+    for name, source in named:
+        try:
+            reading = read_source(model, source, invert, length)
+        except ImageError as error:
+            reading = Reading(path=name, error=str(error))
+        reading.path = name
+        readings.append(reading)
+    return readings
