@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from helpers import interrupt_at, invoke
+from helpers import digits_in_class_folders, interrupt_at, invoke
 
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.data.datasets import load_split
@@ -155,3 +155,21 @@ def test_styles_need_digits(tmp_path):
     result = invoke("train", "--styles", "--dataset", "fashion-mnist", "--data-dir", tmp_path / "none")
     assert result.exit_code == 1
     assert result.output == "Error: --styles draws digits; it works with --dataset mnist, not fashion-mnist\n"
+
+
+def test_styles_and_own_images_share_the_batch(tiny_mnist, tmp_path, small_pool):
+    test = load_split("mnist", tiny_mnist, "test")
+    mine = digits_in_class_folders(tmp_path / "mine", test.images[:40], test.labels[:40])
+    result = invoke(
+        "train", "--styles", "--images", mine, "--batch-size", 32, "--epochs", 1, "--data-dir", tiny_mnist,
+        "--checkpoint-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"Your images: 40 from {mine}, 8 in every batch, augmented" in lines
+    assert any(
+        line.startswith("Style digits: 120 (") and line.endswith(", 8 in every batch, augmented")
+        for line in lines
+    )
+    saved = torch.load(tmp_path / "runs" / "run-1" / "last.pt", weights_only=True)
+    assert saved["images"]["count"] == 40 and saved["styles"]["count"] == 120
