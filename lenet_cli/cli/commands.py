@@ -16,8 +16,6 @@ from lenet_cli.cli.options import (
     AsJson,
     BatchSize,
     CheckpointDir,
-    Collect,
-    CollectLimit,
     DataDir,
     Dataset,
     DatasetOption,
@@ -33,46 +31,36 @@ from lenet_cli.cli.options import (
     ExportOutput,
     ExportSource,
     Force,
-    Host,
-    IdleTimeout,
     ImageFolders,
     ImageShare,
     Init,
     Invert,
     InvertOption,
     LearningRate,
-    MaxBatch,
-    MaxConnections,
-    MaxPending,
     ModelPath,
     NumbersDir,
     Opset,
     Optimizer,
     OptimizerOption,
     Plots,
-    Port,
     PredictImages,
     PredictModel,
-    RequestTimeout,
     Resume,
     SavePreprocessed,
     Schedule,
     ScheduleOption,
     Seed,
-    ServeModel,
     ShowInputs,
     ShowMistakes,
     Styles,
     StyleShare,
     SummaryModel,
     TopK,
-    UploadMemory,
     ValSize,
     VerifyDataDir,
-    WindowMs,
-    Workers,
 )
 from lenet_cli.cli.read import evaluate_numbers, read
+from lenet_cli.cli.serve import serve
 from lenet_cli.core.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE, TrainConfig
 from lenet_cli.serving.options import ServeOptions
 
@@ -365,44 +353,7 @@ def export(
         consoles(as_json)[0].print(line, markup=False)
 
 
-@app.command()
-@handles_errors
-def serve(
-    checkpoint: ServeModel = None,
-    host: Host = SERVE_DEFAULTS.host,
-    port: Port = SERVE_DEFAULTS.port,
-    window_ms: WindowMs = SERVE_DEFAULTS.window_ms,
-    max_batch: MaxBatch = SERVE_DEFAULTS.max_batch,
-    max_pending: MaxPending = SERVE_DEFAULTS.max_pending,
-    upload_memory_mib: UploadMemory = SERVE_DEFAULTS.upload_memory_mib,
-    request_timeout: RequestTimeout = SERVE_DEFAULTS.request_timeout_s,
-    idle_timeout: IdleTimeout = SERVE_DEFAULTS.idle_timeout_s,
-    max_connections: MaxConnections = SERVE_DEFAULTS.max_connections,
-    workers: Workers = None,
-    collect: Collect = None,
-    collect_limit: CollectLimit = SERVE_DEFAULTS.collect_limit,
-) -> None:
-    """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
-
-    Example: lenet serve checkpoints/run-1/last.pt --collect my-digits
-
-    POST /predict takes an image as the body (curl --data-binary @digit.png URL/predict) or as multipart
-    files and answers like lenet predict --json; GET /model, GET /health. Ctrl-C stops it.
-    """
-    from lenet_cli.formats.shipped import default_model
-    from lenet_cli.serving.server import exposure_warning
-    from lenet_cli.serving.server import serve as run
-
-    model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULTS.checkpoint_dir)
-    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect, upload_memory_mib,
-                           request_timeout, idle_timeout, max_connections, collect_limit)  # fmt: skip
-    for line in (note, exposure_warning(options)):
-        if line:
-            typer.echo(line, err=True)
-
-    run(model_path, options, workers,
-        lambda url: typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)"))  # fmt: skip
-    typer.echo("Stopped.")
+app.command()(handles_errors(serve))
 
 
 def main() -> None:

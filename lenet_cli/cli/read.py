@@ -17,9 +17,7 @@ from lenet_cli.cli.options import (
     ReadLength,
     ShowCuts,
 )
-from lenet_cli.core.config import TrainConfig
-
-CHECKPOINT_DIR = TrainConfig().checkpoint_dir
+from lenet_cli.core.config import DEFAULT_CHECKPOINT_DIR
 
 
 def read(
@@ -44,7 +42,7 @@ def read(
     from lenet_cli.inference.numbers import parse_length, read_files
 
     bounds = parse_length(length)
-    checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(CHECKPOINT_DIR)
+    checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULT_CHECKPOINT_DIR)
     if note:
         typer.echo(note, err=True)
     model, _ = load_any_model(checkpoint_path, "cpu")

@@ -40,6 +40,7 @@ SGD_MOMENTUM = 0.9
 # With --images, this share of every batch comes from the user's own digits (augmented), the rest from
 # the dataset: enough to learn a style from a few hundred images without forgetting 60,000.
 DEFAULT_IMAGE_SHARE = 0.25
+DEFAULT_CHECKPOINT_DIR = "checkpoints"  # where runs are written, and where predict, read and serve look first
 DEFAULT_DATA_DIR = ".data"  # where datasets are looked for (and downloaded) unless told
 # With --styles, this share of every batch comes from the style pool (training/style_data.py).
 DEFAULT_STYLE_SHARE = 0.25
@@ -55,7 +56,7 @@ class TrainConfig:
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
     dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist"
     data_dir: str = DEFAULT_DATA_DIR  # flat folder of IDX files, or torchvision's download root
-    checkpoint_dir: str = "checkpoints"  # each run writes into a new sub-folder run-N
+    checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR  # each run writes into a new sub-folder run-N
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
     seed: int = 0  # model init, data order and validation hold-out
     val_size: int = 0  # training images held out for validation (0: train on all)
