@@ -53,6 +53,8 @@ from lenet_cli.cli.options import (
     Seed,
     ShowInputs,
     ShowMistakes,
+    Styles,
+    StyleShare,
     SummaryModel,
     TopK,
     ValSize,
@@ -108,6 +110,8 @@ def train(
     val_size: ValSize = DEFAULTS.val_size,
     images: ImageFolders = None,
     image_share: ImageShare = DEFAULTS.image_share,
+    styles: Styles = DEFAULTS.styles,
+    style_share: StyleShare = DEFAULTS.style_share,
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
@@ -132,8 +136,8 @@ def train(
     config = TrainConfig(
         epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, optimizer=optimizer.value,
         dataset=dataset.value, data_dir=str(data_dir), checkpoint_dir=str(checkpoint_dir), device=device.value,
-        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()),
-        image_share=image_share, init=str(init) if init is not None else None,
+        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()), image_share=image_share,
+        init=str(init) if init is not None else None, styles=styles, style_share=style_share,
     )  # fmt: skip
     if resume is not None:
         given = {

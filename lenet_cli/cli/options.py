@@ -80,6 +80,18 @@ ImageShare = Annotated[
     float,
     typer.Option(min=0.01, max=0.9, help="With --images: the share of every batch drawn from your images."),
 ]
+Styles = Annotated[
+    bool,
+    typer.Option(
+        "--styles",
+        help="Also learn the hands MNIST lacks: digits in handwriting fonts, MNIST digits with flags and bars, "
+        "scan-like damage, made at the start of the run and mixed into every batch (the shipped model's recipe).",
+    ),
+]
+StyleShare = Annotated[
+    float,
+    typer.Option(min=0.01, max=0.9, help="With --styles: the share of every batch drawn from the style digits."),
+]
 Init = Annotated[
     Path | None,
     typer.Option(metavar="CKPT", help="Start from this checkpoint's weights (a new optimizer and schedule)."),

@@ -37,15 +37,15 @@ def read(
     Dots, commas, dashes and ruled lines are skipped. Images that fail are reported (exit 1).
     """
     from lenet_cli.cli.number_views import readings_view
-    from lenet_cli.formats.model_files import load_any_model
     from lenet_cli.formats.shipped import default_model
+    from lenet_cli.inference.fast_predict import load_predict_model
     from lenet_cli.inference.numbers import parse_length, read_files
 
     bounds = parse_length(length)
     checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULT_CHECKPOINT_DIR)
     if note:
         typer.echo(note, err=True)
-    model, _ = load_any_model(checkpoint_path, "cpu")
+    model, _ = load_predict_model(checkpoint_path)  # torch only where the file needs it (a .pt2)
     readings = read_files(model, images, invert=invert.value, length=bounds, show_progress=True)
     if as_json:
         print_json({"readings": [reading.to_dict() for reading in readings]})

@@ -64,6 +64,15 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
             f"\nYour images: {own['count']:,} from {escape(', '.join(own['folders']))}, "
             f"{own['per_batch']} in every batch, augmented{skipped}"
         )
+    if info.get("styles"):
+        styles = info["styles"]
+        sources = ", ".join(f"{count:,} {name}" for name, count in styles["sources"].items() if count)
+        line += (
+            f"\nStyle digits: {styles['count']:,} ({sources}; {styles['fonts']} fonts, "
+            f"{styles['font_files']} files), {styles['per_batch']} in every batch, augmented"
+        )
+        if styles["missing"]:
+            line += "\n" + escape(styles["missing"])
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
@@ -265,6 +274,15 @@ def checkpoint_table(info: ModelInfo) -> Table:
             "Your images",
             escape(
                 f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
+            ),
+        )
+    if checkpoint.get("styles"):
+        styles = checkpoint["styles"]
+        sources = ", ".join(f"{count:,} {name}" for name, count in styles.get("sources", {}).items() if count)
+        table.add_row(
+            "Style digits",
+            escape(
+                f"{sources} (--styles, share {config.get('style_share', '?')}; {len(styles['fonts'])} fonts)"
             ),
         )
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))

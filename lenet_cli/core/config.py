@@ -42,6 +42,8 @@ SGD_MOMENTUM = 0.9
 DEFAULT_IMAGE_SHARE = 0.25
 DEFAULT_CHECKPOINT_DIR = "checkpoints"  # where runs are written, and where predict, read and serve look first
 DEFAULT_DATA_DIR = ".data"  # where datasets are looked for (and downloaded) unless told
+# With --styles, this share of every batch comes from the style pool (training/style_data.py).
+DEFAULT_STYLE_SHARE = 0.25
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 
@@ -61,6 +63,8 @@ class TrainConfig:
     images: tuple[str, ...] = ()  # labelled image folders (DIR/<class>/<image>) mixed into every batch
     image_share: float = DEFAULT_IMAGE_SHARE  # with `images`: the fraction of every batch drawn from them
     init: str | None = None  # start from this checkpoint's weights (a new optimizer and schedule)
+    styles: bool = False  # mix digits in the hands MNIST lacks (fonts, edits, scans) into every batch
+    style_share: float = DEFAULT_STYLE_SHARE  # with `styles`: the fraction of every batch drawn from them
 
     @property
     def learning_rate(self) -> float:

@@ -15,6 +15,7 @@ A lenet checkpoint is a plain dict, written atomically and read with `weights_on
 - `world_size`: how many processes trained it
 - `images`: the user's image folders it learned from (folders, count, sha256), or None
 - `init`: the checkpoint it started from (path, dataset, test_accuracy, created), or None
+- `styles`: with --styles, the style pool it learned from (fonts, count, sources, sha256), or None
 - `metrics`: val/test accuracy and loss when it was saved
 - `versions`: lenet, torch, torchvision and Python versions
 - `created`: when it was written (ISO 8601, UTC)
@@ -70,6 +71,7 @@ class TrainingState:
     world_size: int = 1
     images: dict[str, Any] | None = None
     init: dict[str, Any] | None = None
+    styles: dict[str, Any] | None = None
 
 
 def versions() -> dict[str, str]:
@@ -103,6 +105,7 @@ def save_training(path: str | os.PathLike, state: TrainingState, metrics: dict[s
         "world_size": state.world_size,
         "images": state.images,
         "init": state.init,
+        "styles": state.styles,
         "metrics": metrics,
         "versions": versions(),
         "created": now_iso(),
@@ -132,6 +135,7 @@ def read_training(path: str | os.PathLike, device: torch.device | str = "cpu") -
         world_size=saved.get("world_size", 1),
         images=saved.get("images"),
         init=saved.get("init"),
+        styles=saved.get("styles"),
     )
 
 

@@ -15,19 +15,22 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.images.field import clean_ink
 from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
+from lenet_cli.images.resample import resample
 from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
-from lenet_cli.inference.forward import predict_logits
+from lenet_cli.inference.numpy_forward import ArrayModel, as_input
 from lenet_cli.inference.predict import expand_inputs, read_sources
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    Model = nn.Module | ArrayModel
 
 WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
 SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
@@ -84,7 +87,7 @@ def parse_length(text: str | None) -> tuple[int, int] | None:
 
 
 def read_number(
-    model: nn.Module, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
+    model: Model, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
 ) -> Reading:
     """Read the number written in `grey` (H, W grey levels). Raises ImageError when nothing can be read."""
     scale = max(1, min(grey.shape[0] // WORKING_HEIGHT, grey.shape[1] // 8))
@@ -103,7 +106,7 @@ def read_number(
         raise ImageError("no digit found (only specks, dots, dashes or ruled lines)")
     runs = candidates(segmentation)
     inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
-    log_probs = predict_logits(model, torch.from_numpy(inputs)).log_softmax(dim=1).cpu().numpy()
+    log_probs = candidate_log_probs(model, inputs)
     class_scores = scores_of(segmentation, runs, log_probs)
     path = best_path(segmentation, runs, class_scores, length)
     field_u8 = np.round(ink / max(float(ink.max()), 1e-6) * 255).astype(np.uint8)
@@ -138,16 +141,22 @@ def candidate_input(
     piece_ink = np.where(chosen, ink[window], 0)
     if float(piece_ink.max()) <= 0:  # ink that the noise floor took: the mask alone
         piece_ink = chosen.astype(np.float32)
-    return ink_to_mnist(piece_ink, chosen & mask[window], torch_resample)
+    return ink_to_mnist(piece_ink, chosen & mask[window], resample)
 
 
-def torch_resample(image: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
-    """images/resample.py's bilinear resampling (the same numbers: it reproduces torch's bit for bit) done by
-    torch, which the reader has loaded anyway and which is faster on a dozen small candidates."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)[
-        0, 0
-    ].numpy()
+def candidate_log_probs(model: Model, inputs_u8: np.ndarray) -> np.ndarray:
+    """Log-probabilities of every candidate digit, in one forward pass: numpy or onnxruntime for a model
+    read without torch, torch for a torch module (a .pt2 program, the server's model)."""
+    if isinstance(model, ArrayModel):
+        logits = model.forward(as_input(inputs_u8)).astype(np.float64)
+    else:
+        import torch
+
+        from lenet_cli.inference.forward import predict_logits
+
+        logits = predict_logits(model, torch.from_numpy(inputs_u8)).double().cpu().numpy()
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return (shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))).astype(np.float32)
 
 
 def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs: np.ndarray) -> np.ndarray:
@@ -249,13 +258,13 @@ def inputs_strip(digits: list[ReadDigit], gap: int = 2) -> np.ndarray:
     return strip
 
 
-def read_source(model: nn.Module, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
-    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else read_grey(Path(source))
+def read_source(model: Model, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
+    grey = decode_grey(io.BytesIO(source)) if isinstance(source, (bytes, bytearray)) else read_grey(Path(source))
     return read_number(model, grey, invert, length)
 
 
 def read_files(
-    model: nn.Module,
+    model: Model,
     inputs: list[str | os.PathLike],
     invert: str = "auto",
     length: tuple[int, int] | None = None,
@@ -278,7 +287,7 @@ def read_files(
 
 
 def read_named(
-    model: nn.Module,
+    model: Model,
     named: list[tuple[str, Source]],
     invert: str = "auto",
     length: tuple[int, int] | None = None,

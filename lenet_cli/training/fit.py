@@ -73,6 +73,8 @@ def fit(
             restore_recipe(recipe, saved, config, data.steps_per_epoch)
             if data.own_images is not None:
                 data.own_images.check_same_as(saved.images, resume_from)
+            if data.styles is not None:
+                data.styles.check_same_as(saved.styles, resume_from)
         elif initial is not None:
             recipe.model.load_state_dict(initial[0])  # the optimizer and schedule start afresh
         outputs = [*reporters, *([MetricsCsv(), RunPictures()] if run_outputs else [])]
@@ -251,5 +253,6 @@ class TrainingRun:
             best_val_accuracy=self.best_accuracy,
             world_size=self.cluster.world_size,
             images=self.data.own_images.identity() if self.data.own_images else None,
+            styles=self.data.styles.identity() if self.data.styles else None,
             init=self.init_from,
         )

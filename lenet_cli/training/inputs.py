@@ -12,6 +12,7 @@ from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split, load_split, split_train_val
 from lenet_cli.training.loop import EpochPlan, epoch_batches, epoch_order
 from lenet_cli.training.own_images import OwnImages, load_own_images
+from lenet_cli.training.styles import StyleMix, check_dataset, load_styles
 
 
 @dataclass
@@ -20,15 +21,17 @@ class TrainingData:
     val: Split | None  # held out from the training set (--val-size)
     test: Split
     own_images: OwnImages | None  # --images, on the device
+    styles: StyleMix | None  # --styles, on the device
     dataset_per_step: int  # dataset images in every (global) batch, beside the user's own
     steps_per_epoch: int
     seed: int
 
     def plan(self, epoch: int) -> EpochPlan:
         """The data of epoch `epoch` (0-based): the same for the same (seed, epoch), so resume is exact."""
-        extra = self.own_images.epoch_plan(epoch, self.steps_per_epoch) if self.own_images else None
+        mixed = [source for source in (self.own_images, self.styles) if source is not None]
+        extras = tuple(source.epoch_plan(epoch, self.steps_per_epoch) for source in mixed)
         order = epoch_order(len(self.train), self.seed, epoch)
-        return EpochPlan(epoch, self.train, order, self.dataset_per_step, extra)
+        return EpochPlan(epoch, self.train, order, self.dataset_per_step, extras)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -36,24 +39,31 @@ class TrainingData:
             "val_images": len(self.val) if self.val else 0,
             "test_images": len(self.test),
             "own_images": self.own_images.summary() if self.own_images else None,
+            "styles": self.styles.summary() if self.styles else None,
         }
 
 
 def load_training_data(config: TrainConfig, device: torch.device, cluster: Cluster) -> TrainingData:
-    """The dataset's splits (and the user's images), with the batch size checked against them."""
+    """The dataset's splits (and the user's images, the style pool), with the batch size checked against them."""
+    check_dataset(config)
     train_full = load_split(config.dataset, config.data_dir, "train")
     test = load_split(config.dataset, config.data_dir, "test")
     train, val = split_train_val(train_full, config.val_size, config.seed)
     own_images = load_own_images(config, device, cluster) if config.images else None
-    dataset_per_step = config.batch_size - (own_images.per_batch if own_images else 0)
+    styles = load_styles(config, train, device) if config.styles else None
+    mixed_in = (own_images.per_batch if own_images else 0) + (styles.per_batch if styles else 0)
+    dataset_per_step = config.batch_size - mixed_in
     if dataset_per_step < cluster.world_size:
+        shares = [f"--image-share {config.image_share}"] * bool(own_images) + [
+            f"--style-share {config.style_share}"
+        ] * bool(styles)
         raise LenetError(
-            f"--batch-size {config.batch_size} with --image-share {config.image_share} leaves "
+            f"--batch-size {config.batch_size} with {' and '.join(shares)} leaves "
             f"{dataset_per_step} dataset images per step; use a larger --batch-size"
-            if own_images
+            if mixed_in
             else f"--batch-size {config.batch_size} is global and must be at least the number of "
             f"processes ({cluster.world_size})"
         )
     steps = len(epoch_batches(torch.arange(len(train)), dataset_per_step, cluster.world_size))
     on_device = Split(train.images.to(device), train.labels.to(device))
-    return TrainingData(on_device, val, test, own_images, dataset_per_step, steps, config.seed)
+    return TrainingData(on_device, val, test, own_images, styles, dataset_per_step, steps, config.seed)

@@ -57,13 +57,14 @@ class EpochProgress:
 
 @dataclass
 class EpochPlan:
-    """What one epoch trains on: `batch_size` images of `train` per step in `order`, plus the user's own."""
+    """What one epoch trains on: `batch_size` images of `train` per step in `order`, plus the extras
+    (the user's own images, the style pool)."""
 
     epoch: int  # 0-based
     train: Split
     order: torch.Tensor
     batch_size: int  # global: under torchrun each rank takes its disjoint share of every batch
-    extra: EpochExtras | None = None  # the user's own augmented images, beyond batch_size
+    extras: tuple[EpochExtras, ...] = ()  # augmented images from elsewhere, beyond batch_size
 
     def batches(self, world_size: int) -> tuple[torch.Tensor, ...]:
         return epoch_batches(self.order.to(self.train.images.device), self.batch_size, world_size)
@@ -108,8 +109,8 @@ def train_one_epoch(
     for step in range(state.steps_done, len(batches)):
         indices = cluster.shard(batches[step])
         inputs, labels = as_input(plan.train.images[indices]), plan.train.labels[indices]
-        if plan.extra is not None:
-            extra_inputs, extra_labels = plan.extra.batch(step, cluster)
+        for extra in plan.extras:
+            extra_inputs, extra_labels = extra.batch(step, cluster)
             inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
         loss = F.cross_entropy(model(inputs), labels)
         optimizer.zero_grad(set_to_none=True)

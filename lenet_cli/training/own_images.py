@@ -71,12 +71,7 @@ class OwnImages:
 
     def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
         generator = torch.Generator().manual_seed((self.seed + 1) * 2_000_003 + epoch)
-        rounds = math.ceil(steps * self.per_batch / len(self))  # every image equally often
-        order = torch.cat([torch.randperm(len(self), generator=generator) for _ in range(rounds)])
-        indices = order[: steps * self.per_batch].reshape(steps, self.per_batch)
-        transforms = random_affine(steps * self.per_batch, generator).reshape(steps, self.per_batch, 2, 3)
-        device = self.images_u8.device
-        return EpochExtras(self.images_u8, self.labels, indices.to(device), transforms.to(device))
+        return extras_plan(self.images_u8, self.labels, self.per_batch, steps, generator)
 
     def identity(self) -> dict[str, Any]:
         """Recorded in every checkpoint, so a resume with other images is refused."""
@@ -112,6 +107,19 @@ def load_own_images(config: TrainConfig, device: torch.device, cluster: Cluster)
         raise DataError(f"cannot train on {path}: {why}{more}; fix or remove the unreadable images")
     per_batch = max(1, round(config.batch_size * config.image_share))
     return OwnImages(labelled, config.images, per_batch, config.seed, device)
+
+
+def extras_plan(
+    images_u8: torch.Tensor, labels: torch.Tensor, per_batch: int, steps: int, generator: torch.Generator
+) -> EpochExtras:
+    """`per_batch` of `images_u8` for each of `steps` steps, every image equally often, each with its
+    own random affine transform: all drawn from `generator`."""
+    rounds = math.ceil(steps * per_batch / len(labels))
+    order = torch.cat([torch.randperm(len(labels), generator=generator) for _ in range(rounds)])
+    indices = order[: steps * per_batch].reshape(steps, per_batch)
+    transforms = random_affine(steps * per_batch, generator).reshape(steps, per_batch, 2, 3)
+    device = images_u8.device
+    return EpochExtras(images_u8, labels, indices.to(device), transforms.to(device))
 
 
 def random_affine(count: int, generator: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,95 @@
+"""`lenet train --styles`: the style pool (style_data.py) made once per run and mixed into every batch.
+
+Like the user's own images (own_images.py), a fixed share of every batch (`--style-share`) comes from
+the pool, each digit randomly rotated, scaled, sheared and shifted on the device, the rest from the
+dataset. The pool depends on (seed, training images, fonts found) and each step's draw on (seed,
+epoch) alone, so a run is reproducible and resumes exactly; a checkpoint records the pool's digest,
+and a resume whose pool differs (other fonts on this machine) is refused by name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.errors import LenetError
+from lenet_cli.data.datasets import Split
+from lenet_cli.training.own_images import EpochExtras, extras_plan
+from lenet_cli.training.style_data import SOURCES, StylePool, make_style_pool
+from lenet_cli.training.style_fonts import FoundFonts, find_fonts
+
+POOL_SIZE = 10_000  # style digits made per run; each is seen about twice an epoch, differently augmented
+
+
+class StyleMix:
+    """The style pool on the device, what it was made from, and its share of every batch."""
+
+    def __init__(self, pool: StylePool, fonts: FoundFonts, per_batch: int, seed: int, device: torch.device):
+        self.images_u8 = torch.from_numpy(pool.images_u8).to(device)
+        self.labels = torch.from_numpy(pool.labels).to(device)
+        self.per_batch, self.seed, self.fonts = per_batch, seed, fonts
+        self.counts = {name: int((pool.sources == index).sum()) for index, name in enumerate(SOURCES)}
+        digest = hashlib.sha256(pool.images_u8.tobytes())
+        digest.update(pool.labels.tobytes())
+        self.digest = digest.hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
+        generator = torch.Generator().manual_seed((self.seed + 1) * 3_000_017 + epoch)
+        return extras_plan(self.images_u8, self.labels, self.per_batch, steps, generator)
+
+    def identity(self) -> dict[str, Any]:
+        """Recorded in every checkpoint: what the pool was made from, and its digest."""
+        return {"fonts": self.fonts.names, "count": len(self), "sources": self.counts, "sha256": self.digest}
+
+    def check_same_as(self, saved: dict[str, Any] | None, checkpoint: object) -> None:
+        if saved is None:
+            raise LenetError(f"{checkpoint} was trained without --styles; resume it without it")
+        if saved.get("sha256") != self.digest:
+            then, now = set(saved.get("fonts", [])), set(self.fonts.names)
+            fonts = (
+                f" (fonts then but not here: {', '.join(sorted(then - now)) or 'none'})"
+                if then != now
+                else ""
+            )
+            raise LenetError(
+                f"the style digits made here differ from those {checkpoint} was trained on{fonts}; "
+                "resume needs the same fonts and training images"
+            )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "count": len(self),
+            "per_batch": self.per_batch,
+            "sources": self.counts,
+            "fonts": len(self.fonts.names),
+            "font_files": len(self.fonts.paths),
+            "missing": self.fonts.missing_line(),
+        }
+
+
+def check_dataset(config: TrainConfig) -> None:
+    """Before any data is read: the style digits are digits."""
+    if config.styles and config.dataset != "mnist":
+        raise LenetError(f"--styles draws digits; it works with --dataset mnist, not {config.dataset}")
+
+
+def load_styles(config: TrainConfig, train: Split, device: torch.device) -> StyleMix:
+    """Find the fonts and make the pool from `train` (the run's training images, after any hold-out)."""
+    check_dataset(config)
+    fonts = find_fonts()
+    pool = make_style_pool(
+        train.images.cpu().numpy(),
+        train.labels.cpu().numpy().astype(np.int64),
+        fonts.paths,
+        POOL_SIZE,
+        config.seed,
+    )
+    per_batch = max(1, round(config.batch_size * config.style_share))
+    return StyleMix(pool, fonts, per_batch, config.seed, device)

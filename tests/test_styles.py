@@ -1,0 +1,175 @@
+"""`lenet train --styles`: the style pool, its fonts, and mixing it into training exactly and resumably.
+
+Whether the edits keep their labels is checked on real MNIST digits by a model that never saw them, in
+bench/style_sheets.py (figures in the README); here, that they only add strokes near the digit.
+Where the handwriting fonts are not installed, the test that needs them is skipped with the reason; CI
+installs them and sets LENET_FONT_TESTS=required, so there it fails instead of skipping.
+"""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from helpers import digits_in_class_folders, interrupt_at, invoke
+
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.checkpoint import resume_config
+from lenet_cli.training import styles
+from lenet_cli.training.fit import TrainingInterrupted, fit
+from lenet_cli.training.style_data import EDITED_CLASSES, SOURCES, as_canvas, edit_digit, make_style_pool
+from lenet_cli.training.style_fonts import INSTALL_HINT, HandFont, find_fonts
+
+FONTS = find_fonts()
+if FONTS.missing and os.environ.get("LENET_FONT_TESTS") == "required":
+    raise RuntimeError(f"LENET_FONT_TESTS=required but {FONTS.missing_line()}")
+needs_fonts = pytest.mark.skipif(not FONTS.paths, reason=f"no handwriting fonts here ({INSTALL_HINT})")
+NOWHERE = (HandFont("Nowhere Hand", "fonts-nowhere", "OFL-1.1", ("nowhere-hand.ttf",)),)
+
+
+@pytest.fixture
+def small_pool(monkeypatch):
+    monkeypatch.setattr(styles, "POOL_SIZE", 120)
+
+
+@pytest.fixture(scope="module")
+def stroke_digits():
+    """Digit-like MNIST-form images: a slanted bar (a 1), a 7, a 2 and a 9 drawn as thick lines."""
+    from PIL import Image, ImageDraw
+
+    shapes = {
+        1: [(15, 4), (12, 24)],
+        7: [(6, 5), (21, 5), (12, 24)],
+        2: [(7, 8), (14, 4), (20, 9), (7, 24), (21, 24)],
+        9: [(19, 10), (15, 5), (10, 7), (10, 12), (15, 14), (19, 10), (18, 24)],
+    }
+    images = {}
+    for label, points in shapes.items():
+        picture = Image.new("L", (28, 28), 0)
+        ImageDraw.Draw(picture).line(points, fill=255, width=3, joint="curve")
+        images[label] = np.asarray(picture)
+    return images
+
+
+def test_the_pool_is_the_same_for_the_same_seed_and_another_for_another(tiny_mnist):
+    train = load_split("mnist", tiny_mnist, "train")
+    images, labels = train.images.numpy(), train.labels.numpy().astype(np.int64)
+    first = make_style_pool(images, labels, FONTS.paths, 90, seed=3)
+    again = make_style_pool(images, labels, FONTS.paths, 90, seed=3)
+    other = make_style_pool(images, labels, FONTS.paths, 90, seed=4)
+    assert np.array_equal(first.images_u8, again.images_u8) and np.array_equal(first.labels, again.labels)
+    assert not np.array_equal(first.images_u8, other.images_u8)
+    assert first.images_u8.shape == (90, 28, 28) and first.images_u8.dtype == np.uint8
+    counts = {name: int((first.sources == i).sum()) for i, name in enumerate(SOURCES)}
+    assert sum(counts.values()) == 90 and counts["edits"] > 0 and counts["scans"] > 0
+    edited = first.labels[first.sources == SOURCES.index("edits")]
+    assert set(edited.tolist()) == set(EDITED_CLASSES)
+    assert (counts["fonts"] > 0) == bool(FONTS.paths)
+
+
+@pytest.mark.parametrize("label", EDITED_CLASSES)
+def test_edits_only_add_strokes_near_the_digit(stroke_digits, label):
+    canvas = as_canvas(stroke_digits[label])
+    for seed in range(5):
+        edited = edit_digit(canvas, label, np.random.default_rng(seed))
+        assert edited is not None
+        added = (edited - canvas) > 0.3
+        assert np.all(edited >= canvas - 1 / 255)  # nothing of the digit is taken away
+        assert 10 < added.sum() < (canvas > 0.3).sum()  # strokes, less ink than the digit itself
+        rows, cols = np.nonzero(canvas > 0.3)
+        new_rows, new_cols = np.nonzero(added)
+        margin = 0.35 * canvas.shape[0]
+        assert new_rows.min() >= rows.min() - margin and new_rows.max() <= rows.max() + margin
+        assert new_cols.min() >= cols.min() - margin and new_cols.max() <= cols.max() + margin
+
+
+def test_missing_fonts_are_named_in_one_line_and_the_run_goes_on(
+    tiny_mnist, tmp_path, monkeypatch, small_pool
+):
+    monkeypatch.setattr(styles, "find_fonts", lambda: find_fonts(NOWHERE))
+    result = invoke(
+        "train", "--styles", "--epochs", 1, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "Style digits: 120 (60 edits, 60 scans; 0 fonts, 0 files), 16 in every batch, augmented" in lines
+    assert (
+        "--styles: fonts not found: Nowhere Hand (apt-get install fonts-nowhere); using the others" in lines
+    )
+    saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
+    assert saved["config"]["styles"] is True and saved["styles"]["fonts"] == []
+    assert saved["styles"]["count"] == 120 and len(saved["styles"]["sha256"]) == 64
+
+
+@needs_fonts
+def test_found_fonts_write_digits_into_the_pool(tiny_mnist, tmp_path, small_pool):
+    result = invoke(
+        "train", "--styles", "--style-share", 0.5, "--epochs", 1, "--data-dir", tiny_mnist,
+        "--checkpoint-dir", tmp_path,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    start = next(line for line in result.output.splitlines() if line.startswith("Style digits:"))
+    assert start.startswith("Style digits: 120 (48 fonts, 42 edits, 30 scans; ")
+    assert start.endswith(", 32 in every batch, augmented")
+    saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
+    assert saved["styles"]["fonts"] == FONTS.names
+
+
+def test_styles_runs_are_reproducible_and_resume_bit_identically(
+    tiny_mnist, tmp_path, monkeypatch, small_pool
+):
+    config = TrainConfig(
+        epochs=2, batch_size=32, data_dir=str(tiny_mnist), checkpoint_dir=str(tmp_path), styles=True
+    )
+    straight = fit(config, run_outputs=False)
+    again = fit(config, run_outputs=False)
+    reference = torch.load(straight.checkpoint, weights_only=True)["model"]
+    repeated = torch.load(again.checkpoint, weights_only=True)["model"]
+    assert all(torch.equal(repeated[key], reference[key]) for key in reference)
+    plain = torch.load(
+        fit(config.with_changes(styles=False), run_outputs=False).checkpoint, weights_only=True
+    )
+    assert not all(torch.equal(plain["model"][key], reference[key]) for key in reference)
+
+    with pytest.raises(TrainingInterrupted) as stopped:  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
+        fit(config, on_step=interrupt_at(30), run_outputs=False)
+    checkpoint = stopped.value.checkpoint
+    kept = tmp_path / "stopped.pt"
+    shutil.copy(checkpoint, kept)
+    with pytest.raises(Exception, match=r"--styles cannot change when resuming"):
+        resume_config(checkpoint, {"styles": False})
+    resumed = fit(resume_config(checkpoint, {}), resume_from=checkpoint, run_outputs=False)
+    final = torch.load(resumed.checkpoint, weights_only=True)["model"]
+    assert all(torch.equal(final[key], reference[key]) for key in reference)
+
+    monkeypatch.setattr(styles, "POOL_SIZE", 100)  # what other fonts on another machine would do
+    with pytest.raises(
+        Exception, match=r"the style digits made here differ from those .*stopped.pt was trained on"
+    ):
+        fit(config, resume_from=kept, run_outputs=False)
+
+
+def test_styles_need_digits(tmp_path):
+    result = invoke("train", "--styles", "--dataset", "fashion-mnist", "--data-dir", tmp_path / "none")
+    assert result.exit_code == 1
+    assert result.output == "Error: --styles draws digits; it works with --dataset mnist, not fashion-mnist\n"
+
+
+def test_styles_and_own_images_share_the_batch(tiny_mnist, tmp_path, small_pool):
+    test = load_split("mnist", tiny_mnist, "test")
+    mine = digits_in_class_folders(tmp_path / "mine", test.images[:40], test.labels[:40])
+    result = invoke(
+        "train", "--styles", "--images", mine, "--batch-size", 32, "--epochs", 1, "--data-dir", tiny_mnist,
+        "--checkpoint-dir", tmp_path / "runs",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"Your images: 40 from {mine}, 8 in every batch, augmented" in lines
+    assert any(
+        line.startswith("Style digits: 120 (") and line.endswith(", 8 in every batch, augmented")
+        for line in lines
+    )
+    saved = torch.load(tmp_path / "runs" / "run-1" / "last.pt", weights_only=True)
+    assert saved["images"]["count"] == 40 and saved["styles"]["count"] == 120
