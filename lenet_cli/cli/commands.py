@@ -140,12 +140,7 @@ def train(
         init=str(init) if init is not None else None, styles=styles, style_share=style_share,
     )  # fmt: skip
     if resume is not None:
-        given = {
-            name: getattr(config, name)
-            for name in TrainConfig.__dataclass_fields__
-            if given_on_command_line(ctx, name)
-        }
-        config = resume_config(resume, given)
+        config = resume_config(resume, settings_given(ctx, config))
     results, info = consoles(as_json)
     result = fit(config, resume, *train_listeners(info, progress_json), show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
@@ -155,6 +150,15 @@ def train(
         return
     for line in train_end_lines(result):
         results.print(line)
+
+
+def settings_given(ctx: typer.Context, config: TrainConfig) -> dict[str, object]:
+    """The settings typed on the command line (a resume may change some of them)."""
+    return {
+        name: getattr(config, name)
+        for name in TrainConfig.__dataclass_fields__
+        if given_on_command_line(ctx, name)
+    }
 
 
 def given_on_command_line(ctx: typer.Context, name: str) -> bool:
