@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,3 +127,34 @@ def answers_within(seconds: float = SECONDS):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+# Runs the CLI in a fresh interpreter and reports, on its last stderr line, whether torch was imported.
+PROBE = """
+import sys
+from lenet_cli.cli import app
+code = 0
+try:
+    app(sys.argv[1:], prog_name="lenet")
+except SystemExit as exit:
+    code = exit.code or 0
+print("torch imported:", "torch" in sys.modules, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def run_lenet(*args, cwd=None):
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    *stderr, probe = result.stderr.splitlines()
+    return (
+        result.returncode,
+        result.stdout,
+        "".join(line + "\n" for line in stderr),
+        probe == "torch imported: True",
+    )

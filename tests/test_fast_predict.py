@@ -2,11 +2,8 @@
 and files that name code refused as before."""
 
 import json
-import os
 import random
 import shutil
-import subprocess
-import sys
 from collections import OrderedDict
 
 import numpy as np
@@ -14,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from drawing import draw_digit, variant
-from helpers import invoke, write_code_running_checkpoint, write_digit_png
+from helpers import invoke, run_lenet, write_code_running_checkpoint, write_digit_png
 
 import lenet_cli.images.preprocess as preprocess
 from lenet_cli.core.model import LeNet5
@@ -27,36 +24,6 @@ from lenet_cli.inference.export import export_checkpoint
 from lenet_cli.inference.fast_predict import load_array_model
 from lenet_cli.inference.numpy_forward import ArrayModel
 from lenet_cli.inference.predict import predict_files
-
-# Runs the CLI in a fresh interpreter and reports, on its last stderr line, whether torch was imported.
-PROBE = """
-import sys
-from lenet_cli.cli import app
-code = 0
-try:
-    app(sys.argv[1:], prog_name="lenet")
-except SystemExit as exit:
-    code = exit.code or 0
-print("torch imported:", "torch" in sys.modules, file=sys.stderr)
-sys.exit(code)
-"""
-
-
-def run_lenet(*args, cwd=None):
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )
-    *stderr, probe = result.stderr.splitlines()
-    return (
-        result.returncode,
-        result.stdout,
-        "".join(line + "\n" for line in stderr),
-        probe == "torch imported: True",
-    )
 
 
 @pytest.fixture(scope="module")

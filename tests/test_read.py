@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from drawing import draw_number
-from helpers import invoke
+from helpers import invoke, run_lenet
 from PIL import Image
 
 from lenet_cli.formats.shipped import PRETRAINED
@@ -320,3 +320,18 @@ def test_post_read_can_include_each_digits_input_and_probabilities(api, tmp_path
         assert digit["input"].startswith("data:image/png;base64,")
         assert len(digit["probabilities"]) == 10
         assert digit["probabilities"][digit["label"]] == pytest.approx(digit["confidence"])
+
+
+def test_read_never_imports_torch_and_answers_as_the_torch_model(tmp_path):
+    from lenet_cli.formats.model_files import load_any_model
+    from lenet_cli.inference.numbers import read_files
+
+    path, _ = written(tmp_path, "number.png", "4096")
+    code, stdout, stderr, imported = run_lenet("read", path, "--checkpoint", PRETRAINED, "--json")
+    assert (code, stderr, imported) == (0, "", False)
+    (ours,) = json.loads(stdout)["readings"]
+    torch_model, _ = load_any_model(PRETRAINED, "cpu")
+    (theirs,) = [reading.to_dict() for reading in read_files(torch_model, [path])]
+    assert ours["number"] == theirs["number"] == "4096"
+    assert ours["confidence"] == pytest.approx(theirs["confidence"], abs=1e-5)
+    assert [digit["box"] for digit in ours["digits"]] == [digit["box"] for digit in theirs["digits"]]
