@@ -45,6 +45,7 @@ from lenet_cli.cli.options import (
     Plots,
     PredictImages,
     PredictModel,
+    ProgressJson,
     Resume,
     SavePreprocessed,
     Schedule,
@@ -114,6 +115,7 @@ def train(
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
+    progress_json: ProgressJson = False,
 ) -> None:
     """Train LeNet-5 and save a checkpoint every epoch.
 
@@ -126,7 +128,8 @@ def train(
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
     """
-    from lenet_cli.cli.render import ConsoleReport, train_end_lines
+    from lenet_cli.cli.progress import train_listeners
+    from lenet_cli.cli.render import train_end_lines
     from lenet_cli.formats.checkpoint import resume_config
     from lenet_cli.training.fit import fit
 
@@ -137,14 +140,9 @@ def train(
         init=str(init) if init is not None else None, styles=styles, style_share=style_share,
     )  # fmt: skip
     if resume is not None:
-        given = {
-            name: getattr(config, name)
-            for name in TrainConfig.__dataclass_fields__
-            if given_on_command_line(ctx, name)
-        }
-        config = resume_config(resume, given)
+        config = resume_config(resume, settings_given(ctx, config))
     results, info = consoles(as_json)
-    result = fit(config, resume_from=resume, reporters=[ConsoleReport(info)], show_progress=True)
+    result = fit(config, resume, *train_listeners(info, progress_json), show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
         return
     if as_json:
@@ -152,6 +150,15 @@ def train(
         return
     for line in train_end_lines(result):
         results.print(line)
+
+
+def settings_given(ctx: typer.Context, config: TrainConfig) -> dict[str, object]:
+    """The settings typed on the command line (a resume may change some of them)."""
+    return {
+        name: getattr(config, name)
+        for name in TrainConfig.__dataclass_fields__
+        if given_on_command_line(ctx, name)
+    }
 
 
 def given_on_command_line(ctx: typer.Context, name: str) -> bool:

@@ -103,6 +103,14 @@ Resume = Annotated[
         "(only --epochs, --device, --data-dir and --checkpoint-dir may change)."
     ),
 ]
+ProgressJson = Annotated[
+    bool,
+    typer.Option(
+        "--progress-json",
+        hidden=True,  # for programs that run `lenet train` (the server's Teach), not for people
+        help="Also write JSON lines of progress to stderr: the run folder and steps, then step counts.",
+    ),
+]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout; progress on stderr.")
 ]
@@ -249,4 +257,15 @@ Collect = Annotated[
     typer.Option(
         metavar="DIR", help="Let the page save drawings into DIR/<label>/ (for --images). Off by default."
     ),
+]
+TeachDataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        help="With --collect: the dataset's IDX files, which Teach mixes in and tests on (never downloaded here).",
+    ),
+]
+TeachCheckpointDir = Annotated[
+    Path,
+    typer.Option("--checkpoint-dir", help="With --collect: where Teach writes its runs (run-N/last.pt)."),
 ]

@@ -16,6 +16,8 @@ from lenet_cli.cli.options import (
     Port,
     RequestTimeout,
     ServeModel,
+    TeachCheckpointDir,
+    TeachDataDir,
     UploadMemory,
     WindowMs,
     Workers,
@@ -40,21 +42,25 @@ def serve(
     workers: Workers = None,
     collect: Collect = None,
     collect_limit: CollectLimit = SERVE_DEFAULTS.collect_limit,
+    data_dir: TeachDataDir = SERVE_DEFAULTS.data_dir,
+    checkpoint_dir: TeachCheckpointDir = SERVE_DEFAULTS.checkpoint_dir,
 ) -> None:
     """Serve a page to draw a digit and see what the network thinks, and an HTTP API.
 
     Example: lenet serve checkpoints/run-1/last.pt --collect my-digits
 
     POST /predict takes an image as the body (curl --data-binary @digit.png URL/predict) or as multipart
-    files and answers like lenet predict --json; GET /model, GET /health. Ctrl-C stops it.
+    files and answers like lenet predict --json; GET /model, GET /health. With --collect, the page's Teach
+    fine-tunes the model on the saved drawings (POST /teach). Ctrl-C stops it.
     """
     from lenet_cli.formats.shipped import default_model
     from lenet_cli.serving.server import exposure_warning
     from lenet_cli.serving.server import serve as run
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULT_CHECKPOINT_DIR)
+    teach = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
     options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect, upload_memory_mib,
-                           request_timeout, idle_timeout, max_connections, collect_limit)  # fmt: skip
+                           request_timeout, idle_timeout, max_connections, collect_limit, **teach)  # fmt: skip
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)

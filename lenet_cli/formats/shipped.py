@@ -13,10 +13,18 @@ PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by
 PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
 
 
+TEACH_RECORD = "teach.json"  # in a run folder that serve's Teach made: whether its model was accepted
+
+
 def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:
-    """The most recently written `*.pt` anywhere under `checkpoint_dir`."""
+    """The most recently written `*.pt` anywhere under `checkpoint_dir`, but none of a run that serve's
+    Teach did not accept (its TEACH_RECORD says learning, kept out, failed or undone)."""
     root = Path(checkpoint_dir)
-    candidates = [path for path in root.rglob("*.pt") if path.is_file()] if root.is_dir() else []
+    candidates = (
+        [path for path in root.rglob("*.pt") if path.is_file() and not _not_accepted(path.parent)]
+        if root.is_dir()
+        else []
+    )
     if not candidates:
         raise CheckpointError(
             f"no checkpoint found in {root}/; train one with `lenet train` or pass --checkpoint PATH"
@@ -24,9 +32,19 @@ def find_latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path:
     return max(candidates, key=lambda path: path.stat().st_mtime)
 
 
+def _not_accepted(run_dir: Path) -> bool:
+    record = run_dir / TEACH_RECORD
+    if not record.is_file():
+        return False  # not a taught run
+    try:
+        return json.loads(record.read_text()).get("status") != "accepted"
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
 def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:
-    """The model to use when none is named: the newest checkpoint under `checkpoint_dir`, else the one
-    shipped with lenet, with a line that says so."""
+    """The model to use when none is named: the newest checkpoint under `checkpoint_dir` (not one of a
+    taught run that was not accepted), else the one shipped with lenet, with a line that says so."""
     try:
         return find_latest_checkpoint(checkpoint_dir), None
     except CheckpointError:

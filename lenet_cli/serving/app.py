@@ -42,6 +42,7 @@ from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.teach_routes import add_teach_routes
 from lenet_cli.serving.workers import PreprocessingPool, digit_or_error
 
 MAX_BODY_BYTES = 16 * MiB
@@ -61,7 +62,8 @@ class ClientError(Exception):
 
 
 def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: PreprocessingPool) -> FastAPI:
-    """The server's app: the page, /predict, /model, /health, and /collect with `options.collect_dir`."""
+    """The server's app: the page, /predict, /model, /health, and /collect and /teach with
+    `options.collect_dir`."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -76,6 +78,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         model, options.window_ms / 1000, options.max_batch, options.max_pending
     )
     app.state.names = class_names(info.dataset)
+    app.state.info = info  # the model answering; Teach may swap in another
     _install_guards(app, options)
     page_html = resources.files("lenet_cli.serving").joinpath("web/index.html").read_text()  # read once
 
@@ -89,11 +92,13 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
 
     @app.get("/model")
     def describe_model() -> dict[str, Any]:
+        info = app.state.info
         document = summarize(None).to_dict()
         document["checkpoint"] = info.summary() if info.format == "checkpoint" else {"path": info.path}
         document["checkpoint"]["format"] = info.format
         document["checkpoint"]["test_accuracy"] = info.test_accuracy
         document["class_names"] = app.state.names
+        document["answering"] = app.state.origin
         return document
 
     @app.post("/predict")
@@ -106,11 +111,12 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         predictions = await predict_uploads(app, pool, uploads, top_k, invert, include_input)
         if len(predictions) == 1 and predictions[0].get("error"):  # one image, unreadable: the request failed
             raise ClientError(422, predictions[0]["error"])
-        document = {"checkpoint": info.path, "predictions": predictions}
+        document = {"checkpoint": app.state.info.path, "predictions": predictions}
         return Response(json.dumps(document), media_type="application/json")  # no re-encoding of plain data
 
     _add_collect_routes(app, options.collect_dir, options.collect_limit)
-    _add_read_route(app, model)
+    _add_read_route(app)
+    add_teach_routes(app, model, info, options)
     return app
 
 
@@ -319,7 +325,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-def _add_read_route(app: FastAPI, model: nn.Module) -> None:
+def _add_read_route(app: FastAPI) -> None:
     @app.post("/read")
     async def read(
         request: Request, length: str | None = None, invert: str = "auto", include_inputs: bool = False
@@ -333,8 +339,9 @@ def _add_read_route(app: FastAPI, model: nn.Module) -> None:
         except LenetError as error:
             raise ClientError(422, str(error)) from None
         uploads = await read_uploads(request)
+        answering = app.state.batcher.model  # Teach may have swapped in another since the start
         work = asyncio.get_running_loop().run_in_executor(
-            app.state.alone, read_named, model, uploads, invert, bounds
+            app.state.alone, read_named, answering, uploads, invert, bounds
         )
         found = await work
         readings = [reading.to_dict() for reading in found]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lenet_cli.core.config import DEFAULT_CHECKPOINT_DIR, DEFAULT_DATA_DIR
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -24,6 +26,9 @@ class ServeOptions:
     idle_timeout_s: float = 5.0  # a keep-alive connection with no request for this long is closed
     max_connections: int = 1024  # open at once; past it, 503
     collect_limit: int = 1000  # drawings saved per class with --collect; past it, 507
+    # With --collect, Teach mixes the dataset from data_dir into its runs and writes them to checkpoint_dir.
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    checkpoint_dir: Path = Path(DEFAULT_CHECKPOINT_DIR)
 
     @property
     def loopback_only(self) -> bool:

@@ -17,6 +17,7 @@ from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.serving.app import create_app, warm_up
 from lenet_cli.serving.connections import ConnectionLimits, protocol_with
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.teach_routes import stop_teaching
 from lenet_cli.serving.workers import PreprocessingPool
 
 # File descriptors the server needs besides its connections: the listening socket, the pipes to the
@@ -42,6 +43,7 @@ def serve(
         import torch
 
         torch.set_num_threads(1)  # the cores are the preprocessing processes'; batched LeNet-5 needs no more
+    app = None
     try:
         app = create_app(model, info, options, pool)
         warm_up(app)
@@ -71,6 +73,8 @@ def serve(
         finally:
             signal.signal(signal.SIGTERM, previous)
     finally:
+        if app is not None:
+            stop_teaching(app)
         listener.close()
         pool.close()
 

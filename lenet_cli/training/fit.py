@@ -155,6 +155,7 @@ class TrainingRun:
             "world_size": self.cluster.world_size,
             "dataset": self.config.dataset,
             **self.data.describe(),
+            "steps_per_epoch": self.data.steps_per_epoch,
             "init": self.init_from["path"] if self.init_from and not self.resumed else None,
             "run_dir": self.run_dir,
             "resumed_at": (self.start_epoch, self.partial.steps_done if self.partial else 0)

@@ -1,0 +1,203 @@
+"""The pieces of one Teach run, each a plain function or a small class: split the collected drawings,
+run `lenet train` as a child process and read its progress, measure a model, and the rule that decides
+whether the taught model may answer.
+
+The training itself is `lenet train --init CURRENT --images LEARN --epochs 1` in a child process, so the
+recipe is the command line's to the letter and serving never waits for it (serving does not import
+training; the child is the boundary).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from lenet_cli.core.errors import LenetError
+from lenet_cli.data.datasets import Split
+from lenet_cli.data.folders import read_labelled_folders
+from lenet_cli.inference.evaluate import evaluate
+
+MIN_PER_CLASS = 5  # drawings of each class before teaching starts: four to learn from, one held out
+HOLD_OUT_EVERY = 5  # every fifth drawing of each class (by name, so by time) is held out, at least one
+FEW_HELD_OUT = 30  # below this many held-out drawings, the page says the figure is rough
+CHILD_NICENESS = 5  # the child yields the cores to the server's requests
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Accuracy on the held-out drawings and on the dataset's test set."""
+
+    held_out: float
+    test: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"held_out": self.held_out, "test": self.test}
+
+
+@dataclass(frozen=True)
+class SwapRule:
+    """A taught model answers only if it reads the held-out drawings at least as well (plus
+    `min_held_out_gain`) and loses at most `max_test_drop` on the test set (fractions, not points)."""
+
+    min_held_out_gain: float = 0.0
+    max_test_drop: float = 0.005
+
+    def refusal(self, before: Figures, after: Figures) -> str | None:
+        """None when `after` may answer; else why it is kept out, in words for the page."""
+        if after.held_out < before.held_out + self.min_held_out_gain - 1e-9:
+            return (
+                f"it reads the held-out drawings worse ({100 * after.held_out:.1f}% against "
+                f"{100 * before.held_out:.1f}%)"
+            )
+        if after.test < before.test - self.max_test_drop - 1e-9:
+            return (
+                f"it loses {100 * (before.test - after.test):.2f} points on the test set "
+                f"(at most {100 * self.max_test_drop:.1f} allowed)"
+            )
+        return None
+
+
+def missing_per_class(counts: dict[str, int]) -> dict[str, int]:
+    """How many more drawings each class needs before teaching may start."""
+    return {name: MIN_PER_CLASS - count for name, count in counts.items() if count < MIN_PER_CLASS}
+
+
+def split_drawings(collect_dir: Path, workspace: Path, names: list[str]) -> tuple[Path, Path, int]:
+    """Hard links (copies where links are refused) of the readable collected drawings into
+    workspace/learn/<class>/ and workspace/held-out/<class>/: every HOLD_OUT_EVERY-th of each class, by
+    name, held out. The collected files are only read. Returns (learn, held_out, unreadable count)."""
+    labelled = read_labelled_folders([collect_dir], names, regular_only=True)
+    by_class: dict[int, list[str]] = {}
+    for path, label in zip(labelled.paths, labelled.labels.tolist(), strict=True):
+        by_class.setdefault(label, []).append(path)
+    short = [names[label] for label in range(len(names)) if len(by_class.get(label, [])) < MIN_PER_CLASS]
+    if short:
+        raise LenetError(
+            f"too few readable drawings of {', '.join(short)} ({MIN_PER_CLASS} of each are needed; "
+            f"{len(labelled.errors)} could not be read)"
+        )
+    learn, held_out = workspace / "learn", workspace / "held-out"
+    for label, paths in by_class.items():
+        for index, path in enumerate(sorted(paths)):
+            held = index % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1 or (
+                index == 0 and len(paths) < HOLD_OUT_EVERY
+            )
+            target = (held_out if held else learn) / str(label) / Path(path).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(Path(path), target)
+    return learn, held_out, len(labelled.errors)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links refused: a copy, written whole
+        import shutil
+
+        shutil.copyfile(source, target)
+
+
+def labelled_split(folder: Path, names: list[str]) -> Split:
+    labelled = read_labelled_folders([folder], names, regular_only=True)
+    return Split(labelled.images, labelled.labels)
+
+
+def measure_held_out(model: nn.Module, held_out: Split) -> float:
+    return evaluate(model, held_out).accuracy
+
+
+class TrainChild:
+    """`lenet train … --json --progress-json` in a child process: its progress as it comes, its result
+    document at the end. It dies with the thread that started it, so with the server (Linux:
+    PR_SET_PDEATHSIG), and `kill` ends it at once."""
+
+    def __init__(self, arguments: list[str], on_run_dir: Callable[[Path], None]):
+        environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lenet_cli", "train", *arguments, "--json", "--progress-json"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            start_new_session=True,  # Ctrl-C in the terminal is the server's to handle: it ends the child
+        )  # fmt: skip
+        _lower_priority(self.process.pid)
+        self.run_dir: Path | None = None
+        self.on_run_dir = on_run_dir  # called once the child has made its run folder, before any weights
+        self.step, self.steps, self.first_step_at = 0, 0, None
+        self.last_lines: deque[str] = deque(maxlen=5)
+        self._stdout = b""
+        self._readers = [
+            threading.Thread(target=self._read_progress, daemon=True, name="lenet-teach-progress"),
+            threading.Thread(target=self._read_result, daemon=True, name="lenet-teach-result"),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def progress(self) -> dict[str, Any]:
+        """Steps done, of how many, and the seconds left at the pace so far (None until it is known)."""
+        left = None
+        if self.first_step_at is not None and self.step > 0:
+            pace = (time.monotonic() - self.first_step_at) / self.step
+            left = round(pace * (self.steps - self.step), 1)
+        return {"step": self.step, "steps": self.steps, "seconds_left": left}
+
+    def wait(self) -> dict[str, Any]:
+        """The run's `--json` document; LenetError with the child's own `Error: …` line if it failed."""
+        code = self.process.wait()
+        for reader in self._readers:
+            reader.join()
+        if code != 0:
+            errors = [line for line in self.last_lines if line.startswith("Error: ")]
+            why = errors[-1].removeprefix("Error: ") if errors else (self.last_lines or [f"exit {code}"])[-1]
+            raise LenetError(f"training failed: {why}")
+        return json.loads(self._stdout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def _read_progress(self) -> None:
+        for raw in self.process.stderr:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith('{"progress"'):
+                progress = json.loads(line)["progress"]
+                if "run_dir" in progress:
+                    self.run_dir = Path(progress["run_dir"])
+                    self.on_run_dir(self.run_dir)
+                elif self.first_step_at is None:
+                    self.first_step_at = time.monotonic()
+                self.step, self.steps = progress["step"], progress["steps"]
+            elif line:
+                self.last_lines.append(line)
+
+    def _read_result(self) -> None:
+        self._stdout = self.process.stdout.read()
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec: one system call
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
+
+
+def _lower_priority(pid: int) -> None:
+    try:
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, own + CHILD_NICENESS))
+    except (OSError, AttributeError):  # not permitted, or not a Unix
+        pass
