@@ -217,17 +217,17 @@ def test_predict_defaults_to_the_newest_checkpoint(trained_checkpoint, tiny_mnis
     [
         (
             ["train", "--epochs", "0"],
-            "Invalid value for '--epochs': Input should be greater than or equal to 1",
+            "Invalid value for '--epochs': 0 is not in the range x>=1.",
         ),
         (
             ["train", "--batch-size", "0"],
-            "Invalid value for '--batch-size': Input should be greater than or equal to 1",
+            "Invalid value for '--batch-size': 0 is not in the range x>=1.",
         ),
         (["train", "--lr", "-1"], "Invalid value for '--lr': -1.0 is not a positive finite number"),
         (["train", "--lr", "nan"], "Invalid value for '--lr': nan is not a positive finite number"),
         (
             ["train", "--device", "tpu"],
-            ("Invalid value for '--device': Value error, 'tpu' is not one of 'auto', 'cpu', 'cuda', 'mps'."),
+            "Invalid value for '--device': 'tpu' is not one of 'auto', 'cpu', 'cuda', 'mps'.",
         ),
         (["evaluate"], "Missing argument 'CHECKPOINT'."),
     ],
