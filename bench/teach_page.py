@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,22 +29,11 @@ import time
 from pathlib import Path
 
 import httpx
+from serve_load import LUA, free_port, wrk
 
 from lenet_cli.formats.shipped import PRETRAINED
 
-LUA = """
-local bodies, index = {}, 0
-init = function(args)
-  for _, path in ipairs(args) do
-    local file = io.open(path, "rb"); table.insert(bodies, file:read("*a")); file:close()
-  end
-  index = math.random(#bodies)
-end
-request = function()
-  index = index % #bodies + 1
-  return wrk.format("POST", "/predict", {["Content-Type"] = "image/png"}, bodies[index])
-end
-"""
+CLIENTS = 8  # wrk's connections, as a person's page and a few scripts
 WRITER_IDS = 40  # the lowest ids of each class: one writer's
 POSTED_EVERY = 4  # of those, every fourth is posted to /collect (10 per class)
 
@@ -62,12 +49,6 @@ def writer_files(handwriting: Path) -> tuple[dict[int, list[Path]], dict[int, li
     return posted, others
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def read_right(client: httpx.Client, others: dict[int, list[Path]]) -> tuple[float, dict[str, int]]:
     """Accuracy on the writer's other digits through /predict (multipart, one class per request), and
     each file's label."""
@@ -79,22 +60,6 @@ def read_right(client: httpx.Client, others: dict[int, list[Path]]) -> tuple[flo
             right += prediction["label"] == digit
             total += 1
     return right / total, labels
-
-
-def wrk(port: int, seconds: int, script: Path, files: list[Path]) -> dict[str, float]:
-    command = ["wrk", "-t1", "-c8", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
-               f"http://127.0.0.1:{port}/predict", "--", *map(str, files)]  # fmt: skip
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-
-    def milliseconds(label: str) -> float:
-        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    errors = sum(
-        int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output)
-    )
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50_ms": milliseconds("50%"), "p99_ms": milliseconds("99%"), "errors": errors}  # fmt: skip
 
 
 def teach(client: httpx.Client) -> tuple[dict, float]:
@@ -199,10 +164,10 @@ def main() -> None:
         script = scratch / "post.lua"
         script.write_text(LUA)
         load_files = [path for paths in others.values() for path in paths]
-        figures["load_no_teaching"] = wrk(port, args.seconds, script, load_files)
+        figures["load_no_teaching"] = wrk(port, CLIENTS, args.seconds, script, load_files)
         under_load: dict[str, object] = {}
         loader = threading.Thread(
-            target=lambda: under_load.update(wrk(port, args.seconds, script, load_files))
+            target=lambda: under_load.update(wrk(port, CLIENTS, args.seconds, script, load_files))
         )
         loader.start()
         state, figures["teach_seconds_under_load"] = teach(client)
