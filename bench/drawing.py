@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import random
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 
 def arc(cx, cy, rx, ry, start_deg, end_deg, points=24):
@@ -143,3 +143,13 @@ def draw_number(
     if box:
         drawing.rectangle([1, 1, canvas.width - 2, canvas.height - 2], outline=80, width=2)
     return canvas, boxes
+
+
+def typed_digit(font_path, digit: int, rng: random.Random) -> Image.Image:
+    """`digit` typed in the font at `font_path`, 120-420 px, somewhere on a 1000x800 grey canvas."""
+    size = rng.randint(120, 420)
+    font = ImageFont.truetype(str(font_path), size)
+    canvas = Image.new("L", (1000, 800), 250)
+    x, y = rng.randint(20, 1000 - size), rng.randint(0, 800 - int(size * 1.2))
+    ImageDraw.Draw(canvas).text((x, y), str(digit), fill=20, font=font)
+    return canvas

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from drawing import draw_digit, variant
+from drawing import draw_digit, typed_digit, variant
 
 from lenet_cli.data.datasets import load_split
 from lenet_cli.formats.checkpoint import load_model
@@ -90,7 +90,6 @@ FONTS = Path("/usr/share/fonts/truetype/dejavu")
 def typed_digits(model, folder: Path, rng: random.Random) -> None:
     """Digits typed in the machine's fonts (thin ExtraLight strokes included), on large canvases:
     shapes that are not from bench/drawing.py's templates. Skipped where the fonts are absent."""
-    from PIL import Image, ImageDraw, ImageFont
 
     fonts = sorted(FONTS.glob("DejaVuSans*.ttf")) if FONTS.is_dir() else []
     if not fonts:
@@ -100,11 +99,7 @@ def typed_digits(model, folder: Path, rng: random.Random) -> None:
     truth = {}
     for font_path in fonts:
         for digit in range(10):
-            size = rng.randint(120, 420)
-            font = ImageFont.truetype(str(font_path), size)
-            canvas = Image.new("L", (1000, 800), 250)
-            x, y = rng.randint(20, 1000 - size), rng.randint(0, 800 - int(size * 1.2))
-            ImageDraw.Draw(canvas).text((x, y), str(digit), fill=20, font=font)
+            canvas = typed_digit(font_path, digit, rng)
             path = folder / f"{font_path.stem}-{digit}.png"
             canvas.save(path)
             truth[str(path)] = digit

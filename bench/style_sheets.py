@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -18,10 +17,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.data.datasets import load_split  # noqa: E402
-from lenet_cli.images.preprocess import normalize_digit  # noqa: E402
-from lenet_cli.training.style_data import (  # noqa: E402
+from lenet_cli.data.datasets import load_split
+from lenet_cli.images.preprocess import normalize_digit
+from lenet_cli.training.style_data import (
     EDITED_CLASSES,
     SOURCES,
     WORK,
@@ -29,7 +27,7 @@ from lenet_cli.training.style_data import (  # noqa: E402
     edit_digit,
     make_style_pool,
 )
-from lenet_cli.training.style_fonts import find_fonts  # noqa: E402
+from lenet_cli.training.style_fonts import find_fonts
 
 ZOOM = 2
 
@@ -79,8 +77,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--pool", type=int, default=3000, help="pool size to time and sample")
-    parser.add_argument("--check-model", default="lenet_cli/pretrained/lenet5-mnist.pt",
-                        help="a model trained without the edits, to check they keep their labels")  # fmt: skip
+    parser.add_argument("--check-model", required=True,
+                        help="a model trained without the edits, to check they keep their labels (the model "
+                             "shipped before them: git show dbb2664:lenet_cli/pretrained/lenet5-mnist.pt)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(1)
     found = find_fonts()

@@ -1,7 +1,7 @@
 """The model lenet shipped before `--styles` against the one trained with it, side by side.
 
     git show dbb2664:lenet_cli/pretrained/lenet5-mnist.pt > /tmp/old.pt
-    python bench/styles_compare.py /tmp/old.pt lenet_cli/pretrained/lenet5-mnist.pt \\
+    python bench/styles_compare.py /tmp/old.pt lenet_cli/formats/pretrained/lenet5-mnist.pt \\
         --data-dir ../shared/data/mnist --photos ../shared/data/handwriting --sheet docs/styles_misreads.png
 
 1. MNIST test (the 10,000 tensors, as `lenet evaluate`).
@@ -21,22 +21,18 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from drawing import draw_digit, typed_digit, variant
 from PIL import Image, ImageDraw, ImageFont
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from drawing import draw_digit, variant  # noqa: E402
-
-from lenet_cli.data.datasets import load_split  # noqa: E402
-from lenet_cli.formats.checkpoint import load_model  # noqa: E402
-from lenet_cli.inference.evaluate import evaluate  # noqa: E402
-from lenet_cli.inference.predict import predict_files  # noqa: E402
+from lenet_cli.data.datasets import load_split
+from lenet_cli.formats.checkpoint import load_model
+from lenet_cli.inference.evaluate import evaluate
+from lenet_cli.inference.predict import predict_files
 
 KINDS = ("plain", "inverted", "alpha", "exif-rotated", "photo", "colour")
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -69,11 +65,7 @@ def drawn_and_typed(scratch: Path, seed: int, per_kind: int) -> dict[str, list[t
     (scratch / "typed").mkdir()
     for font_path in fonts:
         for digit in range(10):
-            size = rng.randint(120, 420)
-            font = ImageFont.truetype(str(font_path), size)
-            canvas = Image.new("L", (1000, 800), 250)
-            x, y = rng.randint(20, 1000 - size), rng.randint(0, 800 - int(size * 1.2))
-            ImageDraw.Draw(canvas).text((x, y), str(digit), fill=20, font=font)
+            canvas = typed_digit(font_path, digit, rng)
             path = scratch / "typed" / f"{font_path.stem}-{digit}.png"
             canvas.save(path)
             sets["typed"].append((path, digit))

@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent.parent))
-from lenet_cli.core.config import TrainConfig  # noqa: E402
-from lenet_cli.core.distributed import Cluster  # noqa: E402
-from lenet_cli.training.inputs import load_training_data  # noqa: E402
-from lenet_cli.training.loop import train_one_epoch  # noqa: E402
-from lenet_cli.training.recipe import build_recipe  # noqa: E402
+from lenet_cli.core.config import TrainConfig
+from lenet_cli.core.distributed import Cluster
+from lenet_cli.training.inputs import load_training_data
+from lenet_cli.training.loop import train_one_epoch
+from lenet_cli.training.recipe import build_recipe
 
 
 def main() -> None:
