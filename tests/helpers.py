@@ -158,3 +158,17 @@ def run_lenet(*args, cwd=None):
         "".join(line + "\n" for line in stderr),
         probe == "torch imported: True",
     )
+
+
+def start_serve(arguments: list[str], cwd: Path) -> tuple[subprocess.Popen, str]:
+    """`lenet serve ARGUMENTS --port 0` in its own process, one thread, and the URL it says it serves at."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lenet_cli", "serve", *arguments, "--port", "0"],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    line = process.stdout.readline()
+    if not line.startswith("Serving "):
+        process.kill()
+        raise AssertionError(line + process.stderr.read())
+    return process, line.split(" at ")[1].split()[0]

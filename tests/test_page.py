@@ -8,12 +8,12 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from helpers import start_serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("LENET_BROWSER_TESTS") == "required"
@@ -36,16 +36,9 @@ def server(tmp_path_factory):
     """`lenet serve` in its own process (the shipped model, --collect), on a free port."""
     home = tmp_path_factory.mktemp("serve")
     collect = home / "collected"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "1", "--collect", str(collect),
-         "--collect-limit", "1"],
-        cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    process, url = start_serve(["--workers", "1", "--collect", str(collect), "--collect-limit", "1"], home)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("Serving "), line + process.stderr.read()
-        yield line.split(" at ")[1].split()[0], collect
+        yield url, collect
     finally:
         workers = subprocess.run(
             ["pgrep", "-P", str(process.pid)], capture_output=True, text=True

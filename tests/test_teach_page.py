@@ -6,11 +6,10 @@ with a larger synthetic set as its dataset, so one epoch of teaching takes secon
 """
 
 import random
-import subprocess
-import sys
 
 import pytest
 from drawing import draw_digit
+from helpers import start_serve
 from idx import write_idx_set
 from test_page import CHROMIUM, STROKES, draw, missing, shown_label  # noqa: F401 - skips as test_page does
 
@@ -19,8 +18,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing is not None, reason=m
 
 @pytest.fixture(scope="module")
 def teaching_server(tmp_path_factory, trained_checkpoint):
-    import os
-
     home = tmp_path_factory.mktemp("teach-serve")
     data = write_idx_set(home / "data", train_count=20_000)
     collect = home / "collected"
@@ -29,16 +26,11 @@ def teaching_server(tmp_path_factory, trained_checkpoint):
         (collect / str(digit)).mkdir(parents=True)
         for index in range(8):
             draw_digit(digit, rng).save(collect / str(digit) / f"20260101-0000{index:02d}-earlier.png")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lenet_cli", "serve", str(trained_checkpoint), "--port", "0", "--workers", "1",
-         "--collect", str(collect), "--data-dir", str(data), "--checkpoint-dir", str(home / "checkpoints")],
-        cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    arguments = [str(trained_checkpoint), "--workers", "1", "--collect", str(collect), "--data-dir", str(data),
+                 "--checkpoint-dir", str(home / "checkpoints")]  # fmt: skip
+    process, url = start_serve(arguments, home)
     try:
-        line = process.stdout.readline()
-        assert line.startswith("Serving "), line + process.stderr.read()
-        yield line.split(" at ")[1].split()[0], home
+        yield url, home
     finally:
         process.terminate()
         assert process.wait(timeout=60) == 0
