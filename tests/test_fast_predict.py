@@ -20,6 +20,7 @@ from lenet_cli.formats.checkpoint import load_checkpoint
 from lenet_cli.formats.checkpoint_rules import STATE_DICT_SHAPES
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.pt_weights import NeedsTorch, read_checkpoint
+from lenet_cli.images.resample import resample_in_numpy
 from lenet_cli.inference.export import export_checkpoint
 from lenet_cli.inference.fast_predict import load_array_model
 from lenet_cli.inference.numpy_forward import ArrayModel
@@ -57,6 +58,7 @@ def torch_resample(image, size, antialias=False):
 
 
 def test_the_inputs_are_those_of_torchs_resampling_bit_for_bit(images, monkeypatch):
+    monkeypatch.setattr(preprocess, "resample", resample_in_numpy)  # as predict runs without torch
     ours = preprocess.read_digits(images)
     monkeypatch.setattr(preprocess, "resample", torch_resample)
     theirs = preprocess.read_digits(images)

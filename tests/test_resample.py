@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lenet_cli.images.resample import SMALL_OUTPUT, fused, resample
+from lenet_cli.images.resample import SMALL_OUTPUT, fused
+from lenet_cli.images.resample import resample_in_numpy as resample
 
 # The emulation follows torch's vectorised CPU kernels (AVX2 and AVX-512 round alike, both checked);
 # torch's scalar fallback, on a CPU with neither, rounds some sums otherwise.

@@ -218,8 +218,9 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
     return ink_to_mnist(*_crop_to_ink(grey, inverted))
 
 
-def ink_to_mnist(digit: np.ndarray, mask: np.ndarray, resampler: Callable = resample) -> np.ndarray:
+def ink_to_mnist(digit: np.ndarray, mask: np.ndarray, resampler: Callable | None = None) -> np.ndarray:
     """Cleaned ink cropped to one digit (bright on black) and its Otsu mask -> uint8 (28, 28), MNIST form."""
+    resampler = resampler or resample
     digit = digit / digit.max()
     scale = DIGIT_BOX / max(digit.shape)
     digit = _thicken(digit, mask, scale)

@@ -229,8 +229,6 @@ OUTLINE = (
 def overview(reading: Reading, rows: int = 28, max_columns: int = 160) -> np.ndarray:
     """The field at `rows` pixels tall (narrower if it would pass `max_columns`) with each digit's box
     outlined: uint8, for a terminal picture."""
-    from lenet_cli.images.resample import resample
-
     assert reading.field is not None
     height, width = reading.field.shape
     factor = min(rows / height, max_columns / width)
