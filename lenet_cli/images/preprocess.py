@@ -220,13 +220,12 @@ def normalize_digit(grey: np.ndarray, invert: str = "auto") -> np.ndarray:
 
 def ink_to_mnist(digit: np.ndarray, mask: np.ndarray, resampler: Callable | None = None) -> np.ndarray:
     """Cleaned ink cropped to one digit (bright on black) and its Otsu mask -> uint8 (28, 28), MNIST form."""
-    resampler = resampler or resample
     digit = digit / digit.max()
     scale = DIGIT_BOX / max(digit.shape)
     digit = _thicken(digit, mask, scale)
     height, width = digit.shape
     new_size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    resized = resampler(digit, new_size, antialias=True)
+    resized = (resampler or resample)(digit, new_size, antialias=True)
     resized = resized / resized.max()  # in [0, 1]: the antialiasing filter's weights are all positive
     return _center_by_mass(resized)
 
