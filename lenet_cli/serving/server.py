@@ -130,16 +130,18 @@ def _allow_descriptors(needed: int) -> None:
 
 
 def _return_large_blocks() -> None:
-    """Have glibc map every block of 256 KiB or more on its own and unmap it when freed (its default
+    """Have glibc map every block of 8 MiB or more on its own and unmap it when freed (its default
     threshold rises with the largest block freed, up to 32 MiB, and freed bodies then stay resident), so
-    the server's resident memory follows the bodies it holds, which the upload budget bounds."""
+    the server's resident memory follows the large bodies it holds, which the upload budget bounds. Not
+    lower: a 1 MP image's working arrays (up to 8 MB) would then be mapped, zeroed and unmapped on every
+    request, which made a lone 1 MP drawing's preprocessing markedly slower (docs/performance.md)."""
     import ctypes
     import sys
 
     if sys.platform != "linux":
         return
     try:
-        ctypes.CDLL(None).mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD; musl has no mallopt
+        ctypes.CDLL(None).mallopt(-3, 8 * 1024 * 1024)  # M_MMAP_THRESHOLD; musl has no mallopt
     except (OSError, AttributeError):
         pass
 
