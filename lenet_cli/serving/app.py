@@ -43,7 +43,7 @@ from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
 from lenet_cli.serving.options import ServeOptions
 from lenet_cli.serving.teach_routes import add_teach_routes
-from lenet_cli.serving.workers import PreprocessingPool, digit_or_error
+from lenet_cli.serving.workers import PreprocessingPool, digit_or_error, warm_up_image
 
 MAX_BODY_BYTES = 16 * MiB
 MAX_FILES = 64  # images in one multipart request
@@ -123,11 +123,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
 def warm_up(app: FastAPI) -> None:
     """Read one digit and run one forward pass before the first request, which would otherwise pay for
     lazy initialisation (Pillow's plugins, torch's first calls) on this process's threads."""
-    image = Image.new("L", (28, 28), 0)
-    image.paste(255, (12, 4, 16, 24))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    digit = app.state.alone.submit(digit_or_error, buffer.getvalue(), "auto").result()
+    digit = app.state.alone.submit(digit_or_error, warm_up_image(), "auto").result()
     app.state.batcher.forward([([digit], 1)])
     app.state.batcher.batch_sizes.clear()
 

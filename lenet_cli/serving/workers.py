@@ -327,7 +327,7 @@ def _work(connection: Connection, crash_on: bytes | None = None) -> None:
     torch.set_num_threads(1)  # one process per core: each uses one
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
     _leave_with(os.getppid())
-    digit_or_error(_warm_up_image(), "auto")  # first calls (Pillow's plugins, numpy) before any request's
+    digit_or_error(warm_up_image(), "auto")  # first calls (Pillow's plugins, numpy) before any request's
     gc.freeze()  # what the imports made lives as long as the process: no full collections over it
     connection.send_bytes(READY)
     while True:
@@ -344,7 +344,7 @@ def _work(connection: Connection, crash_on: bytes | None = None) -> None:
             return
 
 
-def _warm_up_image() -> bytes:
+def warm_up_image() -> bytes:
     """A small PNG of a stroke: reading it once readies a new worker's decoders."""
     from PIL import Image
 
