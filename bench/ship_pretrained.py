@@ -6,6 +6,8 @@ accuracy, SHA-256 and, for a --styles run, the fonts its style digits were drawn
         --checkpoint-dir /tmp/ship
     python bench/ship_pretrained.py /tmp/ship/run-1/last.pt \\
         --command "lenet train --styles --epochs 8 --seed 0 --data-dir ../shared/data/mnist"
+
+With --reader, the model shipped for `lenet read` (a run with --cuts) is written instead, beside it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ import json
 from pathlib import Path
 
 from lenet_cli.formats.checkpoint import load_checkpoint, save_checkpoint
-from lenet_cli.formats.model_files import PRETRAINED_NOTE
-from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.formats.shipped import PRETRAINED, PRETRAINED_NOTE, READER, READER_NOTE
 from lenet_cli.training.style_fonts import HAND_FONTS
 
 KEPT = (
     "format_version", "model", "epoch", "history", "config", "dataset", "world_size", "metrics", "versions",
-    "created", "styles",
+    "created", "styles", "cuts",
 )  # fmt: skip
 
 
@@ -30,7 +31,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--command", required=True, help="the command that trained it, recorded beside it")
+    parser.add_argument("--reader", action="store_true", help="ship it as the model `lenet read` uses")
     args = parser.parse_args()
+    target, target_note = (READER, READER_NOTE) if args.reader else (PRETRAINED, PRETRAINED_NOTE)
     saved = load_checkpoint(args.checkpoint)
     slim = {key: saved[key] for key in KEPT if key in saved}
     slim["config"] = {
@@ -38,11 +41,11 @@ def main() -> None:
         "data_dir": ".data",
         "checkpoint_dir": "checkpoints",
     }  # not this machine's
-    save_checkpoint(PRETRAINED, slim)
+    save_checkpoint(target, slim)
     note = {
-        "file": PRETRAINED.name,
-        "sha256": hashlib.sha256(PRETRAINED.read_bytes()).hexdigest(),
-        "bytes": PRETRAINED.stat().st_size,
+        "file": target.name,
+        "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
+        "bytes": target.stat().st_size,
         "command": args.command,
         "dataset": slim["dataset"],
         "test_accuracy": slim["metrics"]["test_accuracy"],
@@ -58,7 +61,9 @@ def main() -> None:
             for font in HAND_FONTS
             if font.name in used
         ]
-    PRETRAINED_NOTE.write_text(json.dumps(note, indent=2) + "\n")
+    if slim.get("cuts"):
+        note["cuts"] = slim["cuts"]
+    target_note.write_text(json.dumps(note, indent=2) + "\n")
     print(json.dumps(note, indent=2))
 
 

@@ -10,7 +10,7 @@ from drawing import draw_number
 from helpers import invoke, run_lenet
 from PIL import Image
 
-from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.formats.shipped import PRETRAINED, READER
 from lenet_cli.images.segment import label_components, segment
 from lenet_cli.inference.numbers import parse_length
 
@@ -23,7 +23,8 @@ def written(tmp_path, name: str, text: str, **options) -> tuple[str, list]:
 
 
 def read_json(*args):
-    result = invoke("read", *args, "--checkpoint", PRETRAINED, "--json")
+    """`lenet read --json` with its default model, the one shipped for reading."""
+    result = invoke("read", *args, "--json")
     return result, json.loads(result.stdout)
 
 
@@ -244,6 +245,39 @@ def api():
     model, info = load_any_model(PRETRAINED)
     yield TestClient(create_app(model, info, ServeOptions(), pool), base_url="http://127.0.0.1:8000")
     pool.close()
+
+
+def test_read_defaults_to_the_model_shipped_for_reading(tmp_path):
+    path, _ = written(tmp_path, "amount.png", "4096")
+    default = invoke("read", path, "--json")
+    named = invoke("read", path, "--checkpoint", READER, "--json")
+    assert default.exit_code == 0 and json.loads(default.stdout) == json.loads(named.stdout)
+    assert default.stderr.startswith("Reading with the model shipped for reading numbers (LeNet-5 on mnist")
+    assert named.stderr == ""
+
+
+def test_post_read_uses_the_served_model_when_it_is_not_the_shipped_one(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from lenet_cli.formats.model_files import load_any_model
+    from lenet_cli.serving.app import create_app
+    from lenet_cli.serving.options import ServeOptions
+    from lenet_cli.serving.workers import PreprocessingPool
+
+    own = tmp_path / "own.pt"
+    own.write_bytes(Path(PRETRAINED).read_bytes())  # the digit model, under another name: the user's own
+    path, _ = written(tmp_path, "amount.png", "12.345-")
+    expected = json.loads(invoke("read", path, "--checkpoint", own, "--json").stdout)["readings"][0]
+    pool = PreprocessingPool(0)
+    model, info = load_any_model(own)
+    client = TestClient(create_app(model, info, ServeOptions(), pool), base_url="http://127.0.0.1:8000")
+    try:
+        answer = client.post("/read", content=png(Image.open(path)))
+    finally:
+        pool.close()
+    assert answer.json() == {"readings": [{**expected, "path": "-"}]}
+    reader = json.loads(invoke("read", path, "--json").stdout)["readings"][0]
+    assert reader["confidence"] != expected["confidence"]  # the two models differ, so the test can tell
 
 
 def png(image: Image.Image) -> bytes:

@@ -16,6 +16,7 @@ from lenet_cli.cli.options import (
     AsJson,
     BatchSize,
     CheckpointDir,
+    Cuts,
     DataDir,
     Dataset,
     DatasetOption,
@@ -112,6 +113,7 @@ def train(
     image_share: ImageShare = DEFAULTS.image_share,
     styles: Styles = DEFAULTS.styles,
     style_share: StyleShare = DEFAULTS.style_share,
+    cuts: Cuts = DEFAULTS.cuts,
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
@@ -138,6 +140,7 @@ def train(
         dataset=dataset.value, data_dir=str(data_dir), checkpoint_dir=str(checkpoint_dir), device=device.value,
         seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()), image_share=image_share,
         init=str(init) if init is not None else None, styles=styles, style_share=style_share,
+        cuts=cuts,
     )  # fmt: skip
     if resume is not None:
         config = resume_config(resume, settings_given(ctx, config))

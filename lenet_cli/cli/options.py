@@ -92,6 +92,14 @@ StyleShare = Annotated[
     float,
     typer.Option(min=0.01, max=0.9, help="With --styles: the share of every batch drawn from the style digits."),
 ]
+Cuts = Annotated[
+    bool,
+    typer.Option(
+        "--cuts",
+        help="Also learn the pieces `lenet read` cuts from numbers written with the training digits: a digit cut "
+        "from its neighbours keeps its label, a bad cut is taught as no digit (the reading model's recipe).",
+    ),
+]
 Init = Annotated[
     Path | None,
     typer.Option(metavar="CKPT", help="Start from this checkpoint's weights (a new optimizer and schedule)."),
@@ -151,6 +159,15 @@ PredictModel = Annotated[
         "-c",
         help="A checkpoint, or an exported .onnx/.pt2 file. Default: the newest checkpoint under checkpoints/, "
         "else the model shipped with lenet.",
+    ),
+]
+ReadModel = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint",
+        "-c",
+        help="A checkpoint, or an exported .onnx/.pt2 file. Default: the model shipped for reading numbers "
+        "(trained with --styles --cuts).",
     ),
 ]
 TopK = Annotated[int, typer.Option(min=1, max=10, help="How many classes to list per image.")]

@@ -12,17 +12,16 @@ from lenet_cli.cli.options import (
     AsJson,
     Invert,
     PredictImages,
-    PredictModel,
     ReadInvert,
     ReadLength,
+    ReadModel,
     ShowCuts,
 )
-from lenet_cli.core.config import DEFAULT_CHECKPOINT_DIR
 
 
 def read(
     images: PredictImages,
-    checkpoint: PredictModel = None,
+    checkpoint: ReadModel = None,
     length: ReadLength = None,
     invert: ReadInvert = Invert.auto,
     show: ShowCuts = False,
@@ -37,12 +36,12 @@ def read(
     Dots, commas, dashes and ruled lines are skipped. Images that fail are reported (exit 1).
     """
     from lenet_cli.cli.number_views import readings_view
-    from lenet_cli.formats.shipped import default_model
+    from lenet_cli.formats.shipped import reading_model
     from lenet_cli.inference.fast_predict import load_predict_model
     from lenet_cli.inference.numbers import parse_length, read_files
 
     bounds = parse_length(length)
-    checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULT_CHECKPOINT_DIR)
+    checkpoint_path, note = reading_model(checkpoint)
     if note:
         typer.echo(note, err=True)
     model, _ = load_predict_model(checkpoint_path)  # torch only where the file needs it (a .pt2)

@@ -73,6 +73,12 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
         )
         if styles["missing"]:
             line += "\n" + escape(styles["missing"])
+    if info.get("cuts"):
+        cuts = info["cuts"]
+        line += (
+            f"\nReader's cuts: {cuts['count']:,} pieces of composed numbers ({cuts['bad_cuts']:,} bad cuts, "
+            f"taught as no digit), {cuts['per_batch']} in every batch, augmented"
+        )
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
@@ -285,6 +291,9 @@ def checkpoint_table(info: ModelInfo) -> Table:
                 f"{sources} (--styles, share {config.get('style_share', '?')}; {len(styles['fonts'])} fonts)"
             ),
         )
+    if checkpoint.get("cuts"):
+        cuts = checkpoint["cuts"]
+        table.add_row("Reader's cuts", f"{cuts['count']:,} pieces, {cuts['bad_cuts']:,} bad cuts (--cuts)")
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
     table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
     return table

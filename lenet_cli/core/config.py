@@ -44,6 +44,8 @@ DEFAULT_CHECKPOINT_DIR = "checkpoints"  # where runs are written, and where pred
 DEFAULT_DATA_DIR = ".data"  # where datasets are looked for (and downloaded) unless told
 # With --styles, this share of every batch comes from the style pool (training/style_data.py).
 DEFAULT_STYLE_SHARE = 0.25
+# With --cuts, this share of every batch comes from the reader's cuts (training/cut_data.py).
+CUT_SHARE = 0.25
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 
@@ -65,6 +67,7 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's weights (a new optimizer and schedule)
     styles: bool = False  # mix digits in the hands MNIST lacks (fonts, edits, scans) into every batch
     style_share: float = DEFAULT_STYLE_SHARE  # with `styles`: the fraction of every batch drawn from them
+    cuts: bool = False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
 
     @property
     def learning_rate(self) -> float:

@@ -16,6 +16,7 @@ A lenet checkpoint is a plain dict, written atomically and read with `weights_on
 - `images`: the user's image folders it learned from (folders, count, sha256), or None
 - `init`: the checkpoint it started from (path, dataset, test_accuracy, created), or None
 - `styles`: with --styles, the style pool it learned from (fonts, count, sources, sha256), or None
+- `cuts`: with --cuts, the reader's cuts it learned from (count, bad_cuts, sha256), or None
 - `metrics`: val/test accuracy and loss when it was saved
 - `versions`: lenet, torch, torchvision and Python versions
 - `created`: when it was written (ISO 8601, UTC)
@@ -72,6 +73,7 @@ class TrainingState:
     images: dict[str, Any] | None = None
     init: dict[str, Any] | None = None
     styles: dict[str, Any] | None = None
+    cuts: dict[str, Any] | None = None
 
 
 def versions() -> dict[str, str]:
@@ -106,6 +108,7 @@ def save_training(path: str | os.PathLike, state: TrainingState, metrics: dict[s
         "images": state.images,
         "init": state.init,
         "styles": state.styles,
+        "cuts": state.cuts,
         "metrics": metrics,
         "versions": versions(),
         "created": now_iso(),
@@ -136,6 +139,7 @@ def read_training(path: str | os.PathLike, device: torch.device | str = "cpu") -
         images=saved.get("images"),
         init=saved.get("init"),
         styles=saved.get("styles"),
+        cuts=saved.get("cuts"),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from lenet_cli.core.config import DEFAULT_DATA_DIR
 
-SUMMARY_KEYS = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images", "styles")
+SUMMARY_KEYS = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images", "styles", "cuts")
 
 
 @dataclass

@@ -55,3 +55,29 @@ def default_model(checkpoint_dir: str | os.PathLike) -> tuple[Path, str | None]:
         f"Using the model shipped with lenet (LeNet-5 on {note['dataset']}, "
         f"{note['test_accuracy']:.2%} test accuracy); train your own with: lenet train"
     )
+
+
+READER = PRETRAINED.with_name("lenet5-reader.pt")  # the model shipped for `lenet read` (trained with --cuts)
+READER_NOTE = READER.with_suffix(".json")
+
+
+def reading_model(checkpoint: str | os.PathLike | None) -> tuple[Path, str | None]:
+    """The model that reads whole numbers: the one named, else the one shipped for reading (a LeNet-5 that
+    also learned the reader's cuts), with a line that says so."""
+    if checkpoint is not None:
+        return Path(checkpoint), None
+    if not READER.is_file():
+        raise CheckpointError(f"the model shipped for reading is missing ({READER}); pass --checkpoint PATH")
+    note = json.loads(READER_NOTE.read_text())
+    return READER, (
+        f"Reading with the model shipped for reading numbers (LeNet-5 on {note['dataset']} and the reader's "
+        f"cuts, {note['test_accuracy']:.2%} test accuracy); another with --checkpoint"
+    )
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    """Whether `path` is the model shipped for digits."""
+    try:
+        return Path(path).resolve() == PRETRAINED.resolve()
+    except OSError:
+        return False

@@ -26,7 +26,7 @@ import numpy as np
 MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
 SMALLEST_SHARE = 0.15  # ... or than this share of the field's height
 MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
-MAX_PIECES = 4  # a digit is at most this many consecutive pieces (a broken stroke, a split)
+MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
 
 
 class NotANumber(ValueError):
@@ -288,48 +288,73 @@ def _group_box(group: list[int], boxes: list[Box]) -> Box:
 
 
 STEP_COST = 0.05  # what a cut pays for each column it moves sideways between rows, against a pixel of ink
-CUT_MARGIN = 0.2  # cuts keep this many digit heights from a group's ends and from each other
-CUT_SPACING = 0.25  # a group is offered a cut for about every this many digit heights of its width
-SPLIT_WIDTH = 0.75  # groups wider than this many digit heights are offered cuts
+CUT_MARGIN = 0.12  # cuts keep this many digit heights from a group's ends and from each other
+CUT_SPACING = 0.2  # a group is offered a cut for about every this many digit heights of its width
+SPLIT_WIDTH = 0.5  # groups wider than this many digit heights are offered cuts
+CUT_BAND = 0.15  # a cut keeps within this many digit heights of the column it is offered at
 
 
 def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
-    """Where to cut a group (`member` and `weights` cut to its box) wider than one digit: for each candidate cut, its column in every row of the box
-    (a float; pixels left of it go left). Each cut is the path from top to bottom that crosses the least
-    ink (dynamic programming over the rows, as seam carving does), so it can weave between digits that
-    overlap; the cuts offered end where such paths are cheapest, apart from each other and the ends."""
+    """Where to cut a group (`member` and `weights` cut to its box) wider than one digit: for each candidate
+    cut, its column in every row of the box (a float; pixels left of it go left), left to right.
+
+    A cut is offered in every stretch CUT_SPACING wide, at the column the fewest strokes cross, and runs from
+    top to bottom along the path that crosses the least ink within CUT_BAND of that column (dynamic
+    programming over the rows, as seam carving does): it weaves between digits that touch or overlap, but
+    cannot slip away to a cheaper gap elsewhere, so digits that overlap too much for a clean cut still get
+    cuts near where they meet. The reader's network decides which pieces are digits."""
     if box.width < SPLIT_WIDTH * digit_height:
         return []
     region = np.where(member, weights, 0).astype(np.float32)
     region /= max(float(region.max()), 1e-6)
+    centres = _cut_columns(region.sum(axis=0), digit_height)
+    if not centres:
+        return []
+    paths = _banded_seams(region, np.array(centres), max(1, int(CUT_BAND * digit_height)))
+    paths = np.maximum.accumulate(paths, axis=0)  # left to right, never crossing
+    unique = [
+        path for index, path in enumerate(paths) if index == 0 or not np.array_equal(path, paths[index - 1])
+    ]
+    return [path.astype(np.float32) + box.left + 0.5 for path in unique]
+
+
+def _cut_columns(profile: np.ndarray, digit_height: float) -> list[int]:
+    """The column the least ink crosses in every stretch CUT_SPACING wide, kept CUT_MARGIN from the
+    group's ends and from each other."""
+    width = len(profile)
+    margin = max(2, int(CUT_MARGIN * digit_height))
+    step = max(1, int(CUT_SPACING * digit_height))
+    chosen: list[int] = []
+    for start in range(margin, width - margin, step):
+        stretch = profile[start : min(start + step, width - margin)]
+        column = start + int(stretch.argmin())
+        if all(abs(column - other) >= margin for other in chosen):
+            chosen.append(column)
+    return chosen
+
+
+def _banded_seams(region: np.ndarray, centres: np.ndarray, band: int) -> np.ndarray:
+    """For each centre column, the top-to-bottom path within `band` columns of it that crosses the least
+    ink, moving at most a column a row (STEP_COST a move): int (len(centres), height), all at once."""
     height, width = region.shape
-    cost = region[0].copy()
-    came_from = np.zeros((height, width), np.int8)
-    padded = np.full(width + 2, np.inf, np.float32)
+    columns = centres[:, None] + np.arange(-band, band + 1)[None, :]  # (n, 2 band + 1)
+    inside = (columns >= 0) & (columns < width)
+    ink = np.where(inside[None], region[:, np.clip(columns, 0, width - 1)], np.inf)  # (height, n, 2 band + 1)
+    cost = ink[0].copy()
+    came_from = np.zeros(ink.shape, np.int8)
     for row in range(1, height):
-        padded[1:-1] = cost
-        left, right = padded[:-2] + STEP_COST, padded[2:] + STEP_COST
+        padded = np.pad(cost, ((0, 0), (1, 1)), constant_values=np.inf)
+        left, right = padded[:, :-2] + STEP_COST, padded[:, 2:] + STEP_COST
         best = np.minimum(np.minimum(left, cost), right)
         came_from[row] = np.where(cost == best, 0, np.where(left == best, -1, 1))
-        cost = best + region[row]
-    margin = max(2, int(CUT_MARGIN * digit_height))
-    wanted = max(1, math.ceil(box.width / (CUT_SPACING * digit_height)))
-    ends = [x for x in range(margin, width - margin) if cost[x] <= cost[x - 1] and cost[x] <= cost[x + 1]]
-    chosen: list[int] = []
-    for x in sorted(ends, key=lambda x: cost[x]):
-        if all(abs(x - other) >= margin for other in chosen):
-            chosen.append(x)
-        if len(chosen) == wanted:
-            break
-    lines = []
-    for end in sorted(chosen):
-        path = np.empty(height, np.float32)
-        column = end
-        for row in range(height - 1, -1, -1):
-            path[row] = column
-            column += int(came_from[row, column])
-        lines.append(path + box.left + 0.5)
-    return lines
+        cost = best + ink[row]
+    rows_of = np.arange(len(centres))
+    position = cost.argmin(axis=1)
+    paths = np.empty((len(centres), height), np.int64)
+    for row in range(height - 1, -1, -1):
+        paths[:, row] = columns[rows_of, position]
+        position = position + came_from[row, rows_of, position]
+    return paths
 
 
 def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:

@@ -42,6 +42,7 @@ from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.reader import mark_reader, reading_model
 from lenet_cli.serving.teach_routes import add_teach_routes
 from lenet_cli.serving.workers import PreprocessingPool, digit_or_error, warm_up_image
 
@@ -79,6 +80,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
     )
     app.state.names = class_names(info.dataset)
     app.state.info = info  # the model answering; Teach may swap in another
+    mark_reader(app, info.path)
     _install_guards(app, options)
     page_html = resources.files("lenet_cli.serving").joinpath("web/index.html").read_text()  # read once
 
@@ -335,9 +337,8 @@ def _add_read_route(app: FastAPI) -> None:
         except LenetError as error:
             raise ClientError(422, str(error)) from None
         uploads = await read_uploads(request)
-        answering = app.state.batcher.model  # Teach may have swapped in another since the start
         work = asyncio.get_running_loop().run_in_executor(
-            app.state.alone, read_named, answering, uploads, invert, bounds
+            app.state.alone, lambda: read_named(reading_model(app), uploads, invert, bounds)
         )
         found = await work
         readings = [reading.to_dict() for reading in found]

@@ -75,6 +75,8 @@ def fit(
                 data.own_images.check_same_as(saved.images, resume_from)
             if data.styles is not None:
                 data.styles.check_same_as(saved.styles, resume_from)
+            if data.cuts is not None:
+                data.cuts.check_same_as(saved.cuts, resume_from)
         elif initial is not None:
             recipe.model.load_state_dict(initial[0])  # the optimizer and schedule start afresh
         outputs = [*reporters, *([MetricsCsv(), RunPictures()] if run_outputs else [])]
@@ -254,5 +256,6 @@ class TrainingRun:
             world_size=self.cluster.world_size,
             images=self.data.own_images.identity() if self.data.own_images else None,
             styles=self.data.styles.identity() if self.data.styles else None,
+            cuts=self.data.cuts.identity() if self.data.cuts else None,
             init=self.init_from,
         )

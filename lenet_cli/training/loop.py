@@ -23,6 +23,7 @@ from lenet_cli.core.interrupts import StopRequest
 from lenet_cli.data.datasets import Split, as_input
 from lenet_cli.training.own_images import EpochExtras
 
+NUM_CLASSES = 10  # the tutorial's outputs; a label beyond them is a bad cut (--cuts)
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the loss from the device)
 
 
@@ -106,13 +107,14 @@ def train_one_epoch(
     batches = plan.batches(cluster.world_size)
     state = start or EpochProgress(0, torch.zeros(len(batches), device=device))
     checked = state.steps_done
+    bad_cuts = any(bool((extra.labels >= NUM_CLASSES).any()) for extra in plan.extras)  # one look an epoch
     for step in range(state.steps_done, len(batches)):
         indices = cluster.shard(batches[step])
         inputs, labels = as_input(plan.train.images[indices]), plan.train.labels[indices]
         for extra in plan.extras:
             extra_inputs, extra_labels = extra.batch(step, cluster)
             inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
-        loss = F.cross_entropy(model(inputs), labels)
+        loss = batch_loss(model(inputs), labels, bad_cuts)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -137,6 +139,19 @@ def train_one_epoch(
         if stopping:
             break
     return state
+
+
+def batch_loss(logits: torch.Tensor, labels: torch.Tensor, bad_cuts: bool = False) -> torch.Tensor:
+    """Cross-entropy. With `bad_cuts`, a label beyond the classes (training/cut_data.py's NOT_A_DIGIT)
+    asks for no class: its target is the uniform answer, as the 1998 paper taught LeNet-5 the garbage its
+    segmenter made."""
+    if not bad_cuts:
+        return F.cross_entropy(logits, labels)
+    classes = logits.shape[1]
+    known = labels < classes
+    one_hot = F.one_hot(labels.clamp(max=classes - 1), classes).to(logits.dtype)
+    targets = torch.where(known[:, None], one_hot, torch.full_like(one_hot, 1.0 / classes))
+    return F.cross_entropy(logits, targets)
 
 
 def _all_agree_to_stop(stop: StopRequest | None, cluster: Cluster, device: torch.device) -> bool:
