@@ -13,7 +13,7 @@ and dashes are not part of the label), so no engine loses for writing `12.345` f
   (`tessedit_char_whitelist=0123456789`), on the image files as they are (one process per set).
 - RapidOCR: `pip install rapidocr-onnxruntime` (bench only, never a lenet dependency), recognition only
   (no detection, no angle classifier): the whole field is its text line.
-- lenet: the reader of `lenet read`, with the shipped model unless --checkpoint names another.
+- lenet: the reader of `lenet read`, with the model shipped for reading unless --checkpoint names another.
 
 Speed: every 5-digit number of the sets read from its file's bytes (decode, clean-up, cuts, one forward
 pass of all candidates, the best path), with torch on one thread; median and 90th percentile, and beside
@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 
 from lenet_cli.formats.model_files import load_any_model
-from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.formats.shipped import READER
 from lenet_cli.images.preprocess import load_digit
 from lenet_cli.inference.forward import predict_logits
 from lenet_cli.inference.number_metrics import normalised_distance
@@ -128,7 +128,7 @@ def speed(model, pairs: list[tuple[Path, str]], most: int = 200) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sets", type=Path, help="a folder of sets (each a folder with labels.csv)")
-    parser.add_argument("--checkpoint", type=Path, default=PRETRAINED)
+    parser.add_argument("--checkpoint", type=Path, default=READER)
     parser.add_argument(
         "--engines", default="lenet,tesseract,rapidocr", help="comma-separated; '' for speed only"
     )

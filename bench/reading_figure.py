@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from lenet_cli.formats.model_files import load_any_model
-from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.formats.shipped import READER
 from lenet_cli.inference.numbers import read_source
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--handwriting", type=Path, default=Path("../shared/data/handwriting"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    model, _ = load_any_model(PRETRAINED, "cpu")
+    model, _ = load_any_model(READER, "cpu")
     sources = load_digits(args.data_dir, args.handwriting)
     rng = np.random.default_rng(args.seed)
     settings = ["cheque", "touching", "lines"]

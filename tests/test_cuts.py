@@ -68,7 +68,7 @@ def test_cuts_runs_are_reproducible_and_resume_bit_identically(tiny_mnist, tmp_p
     )
     straight = fit(config, run_outputs=False)
     reference = torch.load(straight.checkpoint, weights_only=True)
-    assert reference["cuts"]["count"] == 60 and 0 < reference["cuts"]["bad_cuts"] <= 30
+    assert 30 <= reference["cuts"]["count"] <= 60 and 0 < reference["cuts"]["bad_cuts"] <= 30  # bars give few digits
     again = torch.load(fit(config, run_outputs=False).checkpoint, weights_only=True)["model"]
     assert all(torch.equal(again[key], reference["model"][key]) for key in again)
     plain = torch.load(fit(config.with_changes(cuts=False), run_outputs=False).checkpoint, weights_only=True)
@@ -96,12 +96,12 @@ def test_train_with_cuts_says_what_it_mixed_in(tiny_mnist, tmp_path, small_pool)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
-    bad = saved["cuts"]["bad_cuts"]
-    line = f"Reader's cuts: 60 pieces of composed numbers ({bad} bad cuts, taught as no digit), 8 in every batch, augmented"
+    count, bad = saved["cuts"]["count"], saved["cuts"]["bad_cuts"]
+    line = f"Reader's cuts: {count} pieces of composed numbers ({bad} bad cuts, taught as no digit), 8 in every batch, augmented"
     assert line in result.output.splitlines()
     assert saved["config"]["cuts"] is True
     shown = invoke("summary", tmp_path / "run-1" / "last.pt")
-    assert f"Reader's cuts │ 60 pieces, {bad} bad cuts (--cuts)" in shown.output
+    assert f"Reader's cuts │ {count} pieces, {bad} bad cuts (--cuts)" in shown.output
 
 
 def test_cuts_need_digits(tmp_path):

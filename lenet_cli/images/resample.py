@@ -18,6 +18,7 @@ tests/test_resample.py compares these with torch on random images of many sizes.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -137,14 +138,21 @@ def _filter_rows(image: np.ndarray, size_out: int) -> np.ndarray:
             break
         pixels, weight = image[:, columns[:, tap]], weights[:, tap]
         rounded = out + pixels * weight
-        fused_sum = fused(pixels, np.broadcast_to(weight, pixels.shape), out)
-        out = np.where(used, np.where(tap <= blocked, rounded, fused_sum), out).astype(F32)
+        if (
+            used & (tap > blocked)
+        ).any():  # only the last few taps are fused: skip the costly emulation before
+            rounded = np.where(
+                tap <= blocked, rounded, fused(pixels, np.broadcast_to(weight, pixels.shape), out)
+            )
+        out = np.where(used, rounded, out).astype(F32)
     return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _aa_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """torch's triangle-filter taps along one axis: first source index, tap count and normalised
-    weights (zero past the count) for each output position, with its mix of float and double steps."""
+    weights (zero past the count) for each output position, with its mix of float and double steps.
+    Kept for the sizes seen (the number reader asks for the same few many times); read-only."""
     scale = F32(size_in) / F32(size_out)
     support = F32(float(scale)) if scale >= 1 else F32(1.0)
     invscale = F32(1.0 / float(scale)) if scale >= 1 else F32(1.0)
@@ -162,4 +170,34 @@ def _aa_weights(size_in: int, size_out: int) -> tuple[np.ndarray, np.ndarray, np
         total = (total + weights[:, tap]).astype(F32)
     nonzero = total != 0
     weights[nonzero] = (weights[nonzero] / total[nonzero, None]).astype(F32)
+    for array in (starts, counts, weights):
+        array.flags.writeable = False
     return starts, counts, weights
+
+
+def resample_by_matrices(image: np.ndarray, size: tuple[int, int], antialias: bool = True) -> np.ndarray:
+    """torch's antialiased bilinear filter (the weights `resample` uses when shrinking) as two matrix
+    products, float32: the same weights summed in another order, so it agrees with `resample` to float32
+    rounding, not bit for bit. For the number reader, which puts dozens of small candidates into MNIST
+    form per field, with or without torch: several times faster than the exact emulation, and the same
+    with torch loaded or not."""
+    if not antialias:
+        raise ValueError("resample_by_matrices filters as antialias=True does")
+    rows, cols = int(size[0]), int(size[1])
+    image = np.asarray(image, dtype=F32)
+    return _filter_matrix(image.shape[0], rows) @ image @ _filter_matrix(image.shape[1], cols).T
+
+
+@functools.lru_cache(maxsize=4096)
+def _filter_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in): row i holds output i's filter taps over the input; read-only."""
+    if size_in == size_out:
+        matrix = np.eye(size_in, dtype=F32)
+    else:
+        starts, counts, weights = _aa_weights(size_in, size_out)
+        matrix = np.zeros((size_out, size_in), F32)
+        for tap in range(weights.shape[1]):
+            used = np.flatnonzero(tap < counts)
+            np.add.at(matrix, (used, np.minimum(starts[used] + tap, size_in - 1)), weights[used, tap])
+    matrix.flags.writeable = False
+    return matrix

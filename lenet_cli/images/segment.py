@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lenet_cli.images.seams import split_lines
+
 MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
 SMALLEST_SHARE = 0.15  # ... or than this share of the field's height
 MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
+WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
 
 
@@ -72,15 +75,22 @@ class Segmentation:
     _rightmost: list[int] = field(
         default_factory=list, repr=False
     )  # the furthest right edge up to each piece
+    _spans: dict[tuple[int, int], Box] = field(default_factory=dict, repr=False)  # asked for many times
 
     @property
     def count(self) -> int:
         return len(self.boxes)
 
     def span(self, start: int, stop: int) -> Box:
-        box = self.boxes[start]
-        for other in self.boxes[start + 1 : stop]:
-            box = box.union(other)
+        """The box round pieces start..stop-1."""
+        box = self._spans.get((start, stop))
+        if box is None:
+            box = (
+                self.boxes[start]
+                if stop - start == 1
+                else self.span(start, stop - 1).union(self.boxes[stop - 1])
+            )
+            self._spans[(start, stop)] = box
         return box
 
     def joins(self, start: int, stop: int) -> int:
@@ -287,76 +297,6 @@ def _group_box(group: list[int], boxes: list[Box]) -> Box:
     return box
 
 
-STEP_COST = 0.05  # what a cut pays for each column it moves sideways between rows, against a pixel of ink
-CUT_MARGIN = 0.12  # cuts keep this many digit heights from a group's ends and from each other
-CUT_SPACING = 0.2  # a group is offered a cut for about every this many digit heights of its width
-SPLIT_WIDTH = 0.5  # groups wider than this many digit heights are offered cuts
-CUT_BAND = 0.15  # a cut keeps within this many digit heights of the column it is offered at
-
-
-def split_lines(member: np.ndarray, weights: np.ndarray, box: Box, digit_height: float) -> list[np.ndarray]:
-    """Where to cut a group (`member` and `weights` cut to its box) wider than one digit: for each candidate
-    cut, its column in every row of the box (a float; pixels left of it go left), left to right.
-
-    A cut is offered in every stretch CUT_SPACING wide, at the column the fewest strokes cross, and runs from
-    top to bottom along the path that crosses the least ink within CUT_BAND of that column (dynamic
-    programming over the rows, as seam carving does): it weaves between digits that touch or overlap, but
-    cannot slip away to a cheaper gap elsewhere, so digits that overlap too much for a clean cut still get
-    cuts near where they meet. The reader's network decides which pieces are digits."""
-    if box.width < SPLIT_WIDTH * digit_height:
-        return []
-    region = np.where(member, weights, 0).astype(np.float32)
-    region /= max(float(region.max()), 1e-6)
-    centres = _cut_columns(region.sum(axis=0), digit_height)
-    if not centres:
-        return []
-    paths = _banded_seams(region, np.array(centres), max(1, int(CUT_BAND * digit_height)))
-    paths = np.maximum.accumulate(paths, axis=0)  # left to right, never crossing
-    unique = [
-        path for index, path in enumerate(paths) if index == 0 or not np.array_equal(path, paths[index - 1])
-    ]
-    return [path.astype(np.float32) + box.left + 0.5 for path in unique]
-
-
-def _cut_columns(profile: np.ndarray, digit_height: float) -> list[int]:
-    """The column the least ink crosses in every stretch CUT_SPACING wide, kept CUT_MARGIN from the
-    group's ends and from each other."""
-    width = len(profile)
-    margin = max(2, int(CUT_MARGIN * digit_height))
-    step = max(1, int(CUT_SPACING * digit_height))
-    chosen: list[int] = []
-    for start in range(margin, width - margin, step):
-        stretch = profile[start : min(start + step, width - margin)]
-        column = start + int(stretch.argmin())
-        if all(abs(column - other) >= margin for other in chosen):
-            chosen.append(column)
-    return chosen
-
-
-def _banded_seams(region: np.ndarray, centres: np.ndarray, band: int) -> np.ndarray:
-    """For each centre column, the top-to-bottom path within `band` columns of it that crosses the least
-    ink, moving at most a column a row (STEP_COST a move): int (len(centres), height), all at once."""
-    height, width = region.shape
-    columns = centres[:, None] + np.arange(-band, band + 1)[None, :]  # (n, 2 band + 1)
-    inside = (columns >= 0) & (columns < width)
-    ink = np.where(inside[None], region[:, np.clip(columns, 0, width - 1)], np.inf)  # (height, n, 2 band + 1)
-    cost = ink[0].copy()
-    came_from = np.zeros(ink.shape, np.int8)
-    for row in range(1, height):
-        padded = np.pad(cost, ((0, 0), (1, 1)), constant_values=np.inf)
-        left, right = padded[:, :-2] + STEP_COST, padded[:, 2:] + STEP_COST
-        best = np.minimum(np.minimum(left, cost), right)
-        came_from[row] = np.where(cost == best, 0, np.where(left == best, -1, 1))
-        cost = best + ink[row]
-    rows_of = np.arange(len(centres))
-    position = cost.argmin(axis=1)
-    paths = np.empty((len(centres), height), np.int64)
-    for row in range(height - 1, -1, -1):
-        paths[:, row] = columns[rows_of, position]
-        position = position + came_from[row, rows_of, position]
-    return paths
-
-
 def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:
     """The pieces: each group of components, cut along its split lines, numbered left to right."""
     pieces = np.zeros(shape, np.int32)
@@ -367,7 +307,9 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
         window = (slice(box.top, box.bottom), slice(box.left, box.right))
         in_window = labels[window]
         member = in_window == group[0] + 1 if len(group) == 1 else np.isin(in_window, [i + 1 for i in group])
-        lines = [line[:, None] - box.left for line in split_lines(member, weights[window], box, digit_height)]
+        lines = [
+            line[:, None] - box.left for line in split_lines(member, weights[window], box.left, digit_height)
+        ]
         columns = np.arange(box.width, dtype=np.float32)[None, :]
         # Part k holds the group's pixels between line k-1 and line k.
         for left_line, right_line in zip([None, *lines], [*lines, None], strict=True):
@@ -407,7 +349,7 @@ def candidates(segmentation: Segmentation, max_pieces: int = MAX_PIECES) -> list
         for stop in range(start + 1, min(segmentation.count, start + max_pieces) + 1):
             if stop - start > 1 and segmentation.gap_before(stop - 1) > 0.35 * height:
                 break
-            if stop - start > 1 and segmentation.span(start, stop).width > 1.5 * height:
+            if stop - start > 1 and segmentation.span(start, stop).width > WIDEST_DIGIT * height:
                 break
             runs.append((start, stop))
     return runs

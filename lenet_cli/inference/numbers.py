@@ -22,7 +22,7 @@ import numpy as np
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.images.field import clean_ink
 from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
-from lenet_cli.images.resample import resample
+from lenet_cli.images.resample import resample, resample_by_matrices
 from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
 from lenet_cli.inference.numpy_forward import ArrayModel, as_input
 from lenet_cli.inference.predict import expand_inputs, read_sources
@@ -141,7 +141,7 @@ def candidate_input(
     piece_ink = np.where(chosen, ink[window], 0)
     if float(piece_ink.max()) <= 0:  # ink that the noise floor took: the mask alone
         piece_ink = chosen.astype(np.float32)
-    return ink_to_mnist(piece_ink, chosen & mask[window], resample)
+    return ink_to_mnist(piece_ink, chosen & mask[window], resample_by_matrices)
 
 
 def candidate_log_probs(model: Model, inputs_u8: np.ndarray) -> np.ndarray:

@@ -71,8 +71,10 @@ def _conv(images: np.ndarray, weight: np.ndarray, bias: np.ndarray, padding: int
 
 
 def _max_pool(images: np.ndarray) -> np.ndarray:
-    count, channels, height, width = images.shape
-    return images.reshape(count, channels, height // 2, 2, width // 2, 2).max(axis=(3, 5))
+    """2x2 max-pool, stride 2, as the maximum of the four strided views (a reduction over two axes of a
+    reshaped array is some 30 times slower in numpy)."""
+    top = np.maximum(images[:, :, 0::2, 0::2], images[:, :, 0::2, 1::2])
+    return np.maximum(top, np.maximum(images[:, :, 1::2, 0::2], images[:, :, 1::2, 1::2]))
 
 
 def _relu(values: np.ndarray) -> np.ndarray:
