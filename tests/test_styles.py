@@ -19,7 +19,7 @@ from lenet_cli.data.datasets import load_split
 from lenet_cli.formats.checkpoint import resume_config
 from lenet_cli.training import styles
 from lenet_cli.training.fit import TrainingInterrupted, fit
-from lenet_cli.training.style_data import EDITED_CLASSES, SOURCES, as_canvas, edit_digit, make_style_pool
+from lenet_cli.training.style_data import EDITED_CLASSES, SOURCES, as_canvas, edit_digit, holes, make_style_pool
 from lenet_cli.training.style_fonts import INSTALL_HINT, HandFont, find_fonts
 
 FONTS = find_fonts()
@@ -83,6 +83,21 @@ def test_edits_only_add_strokes_near_the_digit(stroke_digits, label):
         margin = 0.35 * canvas.shape[0]
         assert new_rows.min() >= rows.min() - margin and new_rows.max() <= rows.max() + margin
         assert new_cols.min() >= cols.min() - margin and new_cols.max() <= cols.max() + margin
+
+
+def test_an_edit_that_closes_a_loop_is_not_used():
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("L", (28, 28), 0)  # a 7 whose hooked top comes down to where its bar goes
+    ImageDraw.Draw(picture).line([(12, 15), (9, 5), (21, 5), (15, 24)], fill=255, width=3, joint="curve")
+    hooked = as_canvas(np.asarray(picture))
+    assert holes(hooked > 0.35) == 0
+    edits = [edit_digit(hooked, 7, np.random.default_rng(seed)) for seed in range(20)]
+    assert any(edit is None for edit in edits)  # the bar would have made a 9 of it
+    assert all(holes(edit > 0.35) == 0 for edit in edits if edit is not None)
+    ring = np.zeros((20, 20), bool)
+    ring[4:16, 4:7] = ring[4:16, 13:16] = ring[4:7, 4:16] = ring[13:16, 4:16] = True
+    assert holes(ring) == 1 and holes(np.zeros((5, 5), bool)) == 0
 
 
 def test_missing_fonts_are_named_in_one_line_and_the_run_goes_on(

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from lenet_cli.core.errors import ImageError
 from lenet_cli.images.preprocess import normalize_digit
+from lenet_cli.images.segment import label_components
 
 WORK = 48  # side of the canvas digits are drawn and damaged on, before preprocessing to 28x28
 # Checked in styles_edits.png and by the model shipped before them (bench/style_sheets.py). Dropped: an open
@@ -209,7 +210,16 @@ def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.nd
         )  # fmt: skip
     else:
         return None
-    return np.asarray(picture, np.float32) / 255
+    edited = np.asarray(picture, np.float32) / 255
+    if label != 2 and holes(edited > 0.35) > holes(mask):
+        return None  # the edit closed a loop: a barred 7 that looks like a 9 is not a 7 any more
+    return edited
+
+
+def holes(mask: np.ndarray) -> int:
+    """How many regions of paper the ink encloses (the loops of a 0, 6, 8 or 9)."""
+    _, count = label_components(np.pad(~mask, 1, constant_values=True))
+    return count - 1  # all but the paper round the digit, which the padding joins into one
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -236,7 +246,9 @@ def damage(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """`image` (white ink on black) as a scan or photo of it: dark ink on paper, float32 in [0, 1]."""
     ink = Image.fromarray(np.round(image * 255).astype(np.uint8))
     if rng.random() < 0.3:
-        ink = ink.filter(ImageFilter.MaxFilter(3 if rng.random() < 0.7 else 5))  # a thicker pen
+        thicker = ink.filter(ImageFilter.MaxFilter(3 if rng.random() < 0.7 else 5))  # a thicker pen ...
+        if holes(np.asarray(thicker) > 90) <= holes(np.asarray(ink) > 90):
+            ink = thicker  # ... unless it closes a loop (a hooked 7 would become a 9)
     ink_level = np.asarray(ink, np.float32) / 255
     if rng.random() < 0.4:  # broken strokes: a few gaps where the pen skipped
         ys, xs = np.nonzero(ink_level > 0.5)
