@@ -3,7 +3,7 @@
     apt-get install wrk chromium
     python bench/teach_page.py --data-dir ../shared/data/mnist --handwriting ../shared/data/handwriting
 
-One writer: the handwriting folder's writers are not labelled, but its files are every 13th of a source
+One writer (`--writer K`: the K-th block of 40 ids, 0 by default): the handwriting folder's writers are not labelled, but its files are every 13th of a source
 whose writers filled whole sheets, so neighbouring ids are most likely one person's. The 40 lowest ids of
 each class are taken as one writer's; 10 of each class (every fourth) are posted with /collect and the
 other 30 of each class are that writer's other digits, read through /predict before and after teaching.
@@ -38,12 +38,13 @@ WRITER_IDS = 40  # the lowest ids of each class: one writer's
 POSTED_EVERY = 4  # of those, every fourth is posted to /collect (10 per class)
 
 
-def writer_files(handwriting: Path) -> tuple[dict[int, list[Path]], dict[int, list[Path]]]:
-    """(posted, others) per class: files `<digit>-<id>.png`, the WRITER_IDS lowest ids of each class."""
+def writer_files(handwriting: Path, writer: int = 0) -> tuple[dict[int, list[Path]], dict[int, list[Path]]]:
+    """(posted, others) per class: files `<digit>-<id>.png`, the `writer`-th block of WRITER_IDS ids of
+    each class in id order (0: the lowest)."""
     posted, others = {}, {}
     for digit in range(10):
         files = sorted((handwriting / str(digit)).glob("*.png"), key=lambda p: int(p.stem.split("-")[1]))
-        mine = files[:WRITER_IDS]
+        mine = files[writer * WRITER_IDS : (writer + 1) * WRITER_IDS]
         posted[digit] = mine[::POSTED_EVERY]
         others[digit] = [path for index, path in enumerate(mine) if index % POSTED_EVERY]
     return posted, others
@@ -137,16 +138,19 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--seconds", type=int, default=15, help="of wrk, with and without teaching")
     parser.add_argument("--screenshot", type=Path, default=Path("docs/teach.png"))
+    parser.add_argument("--writer", type=int, default=0, help="which block of 40 ids of each class is the writer")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="lenet-teach-"))
-    posted, others = writer_files(args.handwriting)
+    posted, others = writer_files(args.handwriting, args.writer)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "lenet_cli", "serve", str(args.model), "--port", str(port), "--collect",
          str(scratch / "collected"), "--data-dir", args.data_dir, "--checkpoint-dir", str(scratch / "checkpoints")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    figures: dict[str, object] = {"writer": f"the {WRITER_IDS} lowest ids of each class; 10 posted, 30 read"}
+    figures: dict[str, object] = {
+        "writer": f"block {args.writer} of {WRITER_IDS} ids of each class (0: the lowest); 10 posted, 30 read"
+    }
     try:
         line = server.stdout.readline()
         if not line.startswith("Serving "):

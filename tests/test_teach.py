@@ -9,6 +9,7 @@ import signal
 import time
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from idx import synthetic_digits
 from PIL import Image
@@ -217,3 +218,20 @@ def test_train_progress_json_is_hidden_and_adds_only_its_lines(tiny_mnist, tmp_p
     others = [line for line in with_progress.stderr.splitlines() if not line.startswith("{")]
     assert len(others) == len(plain.stderr.splitlines()) and not plain.stderr.count("{")
     assert json.loads(with_progress.stdout).keys() == json.loads(plain.stdout).keys()
+
+
+def test_held_out_drawings_are_read_in_seven_views():
+    from lenet_cli.data.datasets import Split
+    from lenet_cli.serving.teach_run import HELD_OUT_VIEWS, held_out_views
+
+    drawings = torch.zeros(3, 28, 28, dtype=torch.uint8)
+    drawings[:, 8:20, 13:15] = 255  # a 1
+    views = held_out_views(Split(drawings, torch.tensor([1, 1, 7])))
+    assert len(HELD_OUT_VIEWS) == 7 and views.images.shape == (21, 28, 28)
+    assert views.labels.tolist() == [1, 1, 7] * 7
+    assert torch.equal(views.images[:3], drawings)  # the drawing as drawn
+    columns = torch.arange(28.0)
+    centre = lambda image: float((image.float().sum(0) * columns).sum() / image.float().sum())  # noqa: E731
+    assert centre(views.images[3]) == pytest.approx(centre(drawings[0]) + 1, abs=0.01)  # a pixel right
+    assert centre(views.images[6]) == pytest.approx(centre(drawings[0]) - 1, abs=0.01)  # a pixel left
+    assert not torch.equal(views.images[15], drawings[0])  # turned

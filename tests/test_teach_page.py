@@ -69,7 +69,7 @@ def test_teach_on_the_page_then_undo(teaching_server, tmp_path):
         )
         assert page.locator("#teach-status").text_content() == "Done: the taught model answers now."
         cells = page.locator("#teach-table td").all_text_contents()
-        assert cells[0].startswith("your held-out drawings (11)") and cells[3] == "MNIST test set"
+        assert cells[0].startswith("your held-out drawings (11, each read 7 ways)") and cells[3] == "MNIST test set"
         assert all(cell.endswith("%") for cell in cells[1:3] + cells[4:6])
         assert page.locator("#teach-picture rect").count() == 4
         assert shown_label(page) == "1"  # the same drawing, read again by the taught model

@@ -34,6 +34,7 @@ from lenet_cli.formats.shipped import TEACH_RECORD
 from lenet_cli.inference.evaluate import evaluate
 from lenet_cli.serving.teach_run import (
     FEW_HELD_OUT,
+    HELD_OUT_VIEWS,
     MIN_PER_CLASS,
     Figures,
     SwapRule,
@@ -172,8 +173,8 @@ class Teacher:
                 raise LenetError("the server is stopping")
             # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
             self.child = TrainChild(arguments, lambda run: _mark(run, {"status": "learning"}))
-            self._set(state="learning", held_out_count=len(held), learned_count=sum(1 for _ in learn.glob("*/*")),
-                      note=_held_out_note(len(held), unreadable))  # fmt: skip
+            self._set(state="learning", held_out_count=len(held), held_out_views=len(HELD_OUT_VIEWS),
+                      learned_count=sum(1 for _ in learn.glob("*/*")), note=_held_out_note(len(held), unreadable))  # fmt: skip
             if before.test_accuracy is None:  # measured once per model: the taught ones come measured
                 before.test_accuracy = evaluate(before.model, test).accuracy
             figures_before = Figures(measure_held_out(before.model, held), before.test_accuracy)
