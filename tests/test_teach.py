@@ -123,15 +123,17 @@ def test_a_taught_model_that_passes_answers_at_once_and_undo_goes_back(
     )
     state = wait_for_end(client)
     assert state["state"] == "accepted", state
-    assert (
-        state["held_out_count"] == 10 and state["learned_count"] == 50
-    )  # one in five of each class held out
+    # one in five of each class held out and checked on (run-1); then all 60 learned from (run-2)
+    assert state["held_out_count"] == 10 and state["learned_count"] == 60
     assert set(state["before"]) == set(state["after"]) == {"held_out", "test"}
     assert state["note"].startswith("only 10 held-out drawings, so the figures are rough")
-    run_dir = tmp_path / "ck" / "run-1"
+    check_dir, run_dir = tmp_path / "ck" / "run-1", tmp_path / "ck" / "run-2"
+    assert json.loads((check_dir / "teach.json").read_text())["status"] == "checked"
     assert {"last.pt", "metrics.csv", "teach.json", "curves.png"} <= {path.name for path in run_dir.iterdir()}
     record = json.loads((run_dir / "teach.json").read_text())
     assert record["status"] == "accepted" and record["init"]["path"] == str(trained_checkpoint)
+    assert record["checked_by"] == str(check_dir) and state["run"] == str(run_dir)
+    assert record["after"]["held_out"] == json.loads((check_dir / "teach.json").read_text())["after"]["held_out"]
     described = client.get("/model").json()
     assert described["answering"]["path"] == str(run_dir / "last.pt")
     assert described["answering"]["source"] == "taught"

@@ -78,6 +78,40 @@ class TeachSettings:
     checkpoint_dir: Path  # taught runs go to run-N folders here
     names: list[str]
     rule: SwapRule = field(default_factory=SwapRule)
+    learn_all: bool = True  # once the check passes, the model that answers learns from all the drawings
+
+
+class Lessons:
+    """The `lenet train --init` children of one Teach run, one at a time: a check on the learn share, then,
+    if it passes, all the drawings."""
+
+    def __init__(self, settings: TeachSettings):
+        self.settings = settings
+        self.current: TrainChild | None = None
+        self.started: list[TrainChild] = []
+        self.stopping = False
+
+    def start(self, info: ModelInfo, folders: list[Path], checked_by: str | None = None) -> None:
+        if self.stopping:
+            raise LenetError("the server is stopping")
+        # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
+        mark = {"status": "learning", **({"checked_by": checked_by} if checked_by else {})}
+        self.current = TrainChild(train_arguments(info, folders, self.settings), lambda run: _mark(run, mark))
+        self.started.append(self.current)
+
+    def finish(self) -> tuple[Answering, dict[str, Any]]:
+        """Wait for the child; the model it made, loaded."""
+        result = self.current.wait()
+        model, info = load_any_model(result["checkpoint"], "cpu")
+        return Answering(model.eval(), info, "taught", test_accuracy=result["test_accuracy"]), result
+
+    def run_dirs(self) -> list[Path]:
+        return [child.run_dir for child in self.started if child.run_dir is not None]
+
+    def kill(self) -> None:
+        self.stopping = True
+        if self.current is not None:
+            self.current.kill()
 
 
 class Teacher:
@@ -85,47 +119,38 @@ class Teacher:
 
     def __init__(self, settings: TeachSettings, answering: Answering, use: Callable[[Answering], None]):
         _import_readers()
-
         self.settings, self.answering, self.use = settings, answering, use
         self.before_runs: list[Answering] = []  # what undo goes back to, the latest last
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"state": "idle"}
-        self.child: TrainChild | None = None
+        self.lessons = Lessons(settings)
         self.thread: threading.Thread | None = None
         self.stopping = False
         self.started_at = 0.0
 
-    def counts(self) -> dict[str, int]:
-        folder = self.settings.collect_dir
-        return {str(label): sum(1 for _ in (folder / str(label)).glob("*.png"))
-                if (folder / str(label)).is_dir() else 0 for label in range(len(self.settings.names))}  # fmt: skip
+    @property
+    def child(self) -> TrainChild | None:
+        """The `lenet train` child learning now, if any."""
+        return self.lessons.current
 
     def status(self) -> dict[str, Any]:
         with self.lock:
             document = dict(self.state)
         if document["state"] == "learning" and self.child is not None:
             document["progress"] = self.child.progress()
-        counts = self.counts()
+        counts = collected_counts(self.settings)
         document.update(counts=counts, needed_per_class=MIN_PER_CLASS, missing=missing_per_class(counts),
                         can_undo=bool(self.before_runs) and document["state"] not in RUNNING)  # fmt: skip
         return document
 
     def start(self) -> dict[str, Any]:
         """Begin a run, or Refused: one is running, too few drawings, no dataset, a model it cannot teach."""
-        if self.answering.info.format != "checkpoint":
-            raise Refused(422, f"teaching starts from a lenet checkpoint; {self.answering.info.path} is an "
-                          f"{self.answering.info.format} export: serve the checkpoint it came from")  # fmt: skip
-        missing = missing_per_class(self.counts())
-        if missing:
-            more = ", ".join(
-                f"{count} more of {self.settings.names[int(name)]}" for name, count in missing.items()
-            )
-            raise Refused(422, f"teaching needs at least {MIN_PER_CLASS} drawings of each digit; save {more}")
+        refuse_untaught(self.answering, collected_counts(self.settings), self.settings.names)
         test = dataset_test_set(self.answering.info.dataset, self.settings.data_dir)
         with self.lock:
             if self.state["state"] in RUNNING:
                 raise Refused(409, "a teaching run is under way; wait for it to end")
-            self.started_at, self.child = time.monotonic(), None
+            self.started_at, self.lessons = time.monotonic(), Lessons(self.settings)
             self.state = {"state": "starting", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "from": self.answering.info.path}  # fmt: skip
             self.thread = threading.Thread(
@@ -150,8 +175,7 @@ class Teacher:
     def stop(self) -> None:
         """The server stops: end the child at once and leave no run folder of it behind."""
         self.stopping = True
-        if self.child is not None:
-            self.child.kill()
+        self.lessons.kill()
         if self.thread is not None:
             self.thread.join(timeout=30)
 
@@ -164,30 +188,49 @@ class Teacher:
         try:
             sets = make_folder(self.settings.checkpoint_dir / "teach-sets", "folder ")
             workspace = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=sets))
-            learn, held_dir, unreadable = split_drawings(
-                self.settings.collect_dir, workspace, self.settings.names
-            )
+            learn, held_dir, unreadable = split_drawings(self.settings.collect_dir, workspace, self.settings.names)
             held = labelled_split(held_dir, self.settings.names)
-            arguments = train_arguments(before.info, learn, self.settings)
-            if self.stopping:
-                raise LenetError("the server is stopping")
-            # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
-            self.child = TrainChild(arguments, lambda run: _mark(run, {"status": "learning"}))
-            self._set(state="learning", held_out_count=len(held), held_out_views=len(HELD_OUT_VIEWS),
+            self._set(held_out_count=len(held), held_out_views=len(HELD_OUT_VIEWS),
                       learned_count=sum(1 for _ in learn.glob("*/*")), note=_held_out_note(len(held), unreadable))  # fmt: skip
+            self.lessons.start(before.info, [learn])
+            self._set(state="learning", phase="check")
             if before.test_accuracy is None:  # measured once per model: the taught ones come measured
                 before.test_accuracy = evaluate(before.model, test).accuracy
             figures_before = Figures(measure_held_out(before.model, held), before.test_accuracy)
             self._set(before=figures_before.to_dict())
-            result = self.child.wait()
+            checked, result = self.lessons.finish()
             self._set(state="measuring", run=result["run_dir"])
-            model, info = load_any_model(result["checkpoint"], "cpu")
             # The child tested this model on the same test set as it ended; only the drawings are left.
-            figures_after = Figures(measure_held_out(model.eval(), held), result["test_accuracy"])
-            taught = Answering(model, info, "taught", test_accuracy=result["test_accuracy"])
-            self._decide(taught, figures_before, figures_after, Path(result["run_dir"]))
+            figures_after = Figures(measure_held_out(checked.model, held), result["test_accuracy"])
+            run_dir = Path(result["run_dir"])
+            if self.settings.learn_all and self.settings.rule.refusal(figures_before, figures_after) is None:
+                checked, figures_after, run_dir = self._learn_all(
+                    before, [learn, held_dir], figures_before, figures_after, run_dir
+                )
+            self._decide(checked, figures_before, figures_after, run_dir)
         except Exception as error:  # noqa: BLE001 - the thread's end: every failure is told to the page
             self._fail(error, workspace)
+
+    def _learn_all(
+        self,
+        before: Answering,
+        folders: list[Path],
+        figures_before: Figures,
+        checked: Figures,
+        check_dir: Path,
+    ) -> tuple[Answering, Figures, Path]:
+        """The held-out drawings showed that teaching helps; the model that answers then learns from all the
+        drawings, as `lenet train --images` on the command line would. Its held-out figure is the check's."""
+        _mark(
+            check_dir, {"status": "checked", "before": figures_before.to_dict(), "after": checked.to_dict()}
+        )
+        self.lessons.start(before.info, folders, checked_by=str(check_dir))
+        self._set(state="learning", phase="all")
+        taught, result = self.lessons.finish()
+        self._set(
+            run=result["run_dir"], learned_count=sum(1 for folder in folders for _ in folder.glob("*/*"))
+        )
+        return taught, Figures(checked.held_out, result["test_accuracy"]), Path(result["run_dir"])
 
     def _decide(self, taught: Answering, before: Figures, after: Figures, run_dir: Path) -> None:
         refusal = self.settings.rule.refusal(before, after)
@@ -205,7 +248,7 @@ class Teacher:
     def _fail(self, error: Exception, workspace: Path | None) -> None:
         run_dir = self.child.run_dir if self.child else None
         if self.stopping:  # the server is stopping: nothing of this run is kept
-            for folder in (run_dir, workspace):
+            for folder in [*self.lessons.run_dirs(), workspace]:
                 if folder is not None:
                     shutil.rmtree(folder, ignore_errors=True)
             self._set(state="stopped")
@@ -221,6 +264,24 @@ class Teacher:
         return round(time.monotonic() - self.started_at, 1)
 
 
+def collected_counts(settings: TeachSettings) -> dict[str, int]:
+    """How many drawings of each class are saved in --collect's folder."""
+    folder = settings.collect_dir
+    return {str(label): sum(1 for _ in (folder / str(label)).glob("*.png"))
+            if (folder / str(label)).is_dir() else 0 for label in range(len(settings.names))}  # fmt: skip
+
+
+def refuse_untaught(answering: Answering, counts: dict[str, int], names: list[str]) -> None:
+    """Refused when the model answering cannot be taught (an export) or drawings are missing."""
+    if answering.info.format != "checkpoint":
+        raise Refused(422, f"teaching starts from a lenet checkpoint; {answering.info.path} is an "
+                      f"{answering.info.format} export: serve the checkpoint it came from")  # fmt: skip
+    missing = missing_per_class(counts)
+    if missing:
+        more = ", ".join(f"{count} more of {names[int(name)]}" for name, count in missing.items())
+        raise Refused(422, f"teaching needs at least {MIN_PER_CLASS} drawings of each digit; save {more}")
+
+
 def dataset_test_set(dataset: str, data_dir: Path) -> Split:
     """The dataset's test set from --data-dir, or Refused saying what is needed (nothing is downloaded
     by the server; teaching without the dataset mixed in would make the model forget it)."""
@@ -234,9 +295,10 @@ def dataset_test_set(dataset: str, data_dir: Path) -> Split:
     return test
 
 
-def train_arguments(info: ModelInfo, learn: Path, settings: TeachSettings) -> list[str]:
-    """`lenet train`'s arguments for a run: the command line's own fine-tune, on the learn share."""
-    return ["--init", info.path, "--images", str(learn), "--epochs", "1", "--dataset", info.dataset,
+def train_arguments(info: ModelInfo, folders: list[Path], settings: TeachSettings) -> list[str]:
+    """`lenet train`'s arguments for a run: the command line's own fine-tune, on these folders."""
+    images = [argument for folder in folders for argument in ("--images", str(folder))]
+    return ["--init", info.path, *images, "--epochs", "1", "--dataset", info.dataset,
             "--data-dir", str(settings.data_dir), "--checkpoint-dir", str(settings.checkpoint_dir),
             "--device", "cpu"]  # fmt: skip
 

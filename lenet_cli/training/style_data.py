@@ -210,10 +210,13 @@ def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.nd
         )  # fmt: skip
     else:
         return None
-    edited = np.asarray(picture, np.float32) / 255
-    if label != 2 and holes(edited > 0.35) > holes(mask):
-        return None  # the edit closed a loop: a barred 7 that looks like a 9 is not a 7 any more
-    return edited
+    return _unless_it_closes_a_loop(np.asarray(picture, np.float32) / 255, mask, label)
+
+
+def _unless_it_closes_a_loop(edited: np.ndarray, mask: np.ndarray, label: int) -> np.ndarray | None:
+    """None where the edit closed a loop the digit did not have (a barred 7 that looks like a 9 is not a 7
+    any more); a 2's loop is the edit itself."""
+    return None if label != 2 and holes(edited > 0.35) > holes(mask) else edited
 
 
 def holes(mask: np.ndarray) -> int:
