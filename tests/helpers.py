@@ -172,3 +172,26 @@ def start_serve(arguments: list[str], cwd: Path) -> tuple[subprocess.Popen, str]
         process.kill()
         raise AssertionError(line + process.stderr.read())
     return process, line.split(" at ")[1].split()[0]
+
+
+def stop_and_resume(config, tmp_path: Path, flag: str, at_step: int = 30) -> tuple[dict, Path]:
+    """Stop a run of `config` with a real SIGINT after `at_step` steps, check that `--flag` cannot change
+    when resuming, and resume it to the end: (its final weights, a copy of the stopped checkpoint)."""
+    import shutil
+
+    import pytest
+    import torch
+
+    from lenet_cli.formats.checkpoint import resume_config
+    from lenet_cli.training.fit import TrainingInterrupted, fit
+
+    with pytest.raises(TrainingInterrupted) as stopped:
+        fit(config, on_step=interrupt_at(at_step), run_outputs=False)
+    checkpoint = stopped.value.checkpoint
+    kept = tmp_path / "stopped.pt"
+    shutil.copy(checkpoint, kept)
+    with pytest.raises(Exception, match=rf"--{flag} cannot change when resuming"):
+        resume_config(checkpoint, {flag: False})
+    resumed = fit(resume_config(checkpoint, {}), resume_from=checkpoint, run_outputs=False)
+    return torch.load(resumed.checkpoint, weights_only=True)["model"], kept
+

@@ -1,20 +1,18 @@
 """`lenet train --cuts`: the reader's cuts of composed numbers, labelled by whose ink they hold, taught with
 bad cuts as no digit, mixed into training exactly and resumably."""
 
-import shutil
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import interrupt_at, invoke
+from helpers import invoke, stop_and_resume
 from PIL import Image, ImageDraw
 
 from lenet_cli.core.config import TrainConfig
-from lenet_cli.formats.checkpoint import resume_config
 from lenet_cli.training import cuts
 from lenet_cli.training.cut_data import NOT_A_DIGIT, cut_field
-from lenet_cli.training.fit import TrainingInterrupted, fit
+from lenet_cli.training.fit import fit
 from lenet_cli.training.loop import batch_loss
 
 
@@ -74,15 +72,7 @@ def test_cuts_runs_are_reproducible_and_resume_bit_identically(tiny_mnist, tmp_p
     plain = torch.load(fit(config.with_changes(cuts=False), run_outputs=False).checkpoint, weights_only=True)
     assert not all(torch.equal(plain["model"][key], reference["model"][key]) for key in again)
 
-    with pytest.raises(TrainingInterrupted) as stopped:  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
-        fit(config, on_step=interrupt_at(30), run_outputs=False)
-    checkpoint = stopped.value.checkpoint
-    kept = tmp_path / "stopped.pt"
-    shutil.copy(checkpoint, kept)
-    with pytest.raises(Exception, match=r"--cuts cannot change when resuming"):
-        resume_config(checkpoint, {"cuts": False})
-    resumed = fit(resume_config(checkpoint, {}), resume_from=checkpoint, run_outputs=False)
-    final = torch.load(resumed.checkpoint, weights_only=True)["model"]
+    final, kept = stop_and_resume(config, tmp_path, "cuts")  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
     assert all(torch.equal(final[key], reference["model"][key]) for key in final)
 
     monkeypatch.setattr(cuts, "POOL_SIZE", 50)  # a pool that differs from the one it was trained on

@@ -7,19 +7,24 @@ installs them and sets LENET_FONT_TESTS=required, so there it fails instead of s
 """
 
 import os
-import shutil
 
 import numpy as np
 import pytest
 import torch
-from helpers import digits_in_class_folders, interrupt_at, invoke
+from helpers import digits_in_class_folders, invoke, stop_and_resume
 
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.checkpoint import resume_config
 from lenet_cli.training import styles
-from lenet_cli.training.fit import TrainingInterrupted, fit
-from lenet_cli.training.style_data import EDITED_CLASSES, SOURCES, as_canvas, edit_digit, holes, make_style_pool
+from lenet_cli.training.fit import fit
+from lenet_cli.training.style_data import (
+    EDITED_CLASSES,
+    SOURCES,
+    as_canvas,
+    edit_digit,
+    holes,
+    make_style_pool,
+)
 from lenet_cli.training.style_fonts import INSTALL_HINT, HandFont, find_fonts
 
 FONTS = find_fonts()
@@ -148,15 +153,7 @@ def test_styles_runs_are_reproducible_and_resume_bit_identically(
     )
     assert not all(torch.equal(plain["model"][key], reference[key]) for key in reference)
 
-    with pytest.raises(TrainingInterrupted) as stopped:  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
-        fit(config, on_step=interrupt_at(30), run_outputs=False)
-    checkpoint = stopped.value.checkpoint
-    kept = tmp_path / "stopped.pt"
-    shutil.copy(checkpoint, kept)
-    with pytest.raises(Exception, match=r"--styles cannot change when resuming"):
-        resume_config(checkpoint, {"styles": False})
-    resumed = fit(resume_config(checkpoint, {}), resume_from=checkpoint, run_outputs=False)
-    final = torch.load(resumed.checkpoint, weights_only=True)["model"]
+    final, kept = stop_and_resume(config, tmp_path, "styles")  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
     assert all(torch.equal(final[key], reference[key]) for key in reference)
 
     monkeypatch.setattr(styles, "POOL_SIZE", 100)  # what other fonts on another machine would do

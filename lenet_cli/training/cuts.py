@@ -9,7 +9,6 @@ like any other; `lenet read` takes its low confidence on a bad cut as the cost o
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -19,31 +18,21 @@ from lenet_cli.core.config import CUT_SHARE, TrainConfig
 from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split
 from lenet_cli.training.cut_data import NOT_A_DIGIT, make_cut_pool
-from lenet_cli.training.own_images import EpochExtras, extras_plan
+from lenet_cli.training.own_images import MadePool
 
 POOL_SIZE = 20_000  # pieces cut per run; at most half of them bad cuts
 
 
-class ReaderCuts:
+class ReaderCuts(MadePool):
     """The cut pool on the device, its digest and its share of every batch."""
+
+    salt = 5_000_011
 
     def __init__(
         self, images_u8: np.ndarray, labels: np.ndarray, per_batch: int, seed: int, device: torch.device
     ):
-        self.images_u8 = torch.from_numpy(images_u8).to(device)
-        self.labels = torch.from_numpy(labels).to(device)
-        self.per_batch, self.seed = per_batch, seed
+        super().__init__(images_u8, labels, per_batch, seed, device)
         self.bad = int((labels == NOT_A_DIGIT).sum())
-        digest = hashlib.sha256(images_u8.tobytes())
-        digest.update(labels.tobytes())
-        self.digest = digest.hexdigest()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
-        generator = torch.Generator().manual_seed((self.seed + 1) * 5_000_011 + epoch)
-        return extras_plan(self.images_u8, self.labels, self.per_batch, steps, generator)
 
     def identity(self) -> dict[str, Any]:
         """Recorded in every checkpoint: how many pieces, how many bad, and their digest."""

@@ -9,7 +9,6 @@ and a resume whose pool differs (other fonts on this machine) is refused by name
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -18,31 +17,22 @@ import torch
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split
-from lenet_cli.training.own_images import EpochExtras, extras_plan
+from lenet_cli.training.own_images import MadePool
 from lenet_cli.training.style_data import SOURCES, StylePool, make_style_pool
 from lenet_cli.training.style_fonts import FoundFonts, find_fonts
 
 POOL_SIZE = 10_000  # style digits made per run; each is seen about twice an epoch, differently augmented
 
 
-class StyleMix:
+class StyleMix(MadePool):
     """The style pool on the device, what it was made from, and its share of every batch."""
 
+    salt = 3_000_017
+
     def __init__(self, pool: StylePool, fonts: FoundFonts, per_batch: int, seed: int, device: torch.device):
-        self.images_u8 = torch.from_numpy(pool.images_u8).to(device)
-        self.labels = torch.from_numpy(pool.labels).to(device)
-        self.per_batch, self.seed, self.fonts = per_batch, seed, fonts
+        super().__init__(pool.images_u8, pool.labels, per_batch, seed, device)
+        self.fonts = fonts
         self.counts = {name: int((pool.sources == index).sum()) for index, name in enumerate(SOURCES)}
-        digest = hashlib.sha256(pool.images_u8.tobytes())
-        digest.update(pool.labels.tobytes())
-        self.digest = digest.hexdigest()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
-        generator = torch.Generator().manual_seed((self.seed + 1) * 3_000_017 + epoch)
-        return extras_plan(self.images_u8, self.labels, self.per_batch, steps, generator)
 
     def identity(self) -> dict[str, Any]:
         """Recorded in every checkpoint: what the pool was made from, and its digest."""
