@@ -38,22 +38,14 @@ from pathlib import Path
 
 import httpx
 import requests
-from serve_load import descendants, free_port, image_sets  # bench/, this script's folder
+from serve_load import LUA as LOAD_LUA  # bench/, this script's folder
+from serve_load import descendants, free_port, image_sets
 
-LUA = """
-local bodies, index, threads = {}, 0, {}
+# serve_load's script, counting the statuses too (a killed worker must not turn into 5xx answers).
+LUA = LOAD_LUA + """
+local threads = {}
 statuses = {}  -- a global: done() reads each thread's with thread:get
 setup = function(thread) table.insert(threads, thread) end
-init = function(args)
-  for _, path in ipairs(args) do
-    local file = io.open(path, "rb"); table.insert(bodies, file:read("*a")); file:close()
-  end
-  index = math.random(#bodies)
-end
-request = function()
-  index = index % #bodies + 1
-  return wrk.format("POST", "/predict", {["Content-Type"] = "image/png"}, bodies[index])
-end
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
 end

@@ -86,10 +86,23 @@ def parse_length(text: str | None) -> tuple[int, int] | None:
     return bounds
 
 
-def read_number(
-    model: Model, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
-) -> Reading:
-    """Read the number written in `grey` (H, W grey levels). Raises ImageError when nothing can be read."""
+@dataclass
+class Candidates:
+    """A field cut as the reader cuts it: the cleaned ink at the working size, the pieces, the runs of pieces
+    that could be digits and each run's 28x28 input."""
+
+    scale: int  # the field was worked on at 1/scale of its size
+    ink: np.ndarray
+    mask: np.ndarray
+    segmentation: Segmentation
+    runs: list[tuple[int, int]]
+    inputs: np.ndarray  # uint8 (len(runs), 28, 28)
+
+
+def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
+    """Clean `grey` (H, W grey levels), cut it into pieces and put every candidate digit into MNIST form: what
+    the network is shown, here and when `lenet train --cuts` learns from the reader's cuts. Raises
+    ImageError when nothing can be cut."""
     scale = max(1, min(grey.shape[0] // WORKING_HEIGHT, grey.shape[1] // 8))
     if scale > 1:
         height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
@@ -106,6 +119,15 @@ def read_number(
         raise ImageError("no digit found (only specks, dots, dashes or ruled lines)")
     runs = candidates(segmentation)
     inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
+    return Candidates(scale, ink, mask, segmentation, runs, inputs)
+
+
+def read_number(
+    model: Model, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
+) -> Reading:
+    """Read the number written in `grey` (H, W grey levels). Raises ImageError when nothing can be read."""
+    cut = cut_into_candidates(grey, invert)
+    scale, ink, segmentation, runs, inputs = cut.scale, cut.ink, cut.segmentation, cut.runs, cut.inputs
     log_probs = candidate_log_probs(model, inputs)
     class_scores = scores_of(segmentation, runs, log_probs)
     path = best_path(segmentation, runs, class_scores, length)
@@ -257,7 +279,9 @@ def inputs_strip(digits: list[ReadDigit], gap: int = 2) -> np.ndarray:
 
 
 def read_source(model: Model, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
-    grey = decode_grey(io.BytesIO(source)) if isinstance(source, (bytes, bytearray)) else read_grey(Path(source))
+    grey = (
+        decode_grey(io.BytesIO(source)) if isinstance(source, (bytes, bytearray)) else read_grey(Path(source))
+    )
     return read_number(model, grey, invert, length)
 
 

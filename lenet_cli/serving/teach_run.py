@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import signal
 import subprocess
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lenet_cli.core.errors import LenetError
@@ -129,11 +132,6 @@ def measure_held_out(model: nn.Module, held_out: Split) -> float:
 
 def held_out_views(held_out: Split) -> Split:
     """Every held-out drawing in each of HELD_OUT_VIEWS, uint8 like the drawings."""
-    import math
-
-    import torch
-    import torch.nn.functional as F
-
     images = held_out.images.float().div(255)[:, None]
     views = []
     for shift_x, shift_y, degrees in HELD_OUT_VIEWS:

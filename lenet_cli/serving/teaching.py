@@ -85,14 +85,13 @@ class Lessons:
     """The `lenet train --init` children of one Teach run, one at a time: a check on the learn share, then,
     if it passes, all the drawings."""
 
-    def __init__(self, settings: TeachSettings):
-        self.settings = settings
+    def __init__(self, settings: TeachSettings, stopping: threading.Event):
+        self.settings, self.stopping = settings, stopping  # the server's: set once it stops
         self.current: TrainChild | None = None
         self.started: list[TrainChild] = []
-        self.stopping = False
 
     def start(self, info: ModelInfo, folders: list[Path], checked_by: str | None = None) -> None:
-        if self.stopping:
+        if self.stopping.is_set():
             raise LenetError("the server is stopping")
         # Marked at once: a run folder of a server killed outright is never taken for an accepted model.
         mark = {"status": "learning", **({"checked_by": checked_by} if checked_by else {})}
@@ -109,7 +108,6 @@ class Lessons:
         return [child.run_dir for child in self.started if child.run_dir is not None]
 
     def kill(self) -> None:
-        self.stopping = True
         if self.current is not None:
             self.current.kill()
 
@@ -123,9 +121,9 @@ class Teacher:
         self.before_runs: list[Answering] = []  # what undo goes back to, the latest last
         self.lock = threading.Lock()
         self.state: dict[str, Any] = {"state": "idle"}
-        self.lessons = Lessons(settings)
+        self.stopping = threading.Event()  # set when the server stops
+        self.lessons = Lessons(settings, self.stopping)
         self.thread: threading.Thread | None = None
-        self.stopping = False
         self.started_at = 0.0
 
     @property
@@ -150,7 +148,7 @@ class Teacher:
         with self.lock:
             if self.state["state"] in RUNNING:
                 raise Refused(409, "a teaching run is under way; wait for it to end")
-            self.started_at, self.lessons = time.monotonic(), Lessons(self.settings)
+            self.started_at, self.lessons = time.monotonic(), Lessons(self.settings, self.stopping)
             self.state = {"state": "starting", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                           "from": self.answering.info.path}  # fmt: skip
             self.thread = threading.Thread(
@@ -174,7 +172,7 @@ class Teacher:
 
     def stop(self) -> None:
         """The server stops: end the child at once and leave no run folder of it behind."""
-        self.stopping = True
+        self.stopping.set()
         self.lessons.kill()
         if self.thread is not None:
             self.thread.join(timeout=30)
@@ -238,7 +236,7 @@ class Teacher:
                   "before": before.to_dict(), "after": after.to_dict(), "init": taught.info.record.get("init")}  # fmt: skip
         _mark(run_dir, record)
         with self.lock:
-            if refusal is None and not self.stopping:
+            if refusal is None and not self.stopping.is_set():
                 self.before_runs.append(self.answering)
                 self.answering = taught
                 self.use(taught)  # one assignment: the next forward pass uses the new model whole
@@ -247,7 +245,7 @@ class Teacher:
 
     def _fail(self, error: Exception, workspace: Path | None) -> None:
         run_dir = self.child.run_dir if self.child else None
-        if self.stopping:  # the server is stopping: nothing of this run is kept
+        if self.stopping.is_set():  # the server is stopping: nothing of this run is kept
             for folder in [*self.lessons.run_dirs(), workspace]:
                 if folder is not None:
                     shutil.rmtree(folder, ignore_errors=True)

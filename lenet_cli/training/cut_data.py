@@ -22,9 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.field import clean_ink
-from lenet_cli.images.segment import NotANumber, candidates, segment
-from lenet_cli.inference.numbers import candidate_input
+from lenet_cli.inference.numbers import cut_into_candidates
 
 NOT_A_DIGIT = 10  # the label of a bad cut: not one digit
 GAP_RANGES = ((0.1, 0.5), (-0.06, 0.08), (-0.28, -0.04))  # apart, touching, overlapping (digit heights)
@@ -74,16 +72,17 @@ def cut_number(
 def cut_field(grey: np.ndarray, owner: np.ndarray, digits: list[int]) -> list[tuple[np.ndarray, int]]:
     """Each candidate the reader cuts from `grey` in MNIST form, with its label: the digit whose ink it
     holds (`owner`: 1-based index into `digits` of each pixel's digit, 0 for paper), or NOT_A_DIGIT.
-    None when the reader finds nothing to cut; candidates neither one digit nor clearly bad are left out."""
+    None when the reader finds nothing to cut; candidates neither one digit nor clearly bad are left out.
+    The field is cut by the reader's own `cut_into_candidates`, so these are the pieces it will be shown."""
     try:
-        ink, mask = clean_ink(grey)
-        segmentation = segment(mask, ink)
-    except (ImageError, NotANumber):
+        cut = cut_into_candidates(grey)
+    except ImageError:
         return []
+    mask, pieces = cut.mask, cut.segmentation.labels
     digit_ink = [np.count_nonzero(mask & (owner == index + 1)) for index in range(len(digits))]
     found = []
-    for start, stop in candidates(segmentation):
-        chosen = (segmentation.labels > start) & (segmentation.labels <= stop) & mask
+    for (start, stop), seen in zip(cut.runs, cut.inputs, strict=True):
+        chosen = (pieces > start) & (pieces <= stop) & mask
         shares = np.array([
             np.count_nonzero(chosen & (owner == index + 1)) / max(total, 1) for index, total in enumerate(digit_ink)
         ])  # fmt: skip
@@ -95,7 +94,7 @@ def cut_field(grey: np.ndarray, owner: np.ndarray, digits: list[int]) -> list[tu
             label = NOT_A_DIGIT
         else:
             continue
-        found.append((candidate_input(segmentation, ink, mask, start, stop), label))
+        found.append((seen, label))
     return found
 
 
