@@ -55,7 +55,7 @@ SETTINGS = {
     "textured": Setting(gap=(0.05, 0.4), texture=1.0),
     "cheque": Setting(
         gap=(-0.12, 0.4), separators=0.6, dash=0.3, underline=0.4, box=0.4, texture=0.7, slant=0.25
-    ),  # fmt: skip
+    ),
 }
 LENGTHS = np.arange(1, 8)
 LENGTH_WEIGHTS = np.array([0.04, 0.08, 0.14, 0.26, 0.26, 0.12, 0.10])
@@ -124,8 +124,15 @@ def compose(rng: np.random.Generator, setting: Setting, sources: dict) -> tuple[
 
     margin = int(digit_h * rng.uniform(0.2, 0.6))
     dash = rng.random() < setting.dash
-    width = int(margin * 2 + sum(g[0].shape[1] if not isinstance(g[0], str) else digit_h * 0.3 for g in glyphs)
-                + sum(max(g[1], -0.5 * digit_h) for g in glyphs) + (digit_h * 1.3 if dash else 0)) + 4  # fmt: skip
+    width = (
+        int(
+            margin * 2
+            + sum(g[0].shape[1] if not isinstance(g[0], str) else digit_h * 0.3 for g in glyphs)
+            + sum(max(g[1], -0.5 * digit_h) for g in glyphs)
+            + (digit_h * 1.3 if dash else 0)
+        )
+        + 4
+    )
     ink = np.zeros((height, max(width, height)), np.float32)
     top = (height - digit_h) / 2 + digit_h * rng.uniform(-0.08, 0.08)
     baseline = top + digit_h
@@ -140,8 +147,11 @@ def compose(rng: np.random.Generator, setting: Setting, sources: dict) -> tuple[
             cx, cy = x + radius, baseline - radius + digit_h * rng.uniform(-0.03, 0.05)
             pen.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=255)
             if rng.random() < 0.5:  # a comma's tail
-                pen.line([(cx + radius * 0.5, cy), (cx - radius * 1.2, cy + radius * 3.2)], fill=255,
-                         width=max(1, round(radius * 0.9)))  # fmt: skip
+                pen.line(
+                    [(cx + radius * 0.5, cy), (cx - radius * 1.2, cy + radius * 3.2)],
+                    fill=255,
+                    width=max(1, round(radius * 0.9)),
+                )
             x += radius * 2
             continue
         left, row = int(round(x)), int(round(top + jitter))
@@ -167,14 +177,21 @@ def compose(rng: np.random.Generator, setting: Setting, sources: dict) -> tuple[
     pen = ImageDraw.Draw(lines)
     if rng.random() < setting.underline:
         y = baseline + digit_h * rng.uniform(-0.02, 0.15)
-        pen.line([(margin * rng.uniform(0.2, 1), y), (x + margin * rng.uniform(0, 1), y + rng.uniform(-3, 3))],
-                 fill=int(rng.integers(180, 256)), width=int(rng.integers(1, 4)))  # fmt: skip
+        pen.line(
+            [(margin * rng.uniform(0.2, 1), y), (x + margin * rng.uniform(0, 1), y + rng.uniform(-3, 3))],
+            fill=int(rng.integers(180, 256)),
+            width=int(rng.integers(1, 4)),
+        )
     if rng.random() < setting.box:
         edge = int(rng.integers(1, 3))
         inset = int(rng.integers(0, 4))
         w, h = ink.shape[1] - 1, height - 1
-        sides = [((inset, inset), (w - inset, inset)), ((inset, h - inset), (w - inset, h - inset)),
-                 ((inset, inset), (inset, h - inset)), ((w - inset, inset), (w - inset, h - inset))]  # fmt: skip
+        sides = [
+            ((inset, inset), (w - inset, inset)),
+            ((inset, h - inset), (w - inset, h - inset)),
+            ((inset, inset), (inset, h - inset)),
+            ((w - inset, inset), (w - inset, h - inset)),
+        ]
         for side in sides:
             if rng.random() < 0.7:
                 pen.line(side, fill=int(rng.integers(150, 256)), width=edge)

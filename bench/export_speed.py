@@ -69,11 +69,15 @@ def main() -> None:
 
     torch_logits = torch.cat(torch_batches()).numpy()
     onnx_logits = np.concatenate([out[0] for out in onnx_batches()])
-    print(f"{threads} threads each; largest |logit difference| on 10,000 images: "
-          f"{np.abs(torch_logits - onnx_logits).max():.2e}, same class for "
-          f"{(torch_logits.argmax(1) == onnx_logits.argmax(1)).mean():.2%}")  # fmt: skip
-    rows = {"10,000 images, batch 1,000": (torch_batches, onnx_batches, len(images)),
-            f"{args.singles:,} images, batch 1": (torch_singles, onnx_singles, args.singles)}  # fmt: skip
+    print(
+        f"{threads} threads each; largest |logit difference| on 10,000 images: "
+        f"{np.abs(torch_logits - onnx_logits).max():.2e}, same class for "
+        f"{(torch_logits.argmax(1) == onnx_logits.argmax(1)).mean():.2%}"
+    )
+    rows = {
+        "10,000 images, batch 1,000": (torch_batches, onnx_batches, len(images)),
+        f"{args.singles:,} images, batch 1": (torch_singles, onnx_singles, args.singles),
+    }
     print(f"{'':<28} {'torch eager':>22} {'onnxruntime':>22} {'speed-up':>9}")
     for name, (torch_run, onnx_run, count) in rows.items():
         torch_s, onnx_s = [], []
@@ -81,8 +85,10 @@ def main() -> None:
             torch_s.append(timed(torch_run))
             onnx_s.append(timed(onnx_run))
         t, o = statistics.median(torch_s), statistics.median(onnx_s)
-        print(f"{name:<28} {t * 1000:>8.1f} ms {count / t:>7,.0f} img/s {o * 1000:>8.1f} ms {count / o:>7,.0f} img/s"
-              f" {t / o:>8.2f}x")  # fmt: skip
+        print(
+            f"{name:<28} {t * 1000:>8.1f} ms {count / t:>7,.0f} img/s {o * 1000:>8.1f} ms {count / o:>7,.0f} img/s"
+            f" {t / o:>8.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,22 @@ from lenet_cli.images.preprocess import load_digit
 
 # (format, Pillow mode) for every kind of file lenet reads.
 KINDS = [
-    ("PNG", "L"), ("PNG", "RGB"), ("PNG", "RGBA"), ("PNG", "P"), ("PNG", "I;16"), ("JPEG", "L"), ("JPEG", "RGB"),
-    ("GIF", "P"), ("BMP", "RGB"), ("TIFF", "L"), ("TIFF", "RGB"), ("WEBP", "RGB"), ("PPM", "L"), ("PPM", "RGB"),
+    ("PNG", "L"),
+    ("PNG", "RGB"),
+    ("PNG", "RGBA"),
+    ("PNG", "P"),
+    ("PNG", "I;16"),
+    ("JPEG", "L"),
+    ("JPEG", "RGB"),
+    ("GIF", "P"),
+    ("BMP", "RGB"),
+    ("TIFF", "L"),
+    ("TIFF", "RGB"),
+    ("WEBP", "RGB"),
+    ("PPM", "L"),
+    ("PPM", "RGB"),
     ("PPM", "1"),
-]  # fmt: skip
+]
 
 
 def base_files(size: int = 48) -> list[tuple[str, bytes]]:
@@ -106,8 +118,10 @@ def main() -> None:
     started = time.perf_counter()
     outcomes = fuzz(args.count, args.seed)
     seconds = time.perf_counter() - started
-    print(f"{args.count:,} mutated files of {len(KINDS)} kinds, seed {args.seed}: {seconds:.1f} s "
-          f"({seconds / args.count * 1000:.2f} ms each), no exception other than ImageError, no hang")  # fmt: skip
+    print(
+        f"{args.count:,} mutated files of {len(KINDS)} kinds, seed {args.seed}: {seconds:.1f} s "
+        f"({seconds / args.count * 1000:.2f} ms each), no exception other than ImageError, no hang"
+    )
     for outcome, number in outcomes.most_common():
         print(f"  {number:6,}  {outcome}")
 

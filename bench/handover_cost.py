@@ -78,8 +78,10 @@ def main() -> None:
                 cpu_ms_per_image(lambda batch: through_pipes(pipes, batch), images)
             )
         for name, values in results.items():
-            print(f"{name:20} {statistics.median(values):.3f} ms of this process's CPU per image "
-                  f"(runs: {', '.join(f'{value:.3f}' for value in values)})")  # fmt: skip
+            print(
+                f"{name:20} {statistics.median(values):.3f} ms of this process's CPU per image "
+                f"(runs: {', '.join(f'{value:.3f}' for value in values)})"
+            )
     finally:
         executor.shutdown()
         pipes.close()

@@ -30,13 +30,30 @@ async def predict(request: Request):
     with torch.inference_mode():
         probabilities = model(as_input(digit[None])).softmax(dim=1)[0]
     top = probabilities.topk(3)
-    return {"predictions": [{"path": "-", "label": int(top.indices[0]), "confidence": float(top.values[0]),
-                             "top_k": [{"label": int(i), "probability": float(p)}
-                                       for i, p in zip(top.indices, top.values, strict=True)]}]}  # fmt: skip
+    return {
+        "predictions": [
+            {
+                "path": "-",
+                "label": int(top.indices[0]),
+                "confidence": float(top.values[0]),
+                "top_k": [
+                    {"label": int(i), "probability": float(p)}
+                    for i, p in zip(top.indices, top.values, strict=True)
+                ],
+            }
+        ]
+    }
 
 
 if __name__ == "__main__":
     # uvicorn as `pip install fastapi uvicorn` brings it: h11 and asyncio (pass "fast" to use httptools, uvloop)
     fast = len(sys.argv) > 3 and sys.argv[3] == "fast"
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
-                http="httptools" if fast else "h11", loop="uvloop" if fast else "asyncio")  # fmt: skip
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[2]),
+        log_level="warning",
+        access_log=False,
+        http="httptools" if fast else "h11",
+        loop="uvloop" if fast else "asyncio",
+    )

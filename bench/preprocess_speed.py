@@ -40,11 +40,14 @@ def make_inputs(folder: Path) -> dict[str, Path]:
         draw_digit(7, rng, canvas=(4000, 3000), height_range=(1200, 2000), pen_range=(18, 30)), rng
     )
     photo.save(folder / "photo-12mp.jpg", quality=90)
-    return {"28x28 PNG": folder / "mnist-28x28.png", "1 MP drawing PNG": folder / "drawing-1mp.png",
-            "1 MP photographed PNG": folder / "photographed-1mp.png",
-            "1 MP colour photo PNG": folder / "colour-photo-1mp.png",
-            "1 MP colour photo JPEG": folder / "colour-photo-1mp.jpg",
-            "12 MP photo JPEG": folder / "photo-12mp.jpg"}  # fmt: skip
+    return {
+        "28x28 PNG": folder / "mnist-28x28.png",
+        "1 MP drawing PNG": folder / "drawing-1mp.png",
+        "1 MP photographed PNG": folder / "photographed-1mp.png",
+        "1 MP colour photo PNG": folder / "colour-photo-1mp.png",
+        "1 MP colour photo JPEG": folder / "colour-photo-1mp.jpg",
+        "12 MP photo JPEG": folder / "photo-12mp.jpg",
+    }
 
 
 def decode(path: Path) -> None:

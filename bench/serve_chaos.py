@@ -42,7 +42,9 @@ from serve_load import LUA as LOAD_LUA  # bench/, this script's folder
 from serve_load import descendants, free_port, image_sets
 
 # serve_load's script, counting the statuses too (a killed worker must not turn into 5xx answers).
-LUA = LOAD_LUA + """
+LUA = (
+    LOAD_LUA
+    + """
 local threads = {}
 statuses = {}  -- a global: done() reads each thread's with thread:get
 setup = function(thread) table.insert(threads, thread) end
@@ -55,6 +57,7 @@ done = function(summary, latency, requests)
   end
 end
 """
+)
 
 
 class Memory:
@@ -107,18 +110,36 @@ def health(url: str) -> dict:
 
 
 def wrk(port: int, seconds: float, script: Path, files: list[Path]) -> dict:
-    command = ["wrk", "-t1", "-c64", f"-d{round(seconds)}s", "--latency", "--timeout", "10s", "-s", str(script),
-               f"http://127.0.0.1:{port}/predict", "--", *map(str, files)]  # fmt: skip
+    command = [
+        "wrk",
+        "-t1",
+        "-c64",
+        f"-d{round(seconds)}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/predict",
+        "--",
+        *map(str, files),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode != 0:
         raise SystemExit(f"wrk failed: {finished.stderr.strip()[-500:] or finished.stdout.strip()[-500:]}")
     output = finished.stdout
     value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE).groups()
-    statuses = {int(code): int(count) for code, count in re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)}
+    statuses = {
+        int(code): int(count) for code, count in re.findall(r"^status (\d+) (\d+)$", output, re.MULTILINE)
+    }
     errors = {kind: int(n) for kind, n in re.findall(r"(connect|read|write|timeout) (\d+)", output) if int(n)}
-    return {"answered": sum(statuses.values()), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p99_ms": float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit],
-            "non_2xx": {code: n for code, n in statuses.items() if not 200 <= code < 300}, "socket_errors": errors}  # fmt: skip
+    return {
+        "answered": sum(statuses.values()),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p99_ms": float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit],
+        "non_2xx": {code: n for code, n in statuses.items() if not 200 <= code < 300},
+        "socket_errors": errors,
+    }
 
 
 def kill_every(pid: int, period_s: float, stop: threading.Event, killed: list[int]) -> None:
@@ -131,8 +152,9 @@ def kill_every(pid: int, period_s: float, stop: threading.Event, killed: list[in
             killed.append(victim)
 
 
-def load_runs(server: subprocess.Popen, port: int, url: str, seconds: float, script: Path, sets, memory,
-              rounds: int) -> list:  # fmt: skip
+def load_runs(
+    server: subprocess.Popen, port: int, url: str, seconds: float, script: Path, sets, memory, rounds: int
+) -> list:
     """wrk on each image set, undisturbed and with kills, `rounds` times (which goes first alternates)."""
     rows = []
     for round_number in range(rounds):
@@ -149,8 +171,13 @@ def load_runs(server: subprocess.Popen, port: int, url: str, seconds: float, scr
                 if kills:
                     killer.join()
                 time.sleep(0.5)
-                measured |= {"images": kind, "kills": len(killed), "restarts": health(url)["restarts"] - restarts_before,
-                             "peak_mib": round(memory.peak_total), "peak_server_mib": round(memory.peak_server)}  # fmt: skip
+                measured |= {
+                    "images": kind,
+                    "kills": len(killed),
+                    "restarts": health(url)["restarts"] - restarts_before,
+                    "peak_mib": round(memory.peak_total),
+                    "peak_server_mib": round(memory.peak_server),
+                }
                 rows.append(measured)
                 print(json.dumps(measured), flush=True)
     for kind in sets:
@@ -164,8 +191,10 @@ def upload(port: int, body: bytes) -> tuple[int | str, float]:
     """POST `body` on a fresh connection, the way urllib does (no 100 Continue); (status, Retry-After)."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
-            connection.sendall(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: image/png\r\n"
-                               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode())  # fmt: skip
+            connection.sendall(
+                f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: image/png\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            )
             connection.sendall(memoryview(body))
             answer = b""
             while chunk := connection.recv(65536):
@@ -204,8 +233,12 @@ def big_uploads(port: int, body: bytes, count: int = 200, tries: int = 5) -> dic
         thread.start()
     for thread in threads:
         thread.join()
-    return {"first_answer": first, "final_answer": final, "attempts": attempts[0],
-            "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    return {
+        "first_answer": first,
+        "final_answer": final,
+        "attempts": attempts[0],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 async def slow_clients(port: int, count: int, stop: asyncio.Event, tally: dict[str, int]) -> None:
@@ -236,7 +269,9 @@ async def slow_clients(port: int, count: int, stop: asyncio.Event, tally: dict[s
     await asyncio.gather(*(one(index) for index in range(count)))
 
 
-def beside_slow_clients(port: int, seconds: float, script: Path, files: list[Path], count: int = 2000) -> dict:
+def beside_slow_clients(
+    port: int, seconds: float, script: Path, files: list[Path], count: int = 2000
+) -> dict:
     tally = {"opened": 0}
     result: dict = {}
 
@@ -258,7 +293,9 @@ def oversize(url: str, repeats: int = 5) -> dict[str, dict[str, int]]:
 
     def by_urllib() -> str:
         try:
-            urllib.request.urlopen(urllib.request.Request(f"{url}predict", data=body, headers={"Content-Type": "image/png"}))
+            urllib.request.urlopen(
+                urllib.request.Request(f"{url}predict", data=body, headers={"Content-Type": "image/png"})
+            )
         except urllib.error.HTTPError as error:
             return f"{error.code} {json.loads(error.read())['error'][:12]}"
         return "2xx"
@@ -267,9 +304,11 @@ def oversize(url: str, repeats: int = 5) -> dict[str, dict[str, int]]:
         answer = call()
         return f"{answer.status_code} {answer.json()['error'][:12]}"
 
-    clients = {"urllib": by_urllib,
-               "requests": lambda: by(lambda: requests.post(f"{url}predict", data=body, timeout=30)),
-               "httpx": lambda: by(lambda: httpx.post(f"{url}predict", content=body, timeout=30))}  # fmt: skip
+    clients = {
+        "urllib": by_urllib,
+        "requests": lambda: by(lambda: requests.post(f"{url}predict", data=body, timeout=30)),
+        "httpx": lambda: by(lambda: httpx.post(f"{url}predict", content=body, timeout=30)),
+    }
     seen: dict[str, dict[str, int]] = {}
     for name, client in clients.items():
         for _ in range(repeats):
@@ -304,8 +343,11 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/"
     server = subprocess.Popen(
         [sys.executable, "-m", "lenet_cli", "serve", "--port", str(port), *args.serve_args.split()],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=scratch,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=scratch,
+    )
     try:
         server.stdout.readline()
         memory = Memory(server.pid)
@@ -321,12 +363,16 @@ def main() -> None:
             memory.reset()
             body = padded_drawing(sets["1 MP drawing"][0], 15 * 2**20)
             results["big_uploads"] = big_uploads(port, body) | {
-                "peak_mib": round(memory.peak_total), "peak_server_mib": round(memory.peak_server)}  # fmt: skip
+                "peak_mib": round(memory.peak_total),
+                "peak_server_mib": round(memory.peak_server),
+            }
             print(json.dumps(results["big_uploads"]), flush=True)
         if "slow" in parts:
             memory.reset()
             results["slow"] = beside_slow_clients(port, args.seconds, script, sets["28x28 PNG"]) | {
-                "peak_mib": round(memory.peak_total), "peak_server_mib": round(memory.peak_server)}  # fmt: skip
+                "peak_mib": round(memory.peak_total),
+                "peak_server_mib": round(memory.peak_server),
+            }
             print(json.dumps(results["slow"]), flush=True)
         if "oversize" in parts:
             results["oversize"] = oversize(url)
@@ -338,10 +384,12 @@ def main() -> None:
         server.wait(timeout=30)
     log = server.stderr.read()
     ready = sorted(float(seconds) for seconds in re.findall(r"ready in ([\d.]+) s", log))
-    print(f"server log: {len(log.splitlines())} lines; restart lines: {log.count('stopped, killed by')}; "
-          f"replacements ready in {ready[len(ready) // 2] if ready else 0:.2f} s (median), "
-          f"{ready[-1] if ready else 0:.2f} s at most; other lines: "
-          f"{[line for line in log.splitlines() if 'preprocessing process' not in line]}")  # fmt: skip
+    print(
+        f"server log: {len(log.splitlines())} lines; restart lines: {log.count('stopped, killed by')}; "
+        f"replacements ready in {ready[len(ready) // 2] if ready else 0:.2f} s (median), "
+        f"{ready[-1] if ready else 0:.2f} s at most; other lines: "
+        f"{[line for line in log.splitlines() if 'preprocessing process' not in line]}"
+    )
 
 
 if __name__ == "__main__":

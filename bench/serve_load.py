@@ -84,8 +84,20 @@ def start(name: str, command: list[str], port: int) -> subprocess.Popen:
 
 
 def wrk(port: int, connections: int, seconds: float, script: Path, files: list[Path]) -> dict[str, float]:
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--latency", "--timeout", "10s", "-s", str(script),
-               f"http://127.0.0.1:{port}/predict", "--", *map(str, files)]  # fmt: skip
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{round(seconds)}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}/predict",
+        "--",
+        *map(str, files),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True)
     if finished.returncode != 0:
         raise SystemExit(f"wrk failed: {finished.stderr.strip() or finished.stdout.strip()}")
@@ -98,8 +110,12 @@ def wrk(port: int, connections: int, seconds: float, script: Path, files: list[P
     errors = sum(
         int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|timeout):? (\d+)", output)
     )
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50": milliseconds("50%"), "p99": milliseconds("99%"), "errors": errors}  # fmt: skip
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": milliseconds("50%"),
+        "p99": milliseconds("99%"),
+        "errors": errors,
+    }
 
 
 def descendants(pid: int) -> list[int]:
@@ -233,9 +249,11 @@ def soak(process: subprocess.Popen, port: int, requests: int, script: Path, file
         done, errors = done + int(measured["rps"] * 20), errors + measured["errors"]
         samples.append(resident_mib(process.pid))
     seconds = time.perf_counter() - started
-    print(f"memory over about {done:,} requests in {seconds:.0f} s ({errors} errors): {before:.0f} MiB before, "
-          f"{samples[-1]:.0f} MiB after (max {max(samples):.0f} MiB), server and preprocessing processes; "
-          f"every 20 s: {', '.join(f'{sample:.0f}' for sample in samples)} MiB")  # fmt: skip
+    print(
+        f"memory over about {done:,} requests in {seconds:.0f} s ({errors} errors): {before:.0f} MiB before, "
+        f"{samples[-1]:.0f} MiB after (max {max(samples):.0f} MiB), server and preprocessing processes; "
+        f"every 20 s: {', '.join(f'{sample:.0f}' for sample in samples)} MiB"
+    )
 
 
 if __name__ == "__main__":

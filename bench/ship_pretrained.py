@@ -22,9 +22,19 @@ from lenet_cli.formats.shipped import PRETRAINED, PRETRAINED_NOTE, READER, READE
 from lenet_cli.training.style_fonts import HAND_FONTS
 
 KEPT = (
-    "format_version", "model", "epoch", "history", "config", "dataset", "world_size", "metrics", "versions",
-    "created", "styles", "cuts",
-)  # fmt: skip
+    "format_version",
+    "model",
+    "epoch",
+    "history",
+    "config",
+    "dataset",
+    "world_size",
+    "metrics",
+    "versions",
+    "created",
+    "styles",
+    "cuts",
+)
 
 
 def main() -> None:

@@ -77,9 +77,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--pool", type=int, default=3000, help="pool size to time and sample")
-    parser.add_argument("--check-model", required=True,
-                        help="a model trained without the edits, to check they keep their labels (the model "
-                             "shipped before them: git show dbb2664:lenet_cli/pretrained/lenet5-mnist.pt)")  # fmt: skip
+    parser.add_argument(
+        "--check-model",
+        required=True,
+        help="a model trained without the edits, to check they keep their labels (the model "
+        "shipped before them: git show dbb2664:lenet_cli/pretrained/lenet5-mnist.pt)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     found = find_fonts()
@@ -117,8 +120,10 @@ def main() -> None:
     started = time.perf_counter()
     pool = make_style_pool(images, targets, found.paths, args.pool, seed=0)
     seconds = time.perf_counter() - started
-    print(f"pool of {args.pool:,}: {seconds:.1f}s ({1000 * seconds / args.pool:.2f} ms a digit), "
-          f"{len(found.paths)} font files")  # fmt: skip
+    print(
+        f"pool of {args.pool:,}: {seconds:.1f}s ({1000 * seconds / args.pool:.2f} ms a digit), "
+        f"{len(found.paths)} font files"
+    )
     rows, labels = [], []
     for source_index, source in enumerate(SOURCES):
         for label in range(10):

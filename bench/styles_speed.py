@@ -49,8 +49,10 @@ def main() -> None:
             train_one_epoch(recipe.model, recipe.optimizer, recipe.scheduler, data.plan(epoch))
             seconds[name].append(time.perf_counter() - started)
     plain, styles = statistics.median(seconds["plain"]), statistics.median(seconds["styles"])
-    print(f"epoch, median of {args.rounds}: plain {plain:.1f}s, --styles {styles:.1f}s ({styles / plain:.2f}x); "
-          f"all: {seconds}")  # fmt: skip
+    print(
+        f"epoch, median of {args.rounds}: plain {plain:.1f}s, --styles {styles:.1f}s ({styles / plain:.2f}x); "
+        f"all: {seconds}"
+    )
 
 
 if __name__ == "__main__":

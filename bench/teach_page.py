@@ -100,8 +100,9 @@ def evaluate_on(checkpoint: Path, folder: Path) -> float:
     return json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)["accuracy"]
 
 
-def command_line_finetune(model: Path, posted: dict[int, list[Path]], scratch: Path, data_dir: str,
-                          others: dict[int, list[Path]]) -> float:  # fmt: skip
+def command_line_finetune(
+    model: Path, posted: dict[int, list[Path]], scratch: Path, data_dir: str, others: dict[int, list[Path]]
+) -> float:
     """The same 10 per class taught with `lenet train --init … --images … --epochs 1`, then the writer's
     other digits read with `lenet evaluate --images`."""
     folder = scratch / "posted"
@@ -110,9 +111,26 @@ def command_line_finetune(model: Path, posted: dict[int, list[Path]], scratch: P
         for path in paths:
             os.link(path, folder / str(digit) / path.name)
     lenet = [sys.executable, "-m", "lenet_cli"]
-    trained = subprocess.run([*lenet, "train", "--init", str(model), "--images", str(folder), "--epochs", "1",
-                              "--data-dir", data_dir, "--checkpoint-dir", str(scratch / "cli-ck"), "--json"],
-                             capture_output=True, text=True, check=True)  # fmt: skip
+    trained = subprocess.run(
+        [
+            *lenet,
+            "train",
+            "--init",
+            str(model),
+            "--images",
+            str(folder),
+            "--epochs",
+            "1",
+            "--data-dir",
+            data_dir,
+            "--checkpoint-dir",
+            str(scratch / "cli-ck"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return evaluate_on(Path(json.loads(trained.stdout)["checkpoint"]), others_folder(others, scratch))
 
 
@@ -138,16 +156,33 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data/mnist")
     parser.add_argument("--seconds", type=int, default=15, help="of wrk, with and without teaching")
     parser.add_argument("--screenshot", type=Path, default=Path("docs/teach.png"))
-    parser.add_argument("--writer", type=int, default=0, help="which block of 40 ids of each class is the writer")
+    parser.add_argument(
+        "--writer", type=int, default=0, help="which block of 40 ids of each class is the writer"
+    )
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="lenet-teach-"))
     posted, others = writer_files(args.handwriting, args.writer)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "lenet_cli", "serve", str(args.model), "--port", str(port), "--collect",
-         str(scratch / "collected"), "--data-dir", args.data_dir, "--checkpoint-dir", str(scratch / "checkpoints")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "lenet_cli",
+            "serve",
+            str(args.model),
+            "--port",
+            str(port),
+            "--collect",
+            str(scratch / "collected"),
+            "--data-dir",
+            args.data_dir,
+            "--checkpoint-dir",
+            str(scratch / "checkpoints"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     figures: dict[str, object] = {
         "writer": f"block {args.writer} of {WRITER_IDS} ids of each class (0: the lowest); 10 posted, 30 read"
     }

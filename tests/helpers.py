@@ -100,13 +100,22 @@ def hostile_pt2(source: Path, target: Path, marker: Path, kind: str) -> Path:
                 data = code_running_torch_file()
             elif kind == "opaque-constant" and name.endswith("_constants_config.json"):
                 payload = pickle.dumps(CodeRunningPayload(marker))
-                meta = {"dtype": 1, "sizes": [{"as_int": len(payload)}], "requires_grad": False,
-                        "device": {"type": "cpu", "index": None}, "strides": [{"as_int": 1}],
-                        "storage_offset": {"as_int": 0}, "layout": 7}  # fmt: skip
+                meta = {
+                    "dtype": 1,
+                    "sizes": [{"as_int": len(payload)}],
+                    "requires_grad": False,
+                    "device": {"type": "cpu", "index": None},
+                    "strides": [{"as_int": 1}],
+                    "storage_offset": {"as_int": 0},
+                    "layout": 7,
+                }
                 config = json.loads(data)
                 config["config"]["evil"] = {
-                    "path_name": "opaque_obj_0", "is_param": False, "use_pickle": False, "tensor_meta": meta,
-                }  # fmt: skip
+                    "path_name": "opaque_obj_0",
+                    "is_param": False,
+                    "use_pickle": False,
+                    "tensor_meta": meta,
+                }
                 data = json.dumps(config).encode()
                 hostile.writestr(f"{root}/data/constants/opaque_obj_0", payload)
             hostile.writestr(entry, data)
@@ -164,9 +173,12 @@ def start_serve(arguments: list[str], cwd: Path) -> tuple[subprocess.Popen, str]
     """`lenet serve ARGUMENTS --port 0` in its own process, one thread, and the URL it says it serves at."""
     process = subprocess.Popen(
         [sys.executable, "-m", "lenet_cli", "serve", *arguments, "--port", "0"],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    )
     line = process.stdout.readline()
     if not line.startswith("Serving "):
         process.kill()
@@ -194,4 +206,3 @@ def stop_and_resume(config, tmp_path: Path, flag: str, at_step: int = 30) -> tup
         resume_config(checkpoint, {flag: False})
     resumed = fit(resume_config(checkpoint, {}), resume_from=checkpoint, run_outputs=False)
     return torch.load(resumed.checkpoint, weights_only=True)["model"], kept
-

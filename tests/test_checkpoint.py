@@ -136,7 +136,9 @@ def test_the_format_docstring_lists_exactly_the_keys_a_training_checkpoint_holds
 
     import lenet_cli.formats.checkpoint
 
-    documented = re.findall(r"^- `(\w+)`(?:, `(\w+)`)?", lenet_cli.formats.checkpoint.__doc__, flags=re.MULTILINE)
+    documented = re.findall(
+        r"^- `(\w+)`(?:, `(\w+)`)?", lenet_cli.formats.checkpoint.__doc__, flags=re.MULTILINE
+    )
     listed = [key for pair in documented for key in pair if key]
     written = list(torch.load(trained_checkpoint, weights_only=True))
     assert listed == written

@@ -35,7 +35,10 @@ def test_train_end_to_end(tiny_mnist, tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     threads = torch.get_num_threads()
-    assert lines[0] == f"Training on cpu ({threads} thread{'s' if threads > 1 else ''}) · mnist: 600 training, 200 test images"
+    assert (
+        lines[0]
+        == f"Training on cpu ({threads} thread{'s' if threads > 1 else ''}) · mnist: 600 training, 200 test images"
+    )
     assert lines[1] == f"Run folder: {tmp_path / 'run-1'}"
     epoch_lines = lines[2:6]
     for number, line in enumerate(epoch_lines, start=1):

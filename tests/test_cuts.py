@@ -1,7 +1,6 @@
 """`lenet train --cuts`: the reader's cuts of composed numbers, labelled by whose ink they hold, taught with
 bad cuts as no digit, mixed into training exactly and resumably."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -66,7 +65,9 @@ def test_cuts_runs_are_reproducible_and_resume_bit_identically(tiny_mnist, tmp_p
     )
     straight = fit(config, run_outputs=False)
     reference = torch.load(straight.checkpoint, weights_only=True)
-    assert 30 <= reference["cuts"]["count"] <= 60 and 0 < reference["cuts"]["bad_cuts"] <= 30  # bars give few digits
+    assert (
+        30 <= reference["cuts"]["count"] <= 60 and 0 < reference["cuts"]["bad_cuts"] <= 30
+    )  # bars give few digits
     again = torch.load(fit(config, run_outputs=False).checkpoint, weights_only=True)["model"]
     assert all(torch.equal(again[key], reference["model"][key]) for key in again)
     plain = torch.load(fit(config.with_changes(cuts=False), run_outputs=False).checkpoint, weights_only=True)
@@ -82,8 +83,17 @@ def test_cuts_runs_are_reproducible_and_resume_bit_identically(tiny_mnist, tmp_p
 
 def test_train_with_cuts_says_what_it_mixed_in(tiny_mnist, tmp_path, small_pool):
     result = invoke(
-        "train", "--cuts", "--epochs", 1, "--batch-size", 32, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path
-    )  # fmt: skip
+        "train",
+        "--cuts",
+        "--epochs",
+        1,
+        "--batch-size",
+        32,
+        "--data-dir",
+        tiny_mnist,
+        "--checkpoint-dir",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
     count, bad = saved["cuts"]["count"], saved["cuts"]["bad_cuts"]

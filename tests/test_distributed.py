@@ -41,8 +41,20 @@ def test_torchrun_two_processes(tiny_mnist, tmp_path):
     user's, each rank taking half of both parts."""
     mine = own_images_folder(tiny_mnist, tmp_path / "mine")
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    command = torchrun + ["-m", "lenet_cli", "train", "--epochs", "3", "--data-dir", str(tiny_mnist),
-                          "--images", str(mine), "--checkpoint-dir", str(tmp_path), "--json"]  # fmt: skip
+    command = torchrun + [
+        "-m",
+        "lenet_cli",
+        "train",
+        "--epochs",
+        "3",
+        "--data-dir",
+        str(tiny_mnist),
+        "--images",
+        str(mine),
+        "--checkpoint-dir",
+        str(tmp_path),
+        "--json",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -152,9 +152,24 @@ def test_teaching_with_init_and_images_learns_the_new_style(trained_checkpoint, 
     teach, held = drawn
     before = json.loads(invoke("evaluate", trained_checkpoint, "--images", held, "--json").stdout)["accuracy"]
     result = invoke(
-        "train", "--init", trained_checkpoint, "--images", teach, "--epochs", 6, "--image-share", 0.5,
-        "--lr", 3e-3, "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path, "--val-size", 100,
-    )  # fmt: skip
+        "train",
+        "--init",
+        trained_checkpoint,
+        "--images",
+        teach,
+        "--epochs",
+        6,
+        "--image-share",
+        0.5,
+        "--lr",
+        3e-3,
+        "--data-dir",
+        tiny_mnist,
+        "--checkpoint-dir",
+        tmp_path,
+        "--val-size",
+        100,
+    )
     assert result.exit_code == 0, result.output
     assert f"Starting from the weights of {trained_checkpoint}" in result.stdout
     assert f"Your images: 80 from {teach}, 32 in every batch, augmented" in result.stdout
@@ -216,8 +231,14 @@ def test_class_folders_by_index_or_name():
     from lenet_cli.data.folders import class_index
 
     fashion = class_names("fashion-mnist")
-    assert [class_index(name, fashion) for name in ("7", "Sneaker", "sneaker", "T-shirt_top", "ankle_boot")] == [
-        7, 7, 7, 0, 9,
-    ]  # fmt: skip
+    assert [
+        class_index(name, fashion) for name in ("7", "Sneaker", "sneaker", "T-shirt_top", "ankle_boot")
+    ] == [
+        7,
+        7,
+        7,
+        0,
+        9,
+    ]
     assert class_index("10", fashion) is None and class_index("boots", fashion) is None
     assert class_index("seven", DIGITS) is None and class_index("7", DIGITS) == 7

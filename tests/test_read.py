@@ -100,8 +100,10 @@ def test_blank_and_broken_files_get_error_rows_and_the_rest_are_read(tmp_path):
     assert result.stderr.splitlines()[-1] == "Error: 2 of 3 images could not be read"
     readings = document["readings"]
     assert [reading["path"] for reading in readings] == [
-        good, str(tmp_path / "b-blank.png"), str(tmp_path / "c-broken.png")
-    ]  # fmt: skip
+        good,
+        str(tmp_path / "b-blank.png"),
+        str(tmp_path / "c-broken.png"),
+    ]
     assert readings[0]["number"] == "42"
     assert readings[1] == {
         "path": str(tmp_path / "b-blank.png"),

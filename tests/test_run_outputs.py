@@ -45,8 +45,12 @@ def test_run_folder_has_metrics_matching_the_history_and_pictures(tiny_mnist, tm
     assert_png(run_dir / "curves.png")
     assert_png(run_dir / "confusion_matrix.png")
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "best.pt", "confusion_matrix.png", "curves.png", "last.pt", "metrics.csv",
-    ]  # fmt: skip
+        "best.pt",
+        "confusion_matrix.png",
+        "curves.png",
+        "last.pt",
+        "metrics.csv",
+    ]
 
 
 def test_interrupted_then_resumed_run_has_each_epoch_once_and_no_stale_temporary(tiny_mnist, tmp_path):

@@ -97,12 +97,21 @@ def test_the_network_input_comes_back_as_a_png_data_url(client, drawn):
         (b"", {}, 400, "the body is empty; send an image file"),
         (b"not an image", {}, 422, "cannot decode image (UnidentifiedImageError)"),
         ("blank", {}, 422, "no digit found (the image is blank)"),
-        ("huge", {}, 422, "image is over the 40,000,000-pixel limit (refused as a possible decompression bomb)"),
-        (b"{}", {"Content-Type": "application/json"}, 415,
-         "send an image (image/*, application/octet-stream or multipart), not application/json"),
+        (
+            "huge",
+            {},
+            422,
+            "image is over the 40,000,000-pixel limit (refused as a possible decompression bomb)",
+        ),
+        (
+            b"{}",
+            {"Content-Type": "application/json"},
+            415,
+            "send an image (image/*, application/octet-stream or multipart), not application/json",
+        ),
         ("too-long", {}, 413, f"the body is over the {MAX_BODY_BYTES // 2**20} MiB limit"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_a_4xx_with_an_error_and_the_server_keeps_serving(
     client, drawn, tmp_path, body, headers, status, error
 ):
@@ -122,9 +131,12 @@ def test_bad_input_is_a_4xx_with_an_error_and_the_server_keeps_serving(
 
 @pytest.mark.parametrize(
     ("query", "error"),
-    [("top_k=0", "top_k must be between 1 and 10"), ("invert=maybe", "invert must be one of auto, yes, no"),
-     ("top_k=x", "top_k: Input should be a valid integer, unable to parse string as an integer")],
-)  # fmt: skip
+    [
+        ("top_k=0", "top_k must be between 1 and 10"),
+        ("invert=maybe", "invert must be one of auto, yes, no"),
+        ("top_k=x", "top_k: Input should be a valid integer, unable to parse string as an integer"),
+    ],
+)
 def test_bad_parameters_are_422(client, drawn, query, error):
     response = client.post(f"/predict?{query}", content=drawn[0].read_bytes())
     assert (response.status_code, response.json()) == (422, {"error": error})

@@ -53,8 +53,9 @@ class LiveServer:
         listener.bind(("127.0.0.1", 0))
         self.port = listener.getsockname()[1]
         app = create_app(*load_any_model(PRETRAINED), ServeOptions(port=self.port, **options), pool)
-        config = uvicorn.Config(app, http=protocol_with(limits), timeout_keep_alive=1, log_level="warning",
-                                lifespan="off")  # fmt: skip
+        config = uvicorn.Config(
+            app, http=protocol_with(limits), timeout_keep_alive=1, log_level="warning", lifespan="off"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [listener]}, daemon=True)
         self.thread.start()
@@ -74,7 +75,9 @@ class LiveServer:
 
 @pytest.fixture(scope="module")
 def live(threads):
-    server = LiveServer(threads, ConnectionLimits(request_timeout_s=1.5, max_connections=20), upload_memory_mib=24)
+    server = LiveServer(
+        threads, ConnectionLimits(request_timeout_s=1.5, max_connections=20), upload_memory_mib=24
+    )
     yield server
     server.stop()
 
@@ -104,7 +107,9 @@ def test_an_oversize_body_is_answered_413_readably_by_urllib_and_httpx(live):
 
 def test_past_the_byte_budget_a_request_gets_503_before_its_body_is_read(live):
     size = 15 * 2**20
-    holding = live.raw(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: {size}\r\n\r\n".encode())
+    holding = live.raw(
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: {size}\r\n\r\n".encode()
+    )
     holding.sendall(b"\0" * 2**20)  # 15 MiB of the 24 MiB budget taken while it arrives
     time.sleep(0.3)
     refused = live.raw(
@@ -112,7 +117,9 @@ def test_past_the_byte_budget_a_request_gets_503_before_its_body_is_read(live):
         "Connection: close\r\n\r\n".encode()
     )  # not one byte of its body sent: the answer comes anyway
     status, document = read_answer(refused)
-    assert status == 503 and document["error"].startswith("the server is receiving or holding 15 MiB of uploads")
+    assert status == 503 and document["error"].startswith(
+        "the server is receiving or holding 15 MiB of uploads"
+    )
     holding.sendall(b"\0" * (size - 2**20))  # the first finishes (an unreadable image) ...
     assert read_answer(holding)[0] == 422
     with httpx.Client(base_url=live.url) as client:  # ... and gives its bytes back
@@ -121,7 +128,9 @@ def test_past_the_byte_budget_a_request_gets_503_before_its_body_is_read(live):
 
 def test_a_body_of_no_declared_length_is_counted_as_it_arrives(live):
     size = 15 * 2**20
-    holding = live.raw(f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: {size}\r\n\r\n".encode())
+    holding = live.raw(
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: {size}\r\n\r\n".encode()
+    )
     time.sleep(0.3)  # 15 MiB of the 24 MiB budget taken
     chunked = httpx.post(f"{live.url}/predict", content=iter([b"\0" * 2**20] * 12), timeout=30)
     assert chunked.status_code == 503 and chunked.headers["retry-after"] == "1"
@@ -170,8 +179,10 @@ def at_the_limit(live):
     with httpx.Client(base_url=live.url) as client:
         assert client.get("/health").status_code == 200  # took the place of the oldest idle one
     [evicted] = select.select(idle, [], [], 10)[0]  # the one waiting longest (here: all alike)
-    assert read_answer(evicted) == (408, {
-        "error": "the request was still arriving when the server, at its connection limit, needed room"})  # fmt: skip
+    assert read_answer(evicted) == (
+        408,
+        {"error": "the request was still arriving when the server, at its connection limit, needed room"},
+    )
     for connection in idle:
         connection.close()
     head = f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\nContent-Length: 100\r\n\r\n0123456789"
@@ -187,8 +198,10 @@ def at_the_limit(live):
 
 
 def test_collect_stops_at_its_limit_and_says_so(threads, tmp_path):
-    client = TestClient(create_app(*load_any_model(PRETRAINED), ServeOptions(collect_dir=tmp_path, collect_limit=2),
-                                   threads), base_url="http://127.0.0.1:8000")  # fmt: skip
+    client = TestClient(
+        create_app(*load_any_model(PRETRAINED), ServeOptions(collect_dir=tmp_path, collect_limit=2), threads),
+        base_url="http://127.0.0.1:8000",
+    )
     for _ in range(2):
         assert client.post("/collect?label=4", content=digit_png()).status_code == 200
     full = client.post("/collect?label=4", content=digit_png())
@@ -205,19 +218,31 @@ def test_collect_stops_at_its_limit_and_says_so(threads, tmp_path):
 @pytest.mark.slow
 def test_lenet_serve_replaces_a_killed_preprocessing_process(tmp_path):
     process = subprocess.Popen(
-        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "2"], cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+        [sys.executable, "-m", "lenet_cli", "serve", "--port", "0", "--workers", "2"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         url = process.stdout.readline().split(" at ")[1].split()[0]
-        forkserver = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
-        workers = subprocess.run(["pgrep", "-P", ",".join(forkserver)], capture_output=True, text=True).stdout.split()
+        forkserver = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+        ).stdout.split()
+        workers = subprocess.run(
+            ["pgrep", "-P", ",".join(forkserver)], capture_output=True, text=True
+        ).stdout.split()
         assert len(workers) == 2
         os.kill(int(workers[0]), signal.SIGKILL)
         deadline = time.monotonic() + 20
         while httpx.get(f"{url}health").json()["restarts"] == 0 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert httpx.get(f"{url}health").json() == {"status": "ok", "preprocessing_processes": 2, "restarts": 1}
+        assert httpx.get(f"{url}health").json() == {
+            "status": "ok",
+            "preprocessing_processes": 2,
+            "restarts": 1,
+        }
         files = [("files", (f"{index}.png", digit_png(), "image/png")) for index in range(4)]
         answer = httpx.post(f"{url}predict", files=files, timeout=30).json()
         assert [prediction["label"] for prediction in answer["predictions"]] == [1, 1, 1, 1]

@@ -126,9 +126,17 @@ def test_missing_fonts_are_named_in_one_line_and_the_run_goes_on(
 @needs_fonts
 def test_found_fonts_write_digits_into_the_pool(tiny_mnist, tmp_path, small_pool):
     result = invoke(
-        "train", "--styles", "--style-share", 0.5, "--epochs", 1, "--data-dir", tiny_mnist,
-        "--checkpoint-dir", tmp_path,
-    )  # fmt: skip
+        "train",
+        "--styles",
+        "--style-share",
+        0.5,
+        "--epochs",
+        1,
+        "--data-dir",
+        tiny_mnist,
+        "--checkpoint-dir",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     start = next(line for line in result.output.splitlines() if line.startswith("Style digits:"))
     assert start.startswith("Style digits: 120 (48 fonts, 42 edits, 30 scans; ")
@@ -153,7 +161,9 @@ def test_styles_runs_are_reproducible_and_resume_bit_identically(
     )
     assert not all(torch.equal(plain["model"][key], reference[key]) for key in reference)
 
-    final, kept = stop_and_resume(config, tmp_path, "styles")  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
+    final, kept = stop_and_resume(
+        config, tmp_path, "styles"
+    )  # 600 / (32 - 8) = 25 steps an epoch: mid-epoch 2
     assert all(torch.equal(final[key], reference[key]) for key in reference)
 
     monkeypatch.setattr(styles, "POOL_SIZE", 100)  # what other fonts on another machine would do
@@ -173,9 +183,19 @@ def test_styles_and_own_images_share_the_batch(tiny_mnist, tmp_path, small_pool)
     test = load_split("mnist", tiny_mnist, "test")
     mine = digits_in_class_folders(tmp_path / "mine", test.images[:40], test.labels[:40])
     result = invoke(
-        "train", "--styles", "--images", mine, "--batch-size", 32, "--epochs", 1, "--data-dir", tiny_mnist,
-        "--checkpoint-dir", tmp_path / "runs",
-    )  # fmt: skip
+        "train",
+        "--styles",
+        "--images",
+        mine,
+        "--batch-size",
+        32,
+        "--epochs",
+        1,
+        "--data-dir",
+        tiny_mnist,
+        "--checkpoint-dir",
+        tmp_path / "runs",
+    )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert f"Your images: 40 from {mine}, 8 in every batch, augmented" in lines

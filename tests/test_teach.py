@@ -82,8 +82,9 @@ def test_too_few_drawings_are_refused_saying_how_many_are_missing(
     _, client = make_app(trained_checkpoint, threads, tmp_path, tiny_mnist, per_class={1: 2, 7: 0})
     answer = client.post("/teach")
     assert (answer.status_code, answer.json()) == (
-        422, {"error": "teaching needs at least 5 drawings of each digit; save 3 more of 1, 5 more of 7"}
-    )  # fmt: skip
+        422,
+        {"error": "teaching needs at least 5 drawings of each digit; save 3 more of 1, 5 more of 7"},
+    )
     state = client.get("/teach").json()
     assert (
         state["state"] == "idle" and state["missing"] == {"1": 3, "7": 5} and state["needed_per_class"] == 5
@@ -133,7 +134,9 @@ def test_a_taught_model_that_passes_answers_at_once_and_undo_goes_back(
     record = json.loads((run_dir / "teach.json").read_text())
     assert record["status"] == "accepted" and record["init"]["path"] == str(trained_checkpoint)
     assert record["checked_by"] == str(check_dir) and state["run"] == str(run_dir)
-    assert record["after"]["held_out"] == json.loads((check_dir / "teach.json").read_text())["after"]["held_out"]
+    assert (
+        record["after"]["held_out"] == json.loads((check_dir / "teach.json").read_text())["after"]["held_out"]
+    )
     described = client.get("/model").json()
     assert described["answering"]["path"] == str(run_dir / "last.pt")
     assert described["answering"]["source"] == "taught"

@@ -26,8 +26,17 @@ def teaching_server(tmp_path_factory, trained_checkpoint):
         (collect / str(digit)).mkdir(parents=True)
         for index in range(8):
             draw_digit(digit, rng).save(collect / str(digit) / f"20260101-0000{index:02d}-earlier.png")
-    arguments = [str(trained_checkpoint), "--workers", "1", "--collect", str(collect), "--data-dir", str(data),
-                 "--checkpoint-dir", str(home / "checkpoints")]  # fmt: skip
+    arguments = [
+        str(trained_checkpoint),
+        "--workers",
+        "1",
+        "--collect",
+        str(collect),
+        "--data-dir",
+        str(data),
+        "--checkpoint-dir",
+        str(home / "checkpoints"),
+    ]
     process, url = start_serve(arguments, home)
     try:
         yield url, home
@@ -59,8 +68,9 @@ def test_teach_on_the_page_then_undo(teaching_server, tmp_path):
         page.wait_for_function("document.getElementById('teach-start').disabled")
         page.wait_for_function(
             "document.getElementById('teach-steps').textContent.startsWith('step ') || "
-            "document.getElementById('teach-start').disabled === false", timeout=120_000
-        )  # fmt: skip
+            "document.getElementById('teach-start').disabled === false",
+            timeout=120_000,
+        )
         assert " of " in page.locator("#teach-steps").text_content(), page.locator("#teach").text_content()
         page.wait_for_function(
             "['Done: the taught model answers now.', 'Done, but the taught model was kept out.']"
@@ -69,7 +79,10 @@ def test_teach_on_the_page_then_undo(teaching_server, tmp_path):
         )
         assert page.locator("#teach-status").text_content() == "Done: the taught model answers now."
         cells = page.locator("#teach-table td").all_text_contents()
-        assert cells[0].startswith("your held-out drawings (11, each read 7 ways)") and cells[3] == "MNIST test set"
+        assert (
+            cells[0].startswith("your held-out drawings (11, each read 7 ways)")
+            and cells[3] == "MNIST test set"
+        )
         assert all(cell.endswith("%") for cell in cells[1:3] + cells[4:6])
         assert page.locator("#teach-picture rect").count() == 4
         assert shown_label(page) == "1"  # the same drawing, read again by the taught model

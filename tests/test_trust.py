@@ -152,9 +152,18 @@ def test_labelled_folders_with_a_pipe_inside(trained_checkpoint, tiny_mnist, dig
     ]
     with answers_within(60):  # a short training run: the pipe is skipped and counted, not waited on
         trained = invoke(
-            "train", "--init", trained_checkpoint, "--images", folder, "--epochs", 1,
-            "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path / "runs",
-        )  # fmt: skip
+            "train",
+            "--init",
+            trained_checkpoint,
+            "--images",
+            folder,
+            "--epochs",
+            1,
+            "--data-dir",
+            tiny_mnist,
+            "--checkpoint-dir",
+            tmp_path / "runs",
+        )
     assert trained.exit_code == 0, trained.output
     assert "10 from " in trained.stdout and "1 other files skipped" in trained.stdout
 

@@ -136,12 +136,24 @@ def train(
     from lenet_cli.training.fit import fit
 
     config = TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule.value, optimizer=optimizer.value,
-        dataset=dataset.value, data_dir=str(data_dir), checkpoint_dir=str(checkpoint_dir), device=device.value,
-        seed=seed, val_size=val_size, images=tuple(str(folder) for folder in images or ()), image_share=image_share,
-        init=str(init) if init is not None else None, styles=styles, style_share=style_share,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        schedule=schedule.value,
+        optimizer=optimizer.value,
+        dataset=dataset.value,
+        data_dir=str(data_dir),
+        checkpoint_dir=str(checkpoint_dir),
+        device=device.value,
+        seed=seed,
+        val_size=val_size,
+        images=tuple(str(folder) for folder in images or ()),
+        image_share=image_share,
+        init=str(init) if init is not None else None,
+        styles=styles,
+        style_share=style_share,
         cuts=cuts,
-    )  # fmt: skip
+    )
     if resume is not None:
         config = resume_config(resume, settings_given(ctx, config))
     results, info = consoles(as_json)

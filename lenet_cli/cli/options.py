@@ -90,7 +90,9 @@ Styles = Annotated[
 ]
 StyleShare = Annotated[
     float,
-    typer.Option(min=0.01, max=0.9, help="With --styles: the share of every batch drawn from the style digits."),
+    typer.Option(
+        min=0.01, max=0.9, help="With --styles: the share of every batch drawn from the style digits."
+    ),
 ]
 Cuts = Annotated[
     bool,

@@ -59,12 +59,28 @@ def serve(
 
     model_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULT_CHECKPOINT_DIR)
     teach = {"data_dir": data_dir, "checkpoint_dir": checkpoint_dir}
-    options = ServeOptions(host, port, window_ms, max_batch, max_pending, collect, upload_memory_mib,
-                           request_timeout, idle_timeout, max_connections, collect_limit, **teach)  # fmt: skip
+    options = ServeOptions(
+        host,
+        port,
+        window_ms,
+        max_batch,
+        max_pending,
+        collect,
+        upload_memory_mib,
+        request_timeout,
+        idle_timeout,
+        max_connections,
+        collect_limit,
+        **teach,
+    )
     for line in (note, exposure_warning(options)):
         if line:
             typer.echo(line, err=True)
 
-    run(model_path, options, workers,
-        lambda url: typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)"))  # fmt: skip
+    run(
+        model_path,
+        options,
+        workers,
+        lambda url: typer.echo(f"Serving {model_path} at {url}  (Ctrl-C stops it)"),
+    )
     typer.echo("Stopped.")

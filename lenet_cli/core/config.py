@@ -67,7 +67,9 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's weights (a new optimizer and schedule)
     styles: bool = False  # mix digits in the hands MNIST lacks (fonts, edits, scans) into every batch
     style_share: float = DEFAULT_STYLE_SHARE  # with `styles`: the fraction of every batch drawn from them
-    cuts: bool = False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
+    cuts: bool = (
+        False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
+    )
 
     @property
     def learning_rate(self) -> float:

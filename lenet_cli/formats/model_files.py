@@ -194,8 +194,13 @@ def describe_onnx(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
         for value in values:
             tensor_type = value.type.tensor_type
             shape = [dim.dim_param or dim.dim_value for dim in tensor_type.shape.dim]
-            described.append({"name": value.name, "type": onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower(),
-                              "shape": shape})  # fmt: skip
+            described.append(
+                {
+                    "name": value.name,
+                    "type": onnx.TensorProto.DataType.Name(tensor_type.elem_type).lower(),
+                    "shape": shape,
+                }
+            )
         return described
 
     return {
@@ -239,9 +244,13 @@ def load_any_model(
     model, metadata = load_exported(path, export_format)
     accuracy = metadata.get("test_accuracy")
     info = ModelInfo(
-        str(path), export_format, metadata.get("dataset") or "mnist",
-        float(accuracy) if accuracy else None, metadata.get("data_dir") or None, metadata,
-    )  # fmt: skip
+        str(path),
+        export_format,
+        metadata.get("dataset") or "mnist",
+        float(accuracy) if accuracy else None,
+        metadata.get("data_dir") or None,
+        metadata,
+    )
     return model, info
 
 

@@ -10,7 +10,18 @@ from typing import Any
 
 from lenet_cli.core.config import DEFAULT_DATA_DIR
 
-SUMMARY_KEYS = ("dataset", "epoch", "config", "metrics", "versions", "created", "init", "images", "styles", "cuts")
+SUMMARY_KEYS = (
+    "dataset",
+    "epoch",
+    "config",
+    "metrics",
+    "versions",
+    "created",
+    "init",
+    "images",
+    "styles",
+    "cuts",
+)
 
 
 @dataclass
@@ -30,9 +41,13 @@ class ModelInfo:
         config = checkpoint.get("config") or {}
         record = {key: value for key, value in checkpoint.items() if key != "model"}
         return cls(
-            str(path), "checkpoint", checkpoint.get("dataset") or "mnist",
-            (checkpoint.get("metrics") or {}).get("test_accuracy"), config.get("data_dir") or None, record,
-        )  # fmt: skip
+            str(path),
+            "checkpoint",
+            checkpoint.get("dataset") or "mnist",
+            (checkpoint.get("metrics") or {}).get("test_accuracy"),
+            config.get("data_dir") or None,
+            record,
+        )
 
     @property
     def bare(self) -> bool:

@@ -63,7 +63,9 @@ Source = str | os.PathLike | bytes | bytearray  # a file's path, or an image fil
 def read_digit(source: Source, invert: str = "auto") -> np.ndarray:
     """Read an image file (a path, or its bytes) and return the digit as MNIST sees it: uint8 (28, 28),
     white on black."""
-    grey = decode_grey(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else read_grey(Path(source))
+    grey = (
+        decode_grey(io.BytesIO(source)) if isinstance(source, bytes | bytearray) else read_grey(Path(source))
+    )
     return normalize_digit(grey, invert=invert)
 
 

@@ -53,9 +53,11 @@ class Box:
 
     def union(self, other: Box) -> Box:
         return Box(
-            min(self.left, other.left), min(self.top, other.top),
-            max(self.right, other.right), max(self.bottom, other.bottom),
-        )  # fmt: skip
+            min(self.left, other.left),
+            min(self.top, other.top),
+            max(self.right, other.right),
+            max(self.bottom, other.bottom),
+        )
 
     def xywh(self) -> tuple[int, int, int, int]:
         return (self.left, self.top, self.width, self.height)
@@ -170,8 +172,12 @@ def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
     rows, cols = np.nonzero(labels)
     which = labels[rows, cols] - 1
     extents = []
-    for values, reduce, empty in ((cols, np.minimum, labels.shape[1]), (rows, np.minimum, labels.shape[0]),
-                                  (cols, np.maximum, -1), (rows, np.maximum, -1)):  # fmt: skip
+    for values, reduce, empty in (
+        (cols, np.minimum, labels.shape[1]),
+        (rows, np.minimum, labels.shape[0]),
+        (cols, np.maximum, -1),
+        (rows, np.maximum, -1),
+    ):
         extent = np.full(count, empty)
         reduce.at(extent, which, values)
         extents.append(extent.tolist())
@@ -232,8 +238,12 @@ def _join_broken_strokes(
     for position, a in enumerate(short):
         for b in short[position + 1 :]:
             box_a, box_b = boxes[a], boxes[b]
-            apart = max(box_b.left - box_a.right, box_a.left - box_b.right, box_b.top - box_a.bottom,
-                        box_a.top - box_b.bottom)  # fmt: skip
+            apart = max(
+                box_b.left - box_a.right,
+                box_a.left - box_b.right,
+                box_b.top - box_a.bottom,
+                box_a.top - box_b.bottom,
+            )
             union = box_a.union(box_b)
             if apart <= reach and union.height >= 0.6 * digit_height and union.width <= 0.6 * digit_height:
                 parent[max(_find(parent, a), _find(parent, b))] = min(_find(parent, a), _find(parent, b))
@@ -324,9 +334,13 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
             pieces[window][part] = len(piece_boxes) + 1
             piece_groups.append(group_number)
             piece_boxes.append(
-                Box(box.left + int(cols.min()), box.top + int(rows.min()),
-                    box.left + int(cols.max()) + 1, box.top + int(rows.max()) + 1)
-            )  # fmt: skip
+                Box(
+                    box.left + int(cols.min()),
+                    box.top + int(rows.min()),
+                    box.left + int(cols.max()) + 1,
+                    box.top + int(rows.max()) + 1,
+                )
+            )
     order = sorted(range(len(piece_boxes)), key=lambda i: (piece_boxes[i].left + piece_boxes[i].right) / 2)
     relabel = np.zeros(len(piece_boxes) + 1, np.int32)
     for new, old in enumerate(order):

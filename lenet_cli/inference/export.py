@@ -109,9 +109,16 @@ def export_checkpoint(
     finally:
         temporary.unlink(missing_ok=True)
     return ExportResult(
-        str(target), export_format, max_diff, len(images), checked_on, agreement,
-        target.stat().st_size, opset_used, time.perf_counter() - started,
-    )  # fmt: skip
+        str(target),
+        export_format,
+        max_diff,
+        len(images),
+        checked_on,
+        agreement,
+        target.stat().st_size,
+        opset_used,
+        time.perf_counter() - started,
+    )
 
 
 def _check_target(target: Path, export_format: str, force: bool) -> None:
@@ -193,9 +200,15 @@ def _write_onnx(model: LeNet5, path: Path, opset: int | None, metadata: dict[str
 
     example, shapes = _example_and_shapes()
     program = _quietly(
-        torch.onnx.export, model, example, dynamo=True, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-        dynamic_shapes=shapes, opset_version=opset,
-    )  # fmt: skip
+        torch.onnx.export,
+        model,
+        example,
+        dynamo=True,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=shapes,
+        opset_version=opset,
+    )
     proto = program.model_proto
     opset_used = next(entry.version for entry in proto.opset_import if entry.domain in ("", "ai.onnx"))
     if opset is not None and opset_used != opset:

@@ -47,9 +47,13 @@ def load_array_model(path: str | os.PathLike) -> tuple[ArrayModel, ModelInfo] | 
         metadata = session.metadata()
         accuracy = metadata.get("test_accuracy")
         info = ModelInfo(
-            str(path), "onnx", metadata.get("dataset") or "mnist",
-            float(accuracy) if accuracy else None, metadata.get("data_dir") or None, metadata,
-        )  # fmt: skip
+            str(path),
+            "onnx",
+            metadata.get("dataset") or "mnist",
+            float(accuracy) if accuracy else None,
+            metadata.get("data_dir") or None,
+            metadata,
+        )
         return OnnxArrayModel(session), info
     try:
         checkpoint = read_checkpoint(path)

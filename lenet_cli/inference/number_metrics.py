@@ -130,6 +130,10 @@ def evaluate_numbers(
             mistakes.append(NumberMistake(str(path), label, read, reading.confidence or 0.0, reading))
     mistakes.sort(key=lambda mistake: -mistake.confidence)
     return NumberMetrics(
-        len(pairs), exact, distance / len(pairs), {k: (v[0], v[1]) for k, v in by_length.items()},
-        mistakes[:mistakes_kept], errors,
-    )  # fmt: skip
+        len(pairs),
+        exact,
+        distance / len(pairs),
+        {k: (v[0], v[1]) for k, v in by_length.items()},
+        mistakes[:mistakes_kept],
+        errors,
+    )

@@ -145,7 +145,7 @@ def read_number(
                 (box.left * scale, box.top * scale, box.width * scale, box.height * scale),
                 inputs[run_index],
                 probabilities.tolist(),
-            )  # fmt: skip
+            )
         )
     reading.number = "".join(str(digit.label) for digit in reading.digits)
     reading.confidence = float(math.prod(digit.confidence for digit in reading.digits))
@@ -187,9 +187,15 @@ def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs
     boxes = [segmentation.span(start, stop) for start, stop in runs]
     heights = np.array([box.height for box in boxes]) / segmentation.digit_height
     short = SHORT_PENALTY * 10 * np.maximum(0.0, 0.75 - heights)[:, None]
-    gaps = np.array([
-        sum(max(0.0, segmentation.gap_before(index)) for index in range(start + 1, stop)) for start, stop in runs
-    ]) / segmentation.digit_height  # fmt: skip
+    gaps = (
+        np.array(
+            [
+                sum(max(0.0, segmentation.gap_before(index)) for index in range(start + 1, stop))
+                for start, stop in runs
+            ]
+        )
+        / segmentation.digit_height
+    )
     joins = np.array([segmentation.joins(start, stop) for start, stop in runs], np.float64)
     apart = GAP_PENALTY * 10 * gaps[:, None] + JOIN_PENALTY * joins[:, None]
     return log_probs - short - apart
@@ -301,8 +307,14 @@ def read_files(
     if not paths:
         raise LenetError("no images found in the given folders")
     sources = read_sources(paths)
-    bar = tqdm(sources, desc="Reading numbers", unit="img", file=sys.stderr, leave=False,
-               disable=None if show_progress else True)  # fmt: skip
+    bar = tqdm(
+        sources,
+        desc="Reading numbers",
+        unit="img",
+        file=sys.stderr,
+        leave=False,
+        disable=None if show_progress else True,
+    )
     return read_named(
         model, [(str(path), source) for path, source in zip(paths, bar, strict=True)], invert, length
     )

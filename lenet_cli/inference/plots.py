@@ -191,5 +191,7 @@ def draw_number_mistakes(mistakes: Sequence[Any], path: Path, total: int, shown:
         axis.set_title(f"{name}: {mistake.label} read {mistake.read} ({mistake.confidence:.0%})", fontsize=9)
     if not picked:
         axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
-    figure.suptitle(f"Numbers read wrong: {total:,} (the {len(picked)} most confident; boxes: the digits read)")
+    figure.suptitle(
+        f"Numbers read wrong: {total:,} (the {len(picked)} most confident; boxes: the digits read)"
+    )
     return _save(figure, path)

@@ -72,7 +72,9 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
             await pool.connect()  # a worker that dies is replaced even before a request needs one
         yield
 
-    app = FastAPI(title="lenet", docs_url=None, redoc_url=None, lifespan=lifespan)  # /docs: Swagger from a CDN
+    app = FastAPI(
+        title="lenet", docs_url=None, redoc_url=None, lifespan=lifespan
+    )  # /docs: Swagger from a CDN
     model.eval()
     app.state.alone = ThreadPoolExecutor(1, thread_name_prefix="lenet-alone")
     app.state.batcher = DynamicBatcher(
@@ -104,7 +106,9 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
         return document
 
     @app.post("/predict")
-    async def predict(request: Request, top_k: int = DEFAULT_TOP_K, invert: str = "auto", include_input: bool = False):
+    async def predict(
+        request: Request, top_k: int = DEFAULT_TOP_K, invert: str = "auto", include_input: bool = False
+    ):
         if not 1 <= top_k <= len(app.state.names):
             raise ClientError(422, f"top_k must be between 1 and {len(app.state.names)}")
         if invert not in INVERT_CHOICES:
@@ -312,8 +316,10 @@ class Admission:
             self.used -= taken
 
     def _busy_message(self) -> str:
-        return (f"the server is receiving or holding {self.used / MiB:.0f} MiB of uploads, at most "
-                f"{self.budget / MiB:.0f} MiB (--upload-memory-mib); try again shortly")  # fmt: skip
+        return (
+            f"the server is receiving or holding {self.used / MiB:.0f} MiB of uploads, at most "
+            f"{self.budget / MiB:.0f} MiB (--upload-memory-mib); try again shortly"
+        )
 
     def _busy(self) -> JSONResponse:
         return _error(503, self._busy_message(), {"Retry-After": "1"})
@@ -357,13 +363,19 @@ def _add_collect_routes(app: FastAPI, folder: Path | None, limit: int) -> None:
     most MAX_DRAWING_BYTES (the disk it may take is bounded). Without it, nothing is written."""
 
     def counts() -> dict[str, int]:
-        return {name: sum(1 for _ in (folder / name).glob("*.png")) if (folder / name).is_dir() else 0
-                for name in map(str, range(len(app.state.names)))}  # fmt: skip
+        return {
+            name: sum(1 for _ in (folder / name).glob("*.png")) if (folder / name).is_dir() else 0
+            for name in map(str, range(len(app.state.names)))
+        }
 
     @app.get("/collect")
     def collected() -> dict[str, Any]:
-        return {"enabled": folder is not None, "folder": str(folder) if folder else None,
-                "counts": counts() if folder else {}, "limit": limit}  # fmt: skip
+        return {
+            "enabled": folder is not None,
+            "folder": str(folder) if folder else None,
+            "counts": counts() if folder else {},
+            "limit": limit,
+        }
 
     @app.post("/collect")
     async def collect(request: Request, label: int) -> dict[str, Any]:
@@ -376,8 +388,11 @@ def _add_collect_routes(app: FastAPI, folder: Path | None, limit: int) -> None:
             raise ClientError(413, f"a drawing is at most {MAX_DRAWING_BYTES // MiB} MiB")
         saved = counts()
         if saved[str(label)] >= limit:
-            raise ClientError(507, f"{folder / str(label)} holds {saved[str(label)]:,} drawings, the limit "
-                                   "(--collect-limit); no more are saved for this class")  # fmt: skip
+            raise ClientError(
+                507,
+                f"{folder / str(label)} holds {saved[str(label)]:,} drawings, the limit "
+                "(--collect-limit); no more are saved for this class",
+            )
         body = await read_body(request)
         if len(body) > MAX_DRAWING_BYTES:
             raise ClientError(413, f"a drawing is at most {MAX_DRAWING_BYTES // MiB} MiB")

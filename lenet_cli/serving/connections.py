@@ -122,7 +122,10 @@ class LimitedConnection(HttpToolsProtocol):
             if now - self.lingering_since > self.limits.linger_s:
                 self.transport.close()
             return
-        if self.receiving and now - self.began > self.limits.request_timeout_s + self.received / MIN_BODY_RATE:
+        if (
+            self.receiving
+            and now - self.began > self.limits.request_timeout_s + self.received / MIN_BODY_RATE
+        ):
             self.cut_off()
 
     def waiting_for_a_request(self) -> bool:

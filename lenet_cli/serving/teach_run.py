@@ -137,8 +137,12 @@ def held_out_views(held_out: Split) -> Split:
     for shift_x, shift_y, degrees in HELD_OUT_VIEWS:
         turn = math.radians(degrees)
         # affine_grid maps output to input in [-1, 1] coordinates: a pixel is 2/28 of the width
-        matrix = torch.tensor([[math.cos(turn), -math.sin(turn), -shift_x * 2 / 28],
-                               [math.sin(turn), math.cos(turn), -shift_y * 2 / 28]])  # fmt: skip
+        matrix = torch.tensor(
+            [
+                [math.cos(turn), -math.sin(turn), -shift_x * 2 / 28],
+                [math.sin(turn), math.cos(turn), -shift_y * 2 / 28],
+            ]
+        )
         grid = F.affine_grid(matrix.expand(len(images), 2, 3), list(images.shape), align_corners=False)
         moved = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
         views.append(moved[:, 0].mul(255).round().clamp(0, 255).to(torch.uint8))
@@ -154,10 +158,13 @@ class TrainChild:
         environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "lenet_cli", "train", *arguments, "--json", "--progress-json"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=environment,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             start_new_session=True,  # Ctrl-C in the terminal is the server's to handle: it ends the child
-        )  # fmt: skip
+        )
         _lower_priority(self.process.pid)
         self.run_dir: Path | None = None
         self.on_run_dir = on_run_dir  # called once the child has made its run folder, before any weights

@@ -67,8 +67,12 @@ class Answering:
     test_accuracy: float | None = None  # on the test set in --data-dir, once measured
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.info.path, "source": self.source, "since": self.since,
-                "init": (self.info.record.get("init") or {}).get("path")}  # fmt: skip
+        return {
+            "path": self.info.path,
+            "source": self.source,
+            "since": self.since,
+            "init": (self.info.record.get("init") or {}).get("path"),
+        }
 
 
 @dataclass
@@ -137,8 +141,12 @@ class Teacher:
         if document["state"] == "learning" and self.child is not None:
             document["progress"] = self.child.progress()
         counts = collected_counts(self.settings)
-        document.update(counts=counts, needed_per_class=MIN_PER_CLASS, missing=missing_per_class(counts),
-                        can_undo=bool(self.before_runs) and document["state"] not in RUNNING)  # fmt: skip
+        document.update(
+            counts=counts,
+            needed_per_class=MIN_PER_CLASS,
+            missing=missing_per_class(counts),
+            can_undo=bool(self.before_runs) and document["state"] not in RUNNING,
+        )
         return document
 
     def start(self) -> dict[str, Any]:
@@ -149,8 +157,11 @@ class Teacher:
             if self.state["state"] in RUNNING:
                 raise Refused(409, "a teaching run is under way; wait for it to end")
             self.started_at, self.lessons = time.monotonic(), Lessons(self.settings, self.stopping)
-            self.state = {"state": "starting", "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                          "from": self.answering.info.path}  # fmt: skip
+            self.state = {
+                "state": "starting",
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "from": self.answering.info.path,
+            }
             self.thread = threading.Thread(
                 target=self._run, args=(self.answering, test), name="lenet-teach", daemon=True
             )
@@ -186,10 +197,16 @@ class Teacher:
         try:
             sets = make_folder(self.settings.checkpoint_dir / "teach-sets", "folder ")
             workspace = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=sets))
-            learn, held_dir, unreadable = split_drawings(self.settings.collect_dir, workspace, self.settings.names)
+            learn, held_dir, unreadable = split_drawings(
+                self.settings.collect_dir, workspace, self.settings.names
+            )
             held = labelled_split(held_dir, self.settings.names)
-            self._set(held_out_count=len(held), held_out_views=len(HELD_OUT_VIEWS),
-                      learned_count=sum(1 for _ in learn.glob("*/*")), note=_held_out_note(len(held), unreadable))  # fmt: skip
+            self._set(
+                held_out_count=len(held),
+                held_out_views=len(HELD_OUT_VIEWS),
+                learned_count=sum(1 for _ in learn.glob("*/*")),
+                note=_held_out_note(len(held), unreadable),
+            )
             self.lessons.start(before.info, [learn])
             self._set(state="learning", phase="check")
             if before.test_accuracy is None:  # measured once per model: the taught ones come measured
@@ -232,16 +249,26 @@ class Teacher:
 
     def _decide(self, taught: Answering, before: Figures, after: Figures, run_dir: Path) -> None:
         refusal = self.settings.rule.refusal(before, after)
-        record = {"status": "accepted" if refusal is None else "kept out", "why": refusal,
-                  "before": before.to_dict(), "after": after.to_dict(), "init": taught.info.record.get("init")}  # fmt: skip
+        record = {
+            "status": "accepted" if refusal is None else "kept out",
+            "why": refusal,
+            "before": before.to_dict(),
+            "after": after.to_dict(),
+            "init": taught.info.record.get("init"),
+        }
         _mark(run_dir, record)
         with self.lock:
             if refusal is None and not self.stopping.is_set():
                 self.before_runs.append(self.answering)
                 self.answering = taught
                 self.use(taught)  # one assignment: the next forward pass uses the new model whole
-            self.state = {**self.state, "state": "accepted" if refusal is None else "kept out",
-                          "after": after.to_dict(), "why": refusal, "seconds": self._seconds()}  # fmt: skip
+            self.state = {
+                **self.state,
+                "state": "accepted" if refusal is None else "kept out",
+                "after": after.to_dict(),
+                "why": refusal,
+                "seconds": self._seconds(),
+            }
 
     def _fail(self, error: Exception, workspace: Path | None) -> None:
         run_dir = self.child.run_dir if self.child else None
@@ -265,15 +292,22 @@ class Teacher:
 def collected_counts(settings: TeachSettings) -> dict[str, int]:
     """How many drawings of each class are saved in --collect's folder."""
     folder = settings.collect_dir
-    return {str(label): sum(1 for _ in (folder / str(label)).glob("*.png"))
-            if (folder / str(label)).is_dir() else 0 for label in range(len(settings.names))}  # fmt: skip
+    return {
+        str(label): sum(1 for _ in (folder / str(label)).glob("*.png"))
+        if (folder / str(label)).is_dir()
+        else 0
+        for label in range(len(settings.names))
+    }
 
 
 def refuse_untaught(answering: Answering, counts: dict[str, int], names: list[str]) -> None:
     """Refused when the model answering cannot be taught (an export) or drawings are missing."""
     if answering.info.format != "checkpoint":
-        raise Refused(422, f"teaching starts from a lenet checkpoint; {answering.info.path} is an "
-                      f"{answering.info.format} export: serve the checkpoint it came from")  # fmt: skip
+        raise Refused(
+            422,
+            f"teaching starts from a lenet checkpoint; {answering.info.path} is an "
+            f"{answering.info.format} export: serve the checkpoint it came from",
+        )
     missing = missing_per_class(counts)
     if missing:
         more = ", ".join(f"{count} more of {names[int(name)]}" for name, count in missing.items())
@@ -285,20 +319,35 @@ def dataset_test_set(dataset: str, data_dir: Path) -> Split:
     by the server; teaching without the dataset mixed in would make the model forget it)."""
     test = find_split(dataset, data_dir, "test")
     if test is None:
-        raise Refused(422, f"teaching needs {dataset} (mixed into every batch so the model does not forget "
-                      f"it, and its test set to measure on), and {data_dir} does not hold it; "
-                      f"start lenet serve with --data-dir DIR, a folder with the four IDX files "
-                      f"(train-images-idx3-ubyte.gz and the others; lenet train --data-dir DIR downloads "
-                      f"them)")  # fmt: skip
+        raise Refused(
+            422,
+            f"teaching needs {dataset} (mixed into every batch so the model does not forget "
+            f"it, and its test set to measure on), and {data_dir} does not hold it; "
+            f"start lenet serve with --data-dir DIR, a folder with the four IDX files "
+            f"(train-images-idx3-ubyte.gz and the others; lenet train --data-dir DIR downloads "
+            f"them)",
+        )
     return test
 
 
 def train_arguments(info: ModelInfo, folders: list[Path], settings: TeachSettings) -> list[str]:
     """`lenet train`'s arguments for a run: the command line's own fine-tune, on these folders."""
     images = [argument for folder in folders for argument in ("--images", str(folder))]
-    return ["--init", info.path, *images, "--epochs", "1", "--dataset", info.dataset,
-            "--data-dir", str(settings.data_dir), "--checkpoint-dir", str(settings.checkpoint_dir),
-            "--device", "cpu"]  # fmt: skip
+    return [
+        "--init",
+        info.path,
+        *images,
+        "--epochs",
+        "1",
+        "--dataset",
+        info.dataset,
+        "--data-dir",
+        str(settings.data_dir),
+        "--checkpoint-dir",
+        str(settings.checkpoint_dir),
+        "--device",
+        "cpu",
+    ]
 
 
 def _import_readers() -> None:
@@ -311,8 +360,10 @@ def _import_readers() -> None:
 def _held_out_note(count: int, unreadable: int) -> str | None:
     notes = []
     if count < FEW_HELD_OUT:
-        notes.append(f"only {count} held-out drawings, so the figures are rough (each is "
-                     f"{100 / count:.0f} points); save more for firmer ones")  # fmt: skip
+        notes.append(
+            f"only {count} held-out drawings, so the figures are rough (each is "
+            f"{100 / count:.0f} points); save more for firmer ones"
+        )
     if unreadable:
         notes.append(f"{unreadable} drawings could not be read and were left out")
     return "; ".join(notes) or None

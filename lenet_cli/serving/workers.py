@@ -155,15 +155,23 @@ class PreprocessingPool:
         try:
             worker = self._ready(*self._start())
         except (LenetError, OSError) as error:
-            log.error("a preprocessing process (pid %s) stopped, %s, and none could start in its place: %s",
-                      stopped.process.pid, how, error)  # fmt: skip
+            log.error(
+                "a preprocessing process (pid %s) stopped, %s, and none could start in its place: %s",
+                stopped.process.pid,
+                how,
+                error,
+            )
             return None
         self.workers = [each for each in self.workers if each is not stopped] + [worker]
         self.restarts += 1
         log.warning(
             "a preprocessing process (pid %s) stopped, %s; pid %s took its place, ready in %.2f s (%d restarts)",
-            stopped.process.pid, how, worker.process.pid, time.monotonic() - started, self.restarts,
-        )  # fmt: skip
+            stopped.process.pid,
+            how,
+            worker.process.pid,
+            time.monotonic() - started,
+            self.restarts,
+        )
         return worker
 
     async def _connect(self) -> _Dispatcher:

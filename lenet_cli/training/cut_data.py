@@ -83,9 +83,12 @@ def cut_field(grey: np.ndarray, owner: np.ndarray, digits: list[int]) -> list[tu
     found = []
     for (start, stop), seen in zip(cut.runs, cut.inputs, strict=True):
         chosen = (pieces > start) & (pieces <= stop) & mask
-        shares = np.array([
-            np.count_nonzero(chosen & (owner == index + 1)) / max(total, 1) for index, total in enumerate(digit_ink)
-        ])  # fmt: skip
+        shares = np.array(
+            [
+                np.count_nonzero(chosen & (owner == index + 1)) / max(total, 1)
+                for index, total in enumerate(digit_ink)
+            ]
+        )
         order = np.argsort(shares)[::-1]
         first, second = shares[order[0]], (shares[order[1]] if len(shares) > 1 else 0.0)
         if first >= ONE_DIGIT and second <= STRAY:

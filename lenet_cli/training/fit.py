@@ -180,9 +180,16 @@ class TrainingRun:
         ) as progress:
             try:
                 state = train_one_epoch(
-                    self.trained, self.recipe.optimizer, self.recipe.scheduler, self.data.plan(epoch),
-                    self.cluster, start=self.partial, stop=stop, progress=progress, on_step=on_step,
-                )  # fmt: skip
+                    self.trained,
+                    self.recipe.optimizer,
+                    self.recipe.scheduler,
+                    self.data.plan(epoch),
+                    self.cluster,
+                    start=self.partial,
+                    stop=stop,
+                    progress=progress,
+                    on_step=on_step,
+                )
             except NonFiniteLossError as error:
                 error.last_good = self.checkpoint if self.history else None
                 raise
@@ -230,9 +237,17 @@ class TrainingRun:
         metrics = {"val_accuracy": last.val_accuracy, "val_loss": last.val_loss}
         self.save(self.checkpoint, None, {**metrics, "test_accuracy": test.accuracy, "test_loss": test.loss})
         return TrainResult(
-            self.config, str(self.device), self.run_dir, self.checkpoint, self.best_checkpoint, self.history,
-            test, time.perf_counter() - self.started, self.cluster.rank, self.cluster.world_size,
-        )  # fmt: skip
+            self.config,
+            str(self.device),
+            self.run_dir,
+            self.checkpoint,
+            self.best_checkpoint,
+            self.history,
+            test,
+            time.perf_counter() - self.started,
+            self.cluster.rank,
+            self.cluster.world_size,
+        )
 
     def save(self, path: Path, progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
         """Write a resumable checkpoint (rank 0 only; the others return the path)."""

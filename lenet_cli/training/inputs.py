@@ -60,9 +60,11 @@ def load_training_data(config: TrainConfig, device: torch.device, cluster: Clust
     mixed_in = sum(source.per_batch for source in (own_images, styles, cuts) if source is not None)
     dataset_per_step = config.batch_size - mixed_in
     if dataset_per_step < cluster.world_size:
-        shares = [f"--image-share {config.image_share}"] * bool(own_images) + [
-            f"--style-share {config.style_share}"
-        ] * bool(styles) + [f"--cuts (a share of {CUT_SHARE})"] * bool(cuts)
+        shares = (
+            [f"--image-share {config.image_share}"] * bool(own_images)
+            + [f"--style-share {config.style_share}"] * bool(styles)
+            + [f"--cuts (a share of {CUT_SHARE})"] * bool(cuts)
+        )
         raise LenetError(
             f"--batch-size {config.batch_size} with {' and '.join(shares)} leaves "
             f"{dataset_per_step} dataset images per step; use a larger --batch-size"

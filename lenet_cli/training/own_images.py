@@ -57,7 +57,9 @@ class MadePool:
 
     salt = 0
 
-    def __init__(self, images_u8: np.ndarray, labels: np.ndarray, per_batch: int, seed: int, device: torch.device):
+    def __init__(
+        self, images_u8: np.ndarray, labels: np.ndarray, per_batch: int, seed: int, device: torch.device
+    ):
         self.images_u8 = torch.from_numpy(images_u8).to(device)
         self.labels = torch.from_numpy(labels).to(device)
         self.per_batch, self.seed = per_batch, seed

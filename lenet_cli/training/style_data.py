@@ -92,9 +92,14 @@ def font_digits(font_paths: Sequence[Path], count: int, rng: np.random.Generator
         canvas = Image.new("L", (WORK, WORK), 0)
         stroke = int(rng.choice([0, 0, 0, 1, 1, 2]))
         ImageDraw.Draw(canvas).text(
-            (WORK / 2, WORK / 2), str(label), fill=255, font=fonts[key], anchor="mm", stroke_width=stroke,
+            (WORK / 2, WORK / 2),
+            str(label),
+            fill=255,
+            font=fonts[key],
+            anchor="mm",
+            stroke_width=stroke,
             stroke_fill=255,
-        )  # fmt: skip
+        )
         glyphs.append(np.asarray(canvas, np.float32) / 255)
     warped = warp(np.stack(glyphs), rng, slant=0.35, rotate_deg=10, elastic=0.05, wobble=0.012)
     return list(warped), labels.astype(np.int64)
@@ -206,8 +211,10 @@ def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.nd
         sweep = np.linspace(0, math.radians(rng.uniform(150, 200)), 20)
         draw.line(
             [(centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a)) for a in sweep],
-            fill=255, width=pen, joint="curve",
-        )  # fmt: skip
+            fill=255,
+            width=pen,
+            joint="curve",
+        )
     else:
         return None
     return _unless_it_closes_a_loop(np.asarray(picture, np.float32) / 255, mask, label)

@@ -37,7 +37,7 @@ HAND_FONTS = (
             "BecauseWeMentor-Regular.otf",
             "BecauseWeOrganize-Regular.otf",
         ),
-    ),  # fmt: skip
+    ),
     HandFont("Breip", "fonts-breip", "OFL-1.0", ("Breip.ttf",)),
     HandFont("Humor Sans", "fonts-humor-sans", "OFL-1.1", ("Humor-Sans.ttf",)),
     HandFont("Klee One", "fonts-klee", "OFL-1.1", ("KleeOne-Regular.ttf", "KleeOne-SemiBold.ttf")),
