@@ -84,6 +84,34 @@ def export_checkpoint(
     model.eval()
     metadata = export_metadata(info)
     images, checked_on = check_images(info, data_dir)
+    opset_used, max_diff, agreement = _write_verified(
+        model, target, export_format, opset, metadata, images, f"{checkpoint}", stage
+    )
+    return ExportResult(
+        str(target),
+        export_format,
+        max_diff,
+        len(images),
+        checked_on,
+        agreement,
+        target.stat().st_size,
+        opset_used,
+        time.perf_counter() - started,
+    )
+
+
+def _write_verified(
+    model: LeNet5,
+    target: Path,
+    export_format: str,
+    opset: int | None,
+    metadata: dict[str, str],
+    images: torch.Tensor,
+    source: str,
+    stage: Callable[[str], None],
+) -> tuple[int | None, float, float]:
+    """Write the export to a temporary file beside `target`, check it against `model` on `images`, and only
+    then move it into place; (the opset used, the largest logit difference, the share of equal classes)."""
     temporary = temporary_path(target, keep_suffix=True)
     try:
         try:
@@ -98,7 +126,7 @@ def export_checkpoint(
         max_diff, agreement = verify(model, temporary, export_format, images)
         if max_diff > TOLERANCE or agreement < 1.0:
             raise LenetError(
-                f"the exported model disagrees with {checkpoint}: largest logit difference {max_diff:.2e} "
+                f"the exported model disagrees with {source}: largest logit difference {max_diff:.2e} "
                 f"(allowed {TOLERANCE:g}), same class on {agreement:.2%} of {len(images)} images; nothing written"
             )
         stage("Writing")
@@ -108,17 +136,7 @@ def export_checkpoint(
         raise LenetError(f"cannot write {target}: {error.strerror or error}") from None
     finally:
         temporary.unlink(missing_ok=True)
-    return ExportResult(
-        str(target),
-        export_format,
-        max_diff,
-        len(images),
-        checked_on,
-        agreement,
-        target.stat().st_size,
-        opset_used,
-        time.perf_counter() - started,
-    )
+    return opset_used, max_diff, agreement
 
 
 def _check_target(target: Path, export_format: str, force: bool) -> None:

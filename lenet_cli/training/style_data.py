@@ -156,68 +156,93 @@ def as_canvas(image_u8: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image_u8).resize((WORK, WORK), Image.BILINEAR), np.float32) / 255
 
 
+@dataclass(frozen=True)
+class _Ink:
+    """Where a digit's ink is, and the pen it was written with, for drawing an edit onto it."""
+
+    mask: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    top: int
+    bottom: int
+    height: int
+    pen: int
+
+    def x_at(self, row: int) -> float | None:
+        xs = np.flatnonzero(self.mask[row])
+        return float(xs.mean()) if len(xs) else None
+
+
 def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray | None:
     """The edit of `label`'s class drawn onto `image`; None where the digit's shape does not allow it."""
     mask = image > 0.35
-    if mask.sum() < 20:
+    draw_edit = _EDITS.get(label)
+    if mask.sum() < 20 or draw_edit is None:
         return None
     rows, cols = np.nonzero(mask)
     top, bottom = int(rows.min()), int(rows.max())
-    height = bottom - top + 1
-    pen = max(2, round(stroke_width(mask)))
+    ink = _Ink(mask, rows, cols, top, bottom, bottom - top + 1, max(2, round(stroke_width(mask))))
     picture = Image.fromarray(np.round(image * 255).astype(np.uint8))
-    draw = ImageDraw.Draw(picture)
-
-    def ink_x(row: int) -> float | None:
-        xs = np.flatnonzero(mask[row])
-        return float(xs.mean()) if len(xs) else None
-
-    if label == 1:
-        top_x, bottom_x = ink_x(top), ink_x(bottom)
-        if top_x is None or bottom_x is None:
-            return None
-        length = height * rng.uniform(0.3, 0.55)
-        drop = math.radians(rng.uniform(30, 65))  # below the horizontal, towards the left
-        flag_end = (top_x - length * math.cos(drop), top + length * math.sin(drop))
-        draw.line([(top_x, top), flag_end], fill=255, width=pen, joint="curve")
-        if rng.random() < 0.4:
-            half = height * rng.uniform(0.18, 0.4)
-            draw.line([(bottom_x - half, bottom), (bottom_x + half, bottom)], fill=255, width=pen)
-    elif label == 7:
-        row = top + round(height * rng.uniform(0.45, 0.6))
-        middle = ink_x(row)
-        if middle is None:
-            return None
-        half = height * rng.uniform(0.16, 0.24)
-        draw.line([(middle - half, row), (middle + half, row)], fill=255, width=pen)
-    elif label == 2:
-        low = rows >= top + 0.7 * height
-        corner = int(np.argmin(cols[low]))
-        cx, cy = float(cols[low][corner]), float(rows[low][corner])
-        radius = height * rng.uniform(0.12, 0.17)
-        # A loop drawn from the corner up and round, as a pen makes it before the base.
-        centre = (cx + radius * 1.0, cy - radius * 1.0)
-        loop = [
-            (centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a))
-            for a in np.linspace(math.radians(135), math.radians(135 + 360), 28)
-        ]
-        draw.line(loop, fill=255, width=max(2, pen - 1), joint="curve")
-    elif label == 9:  # the tail curls down and round to the left
-        bottom_x = ink_x(bottom)
-        if bottom_x is None:
-            return None
-        radius = height * rng.uniform(0.18, 0.26)
-        centre = (bottom_x - radius, bottom - radius * 0.6)
-        sweep = np.linspace(0, math.radians(rng.uniform(150, 200)), 20)
-        draw.line(
-            [(centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a)) for a in sweep],
-            fill=255,
-            width=pen,
-            joint="curve",
-        )
-    else:
+    if not draw_edit(ImageDraw.Draw(picture), ink, rng):
         return None
     return _unless_it_closes_a_loop(np.asarray(picture, np.float32) / 255, mask, label)
+
+
+def _flag_a_one(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
+    """A flag from the top down to the left, and sometimes a base."""
+    top_x, bottom_x = ink.x_at(ink.top), ink.x_at(ink.bottom)
+    if top_x is None or bottom_x is None:
+        return False
+    length = ink.height * rng.uniform(0.3, 0.55)
+    drop = math.radians(rng.uniform(30, 65))  # below the horizontal, towards the left
+    flag_end = (top_x - length * math.cos(drop), ink.top + length * math.sin(drop))
+    draw.line([(top_x, ink.top), flag_end], fill=255, width=ink.pen, joint="curve")
+    if rng.random() < 0.4:
+        half = ink.height * rng.uniform(0.18, 0.4)
+        draw.line([(bottom_x - half, ink.bottom), (bottom_x + half, ink.bottom)], fill=255, width=ink.pen)
+    return True
+
+
+def _cross_a_seven(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
+    """A bar across the stem, a little below the middle."""
+    row = ink.top + round(ink.height * rng.uniform(0.45, 0.6))
+    middle = ink.x_at(row)
+    if middle is None:
+        return False
+    half = ink.height * rng.uniform(0.16, 0.24)
+    draw.line([(middle - half, row), (middle + half, row)], fill=255, width=ink.pen)
+    return True
+
+
+def _loop_a_two(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
+    """A loop drawn from the corner up and round, as a pen makes it before the base."""
+    low = ink.rows >= ink.top + 0.7 * ink.height
+    corner = int(np.argmin(ink.cols[low]))
+    cx, cy = float(ink.cols[low][corner]), float(ink.rows[low][corner])
+    radius = ink.height * rng.uniform(0.12, 0.17)
+    centre = (cx + radius * 1.0, cy - radius * 1.0)
+    loop = [
+        (centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a))
+        for a in np.linspace(math.radians(135), math.radians(135 + 360), 28)
+    ]
+    draw.line(loop, fill=255, width=max(2, ink.pen - 1), joint="curve")
+    return True
+
+
+def _curl_a_nine(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
+    """The tail curls down and round to the left."""
+    bottom_x = ink.x_at(ink.bottom)
+    if bottom_x is None:
+        return False
+    radius = ink.height * rng.uniform(0.18, 0.26)
+    centre = (bottom_x - radius, ink.bottom - radius * 0.6)
+    sweep = np.linspace(0, math.radians(rng.uniform(150, 200)), 20)
+    curl = [(centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a)) for a in sweep]
+    draw.line(curl, fill=255, width=ink.pen, joint="curve")
+    return True
+
+
+_EDITS = {1: _flag_a_one, 7: _cross_a_seven, 2: _loop_a_two, 9: _curl_a_nine}
 
 
 def _unless_it_closes_a_loop(edited: np.ndarray, mask: np.ndarray, label: int) -> np.ndarray | None:
