@@ -22,9 +22,10 @@ from PIL import Image
 
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.shipped import PRETRAINED
-from lenet_cli.serving.app import MAX_BODY_BYTES, create_app
+from lenet_cli.serving.app import create_app
 from lenet_cli.serving.connections import ConnectionLimits, protocol_with
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.uploads import MAX_BODY_BYTES
 from lenet_cli.serving.workers import PreprocessingPool
 
 TOO_LONG = {"error": f"the body is over the {MAX_BODY_BYTES // 2**20} MiB limit"}
