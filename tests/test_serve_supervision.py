@@ -4,12 +4,17 @@ and refused connections give their file descriptors back."""
 
 import asyncio
 import io
+import os
+import resource
+import socket
 import threading
+import time
 
 import faulty
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from helpers import start_serve
 from PIL import Image
 
 from lenet_cli.formats.model_files import load_any_model
@@ -147,3 +152,60 @@ def test_an_unexpected_error_in_a_worker_process_is_that_requests_500_and_the_wo
             assert pool.restarts == 0 and pool.workers[0].process.pid == worker
     finally:
         pool.close()
+
+
+def open_files(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def settled_open_files(pid: int, expected: int | None = None, within_s: float = 10) -> int:
+    """The server's open file count once it stops changing (or reaches `expected`), within `within_s`."""
+    deadline, last = time.monotonic() + within_s, -1
+    while time.monotonic() < deadline:
+        count = open_files(pid)
+        if count == expected or (expected is None and count == last):
+            return count
+        last = count
+        time.sleep(0.2)
+    return open_files(pid)
+
+
+@pytest.fixture
+def many_files():
+    """Room in this process for the test's own sockets (a CI runner may allow only 1,024)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/<pid>/fd")
+def test_a_thousand_refused_connections_give_their_descriptors_back_within_5_s(tmp_path, many_files):
+    arguments = ["--workers", "0", "--max-connections", "4", "--request-timeout", "60"]
+    process, url = start_serve(arguments, tmp_path)
+    port = int(url.rstrip("/").rsplit(":", 1)[1])
+    connections = []
+    try:
+        assert httpx.get(f"{url}health").status_code == 200
+        base = settled_open_files(process.pid)
+        head = f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 100\r\n\r\n0123"
+        for _ in range(4):  # the cap: each a request in progress, its body still coming
+            connections.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            connections[-1].sendall(head.encode())
+        assert settled_open_files(process.pid, base + 4) == base + 4
+        request = f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+        refused = []
+        for _ in range(1000):  # each sends its request and neither reads nor closes
+            refused.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            refused[-1].sendall(request)
+        connections += refused
+        assert settled_open_files(process.pid, base + 4, within_s=5) == base + 4
+        statuses = {answer.recv(64).split(b" ")[1] for answer in refused}
+        assert statuses == {b"503"}  # each could read its refusal
+    finally:
+        for connection in connections:
+            connection.close()
+        process.terminate()
+        assert process.wait(timeout=30) == 0
