@@ -6,6 +6,7 @@ import asyncio
 import io
 import os
 import resource
+import signal
 import socket
 import threading
 import time
@@ -209,3 +210,25 @@ def test_a_thousand_refused_connections_give_their_descriptors_back_within_5_s(t
             connection.close()
         process.terminate()
         assert process.wait(timeout=30) == 0
+
+
+def test_numbers_are_read_in_a_reading_process_and_one_killed_is_replaced(threads):
+    pool = PreprocessingPool(1)
+    app = make_app(pool)
+    try:
+        client = TestClient(app, base_url=BASE)
+        in_process = client.post("/read", content=number_png())
+        on_thread = TestClient(make_app(threads), base_url=BASE).post("/read", content=number_png())
+        assert in_process.status_code == 200 and in_process.json() == on_thread.json()
+        reading = app.state.reads.start().submit(os.getpid).result(timeout=60)
+        assert reading not in (os.getpid(), pool.workers[0].process.pid)  # a process of its own
+        os.kill(reading, signal.SIGKILL)
+        killed = client.post("/read", content=number_png())
+        assert (killed.status_code, killed.json()) == (
+            500,
+            {"error": "the reading process stopped; try again"},
+        )
+        assert client.post("/read", content=number_png()).json() == on_thread.json()
+    finally:
+        app.state.reads.close()
+        pool.close()

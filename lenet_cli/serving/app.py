@@ -62,7 +62,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
     install_guards(app, options)
     add_page_routes(app, pool)
     add_predict_route(app, pool)
-    add_read_route(app)
+    add_read_route(app, in_process=pool.size > 0)
     add_collect_routes(app, options.collect_dir, options.collect_limit)
     add_teach_routes(app, model, info, options)
     return app
@@ -117,6 +117,7 @@ def warm_up(app: FastAPI, pool: PreprocessingPool) -> None:
     digit = app.state.alone.submit(pool.preprocess, warm_up_image(), "auto").result()
     app.state.batcher.forward([([digit], 1)])
     app.state.batcher.batch_sizes.clear()
+    app.state.reads.start()
 
 
 async def predict_uploads(

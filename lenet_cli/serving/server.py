@@ -75,6 +75,7 @@ def serve(
     finally:
         if app is not None:
             stop_teaching(app)
+            app.state.reads.close()
         listener.close()
         pool.close()
 
