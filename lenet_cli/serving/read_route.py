@@ -53,9 +53,9 @@ class Reads:
         if self.accepted >= MAX_READS_ACCEPTED:
             raise busy(f"{self.accepted} numbers are being read or waiting (at most {MAX_READS_ACCEPTED})")
         self.accepted += 1
-        executor = self.start()
-        loop = asyncio.get_running_loop()
+        executor = None
         try:
+            executor, loop = self.start(), asyncio.get_running_loop()
             if not self.in_process:
                 return await loop.run_in_executor(
                     executor, lambda: read_named(reading_model(app), uploads, invert, bounds)
@@ -66,12 +66,13 @@ class Reads:
         except BrokenProcessPool:  # the reading process died (killed, out of memory): a new one
             if self.executor is executor:
                 self.executor = None
+                executor.shutdown(wait=False, cancel_futures=True)
             raise ClientError(500, "the reading process stopped; try again") from None
         finally:
             self.accepted -= 1
 
     def close(self) -> None:
-        """The server stops: reads waiting are dropped; the one running ends with its process."""
+        """The server stops: reads waiting are dropped; the one under way finishes."""
         if self.executor is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
 
