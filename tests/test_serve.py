@@ -5,6 +5,7 @@ import io
 import json
 import random
 
+import faulty
 import httpx
 import pytest
 from drawing import draw_digit
@@ -16,8 +17,9 @@ from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.shipped import PRETRAINED
 from lenet_cli.images.preprocess import load_digit
 from lenet_cli.inference.predict import predict_files
-from lenet_cli.serving.app import MAX_BODY_BYTES, create_app
+from lenet_cli.serving.app import create_app
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.uploads import MAX_BODY_BYTES
 from lenet_cli.serving.workers import CRASHED, PreprocessingPool, free_cores
 
 BASE = "http://127.0.0.1:8000"
@@ -280,8 +282,8 @@ def test_a_killed_preprocessing_process_is_replaced_and_its_reads_retried(drawn,
 
 def test_an_image_that_kills_its_reader_twice_is_a_422_and_nothing_else_fails(drawn):
     """Two real worker processes; the image with the marker kills whichever reads it."""
-    pool = PreprocessingPool(2, crash_on=b"CRASH-ME")
-    poison = drawn[0].read_bytes() + b"CRASH-ME"
+    pool = PreprocessingPool(2, preprocess=faulty.die_on_marker)
+    poison = drawn[0].read_bytes() + faulty.MARKER
     try:
         client = TestClient(create_app(*load_any_model(PRETRAINED), ServeOptions(), pool), base_url=BASE)
         bodies = [path.read_bytes() for path in drawn[1:9]]

@@ -22,9 +22,10 @@ from PIL import Image
 
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.shipped import PRETRAINED
-from lenet_cli.serving.app import MAX_BODY_BYTES, create_app
+from lenet_cli.serving.app import create_app
 from lenet_cli.serving.connections import ConnectionLimits, protocol_with
 from lenet_cli.serving.options import ServeOptions
+from lenet_cli.serving.uploads import MAX_BODY_BYTES
 from lenet_cli.serving.workers import PreprocessingPool
 
 TOO_LONG = {"error": f"the body is over the {MAX_BODY_BYTES // 2**20} MiB limit"}
@@ -230,9 +231,7 @@ def test_lenet_serve_replaces_a_killed_preprocessing_process(tmp_path):
         forkserver = subprocess.run(
             ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
         ).stdout.split()
-        workers = subprocess.run(
-            ["pgrep", "-P", ",".join(forkserver)], capture_output=True, text=True
-        ).stdout.split()
+        workers = preprocessing_processes(forkserver, process.pid)
         assert len(workers) == 2
         os.kill(int(workers[0]), signal.SIGKILL)
         deadline = time.monotonic() + 20
@@ -251,3 +250,18 @@ def test_lenet_serve_replaces_a_killed_preprocessing_process(tmp_path):
         assert process.wait(timeout=30) == 0
     log = process.stderr.read()
     assert f"a preprocessing process (pid {workers[0]}) stopped, killed by SIGKILL" in log
+
+
+def preprocessing_processes(forkserver: list[str], server: int) -> list[str]:
+    """The forkserver's children but the reading process (for /read), which runs at a lower priority:
+    waited for until all three are up and the reading process has lowered its own."""
+    deadline = time.monotonic() + 30
+    while True:
+        children = subprocess.run(
+            ["pgrep", "-P", ",".join(forkserver)], capture_output=True, text=True
+        ).stdout.split()
+        server_priority = os.getpriority(os.PRIO_PROCESS, server)
+        workers = [pid for pid in children if os.getpriority(os.PRIO_PROCESS, int(pid)) == server_priority]
+        if (len(children) == 3 and len(workers) == 2) or time.monotonic() > deadline:
+            return workers
+        time.sleep(0.1)

@@ -8,7 +8,9 @@ real clients needs and uvicorn does not have.
 - At most `max_connections` are open. At the limit, a new connection takes the place of the one that has
   waited longest without a request in progress (a header still trickling in, or an idle keep-alive), so
   clients that hold connections open cannot lock new ones out; when every connection has a request in
-  progress, the new one is answered 503 at once and closed.
+  progress, the new one is answered 503 at once and closed. Refused connections stand outside the cap, so
+  they are held briefly (REFUSED_LINGER_S, at most MAX_REFUSED_LINGERING at once; the rest are closed as
+  soon as the answer is written): a flood of them never holds the process's file descriptors.
 - A refusal is readable. A client that sends its body without waiting for `100 Continue` (Python's
   urllib, requests and httpx do) is still writing when a 413 or 503 is answered; closing then, with its
   bytes unread, makes the kernel reset the connection, and the client sees `Connection reset by peer`
@@ -34,6 +36,11 @@ MIN_BODY_RATE = 1024  # bytes a second: a body arriving at least this fast is ne
 # (nginx's lingering_time is 30 s): four bodies at the largest size accepted.
 LINGER_BYTES = 64 * 2**20
 LINGER_S = 30.0
+# A connection refused at the cap lingers only this long and this many at once: enough for a client still
+# sending a small request to read its 503 rather than a reset.
+REFUSED_LINGER_S = 1.0
+MAX_REFUSED_LINGERING = 64
+REFUSED_LINGER_BYTES = 64 * 2**10
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,8 @@ class ConnectionLimits:
 
 def protocol_with(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
     """uvicorn's `http=` class for a server with these limits."""
-    return type("LimitedConnection", (LimitedConnection,), {"limits": limits, "sweeping": {}})
+    attributes = {"limits": limits, "sweeping": {}, "refused_lingering": [0]}
+    return type("LimitedConnection", (LimitedConnection,), attributes)
 
 
 def answer(status: int, reason: str, message: str, extra: str = "") -> bytes:
@@ -63,10 +71,11 @@ class LimitedConnection(HttpToolsProtocol):
 
     limits: ConnectionLimits
     sweeping: dict[asyncio.AbstractEventLoop, asyncio.Task[None]]  # the time limits' checker, per loop
+    refused_lingering: list[int]  # [refused connections lingering now], the server's one count
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections and not self._make_room():
-            transport.set_protocol(_Refused(transport, self.limits))
+            transport.set_protocol(_Refused(transport, self.limits, self.refused_lingering))
             return
         super().connection_made(transport)
         self.began, self.receiving = self.loop.time(), True  # the first request is on its way
@@ -179,23 +188,33 @@ class _LingeringClose:
 
 
 class _Refused(asyncio.Protocol):
-    """A connection past the limit: answered 503 at once, then closed after a short lingering read."""
+    """A connection past the limit: answered 503 at once, then closed after a short lingering read (at
+    most REFUSED_LINGER_S and REFUSED_LINGER_BYTES; at once when MAX_REFUSED_LINGERING already linger)."""
 
-    def __init__(self, transport: asyncio.Transport, limits: ConnectionLimits):
-        self.transport = transport
+    def __init__(self, transport: asyncio.Transport, limits: ConnectionLimits, lingering: list[int]):
+        self.transport, self.lingering, self.discarded, self.timer = transport, lingering, 0, None
         message = f"the server has {limits.max_connections} connections open, its limit; try again shortly"
         transport.write(answer(503, "Service Unavailable", message, "retry-after: 1\r\n"))
+        if lingering[0] >= MAX_REFUSED_LINGERING:
+            transport.close()  # the answer is still written before the socket closes
+            return
         try:
             transport.write_eof()
         except (OSError, RuntimeError, NotImplementedError):
             transport.close()
-        self.timer = asyncio.get_running_loop().call_later(limits.linger_s, transport.close)
+            return
+        lingering[0] += 1
+        self.timer = asyncio.get_running_loop().call_later(REFUSED_LINGER_S, transport.close)
 
     def data_received(self, data: bytes) -> None:
-        pass  # the request is not read: its answer is written already
+        self.discarded += len(data)  # the request is not read: its answer is written already
+        if self.discarded > REFUSED_LINGER_BYTES:
+            self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.lingering[0] -= 1
 
 
 async def _sweep(connections: set[Any], limits: ConnectionLimits) -> None:

@@ -30,3 +30,8 @@ def reading_model(app: FastAPI) -> Any:
             model, _ = load_any_model(READER, "cpu")
             app.state.shipped_reader = model.eval()
     return app.state.shipped_reader
+
+
+def reading_model_path(app: FastAPI) -> str:
+    """Where the model for the next /read is, for the reading process (which loads it itself)."""
+    return str(READER) if app.state.reads_with_shipped else str(app.state.info.path)

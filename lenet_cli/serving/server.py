@@ -46,7 +46,7 @@ def serve(
     app = None
     try:
         app = create_app(model, info, options, pool)
-        warm_up(app)
+        warm_up(app, pool)
         # Everything alive now (torch, FastAPI, the model) lives as long as the server: out of the
         # collector's sight, a full collection under load is not a long pause; and young objects are
         # collected every 10,000 allocations rather than 700 (what the pauses cost: docs/performance.md).
@@ -75,6 +75,7 @@ def serve(
     finally:
         if app is not None:
             stop_teaching(app)
+            app.state.reads.close()
         listener.close()
         pool.close()
 

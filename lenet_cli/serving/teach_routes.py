@@ -11,7 +11,9 @@ from torch import nn
 
 from lenet_cli.formats.model_info import ModelInfo
 from lenet_cli.serving.options import ServeOptions
-from lenet_cli.serving.teaching import Answering, Refused, Teacher, TeachSettings
+from lenet_cli.serving.teach_state import Answering
+from lenet_cli.serving.teach_steps import TeachSettings
+from lenet_cli.serving.teaching import Refused, Teacher
 
 
 def add_teach_routes(app: FastAPI, model: nn.Module, info: ModelInfo, options: ServeOptions) -> None:

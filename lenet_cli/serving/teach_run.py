@@ -1,6 +1,6 @@
 """The pieces of one Teach run, each a plain function or a small class: split the collected drawings,
-run `lenet train` as a child process and read its progress, measure a model, and the rule that decides
-whether the taught model may answer.
+measure a model, and the rule that decides whether the taught model may answer (the `lenet train` child
+that learns is teach_child.py's).
 
 The training itself is `lenet train --init CURRENT --images LEARN --epochs 1` in a child process, so the
 recipe is the command line's to the letter and serving never waits for it (serving does not import
@@ -9,20 +9,10 @@ training; the child is the boundary).
 
 from __future__ import annotations
 
-import ctypes
-import json
 import math
 import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,8 +26,6 @@ from lenet_cli.inference.evaluate import evaluate
 MIN_PER_CLASS = 5  # drawings of each class before teaching starts: four to learn from, one held out
 HOLD_OUT_EVERY = 5  # every fifth drawing of each class (by name, so by time) is held out, at least one
 FEW_HELD_OUT = 30  # below this many held-out drawings, the page says the figure is rough
-CHILD_NICENESS = 5  # the child yields the cores to the server's requests
-PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -147,89 +135,3 @@ def held_out_views(held_out: Split) -> Split:
         moved = F.grid_sample(images, grid, mode="bilinear", align_corners=False)
         views.append(moved[:, 0].mul(255).round().clamp(0, 255).to(torch.uint8))
     return Split(torch.cat(views), held_out.labels.repeat(len(HELD_OUT_VIEWS)))
-
-
-class TrainChild:
-    """`lenet train … --json --progress-json` in a child process: its progress as it comes, its result
-    document at the end. It dies with the thread that started it, so with the server (Linux:
-    PR_SET_PDEATHSIG), and `kill` ends it at once."""
-
-    def __init__(self, arguments: list[str], on_run_dir: Callable[[Path], None]):
-        environment = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "lenet_cli", "train", *arguments, "--json", "--progress-json"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=environment,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            start_new_session=True,  # Ctrl-C in the terminal is the server's to handle: it ends the child
-        )
-        _lower_priority(self.process.pid)
-        self.run_dir: Path | None = None
-        self.on_run_dir = on_run_dir  # called once the child has made its run folder, before any weights
-        self.step, self.steps, self.first_step_at = 0, 0, None
-        self.last_lines: deque[str] = deque(maxlen=5)
-        self._stdout = b""
-        self._readers = [
-            threading.Thread(target=self._read_progress, daemon=True, name="lenet-teach-progress"),
-            threading.Thread(target=self._read_result, daemon=True, name="lenet-teach-result"),
-        ]
-        for reader in self._readers:
-            reader.start()
-
-    def progress(self) -> dict[str, Any]:
-        """Steps done, of how many, and the seconds left at the pace so far (None until it is known)."""
-        left = None
-        if self.first_step_at is not None and self.step > 0:
-            pace = (time.monotonic() - self.first_step_at) / self.step
-            left = round(pace * (self.steps - self.step), 1)
-        return {"step": self.step, "steps": self.steps, "seconds_left": left}
-
-    def wait(self) -> dict[str, Any]:
-        """The run's `--json` document; LenetError with the child's own `Error: …` line if it failed."""
-        code = self.process.wait()
-        for reader in self._readers:
-            reader.join()
-        if code != 0:
-            errors = [line for line in self.last_lines if line.startswith("Error: ")]
-            why = errors[-1].removeprefix("Error: ") if errors else (self.last_lines or [f"exit {code}"])[-1]
-            raise LenetError(f"training failed: {why}")
-        return json.loads(self._stdout)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-
-    def _read_progress(self) -> None:
-        for raw in self.process.stderr:
-            line = raw.decode(errors="replace").strip()
-            if line.startswith('{"progress"'):
-                progress = json.loads(line)["progress"]
-                if "run_dir" in progress:
-                    self.run_dir = Path(progress["run_dir"])
-                    self.on_run_dir(self.run_dir)
-                elif self.first_step_at is None:
-                    self.first_step_at = time.monotonic()
-                self.step, self.steps = progress["step"], progress["steps"]
-            elif line:
-                self.last_lines.append(line)
-
-    def _read_result(self) -> None:
-        self._stdout = self.process.stdout.read()
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec: one system call
-    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-_PRCTL = ctypes.CDLL(None).prctl if sys.platform == "linux" else None
-
-
-def _lower_priority(pid: int) -> None:
-    try:
-        own = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, pid, min(19, own + CHILD_NICENESS))
-    except (OSError, AttributeError):  # not permitted, or not a Unix
-        pass

@@ -9,7 +9,9 @@ about as much as the HTTP request does. Here a job is one framed write and one f
 
 A message is multiprocessing's framing (a 4-byte big-endian length, then the bytes), so the worker side
 is a plain `Connection`. To a worker: one byte for `invert` (its index in INVERT_CHOICES), then the image
-file. Back, in the order sent: b"\\0" and the 28x28 uint8 input, or b"\\1" and why the file cannot be read.
+file. Back, in the order sent: b"\\0" and the 28x28 uint8 input, b"\\1" and why the file cannot be read,
+or b"\\2" and an unexpected error's type and message (the request is answered 500 naming it; the worker
+goes on). Whatever goes wrong on the server's side of a pipe, every read it held is answered.
 
 Workers are forked from a forkserver that imported torch and lenet once, so a replacement is ready
 without importing torch afresh (docs/performance.md#serving says how soon), and forking never copies
@@ -20,27 +22,27 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
-import io
 import logging
 import multiprocessing
 import os
 import signal
 import socket
 import struct
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
-import torch
-
 from lenet_cli.core.config import INVERT_CHOICES
-from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.preprocess import load_digit
+from lenet_cli.core.errors import LenetError
+from lenet_cli.serving.worker_process import (
+    READY,
+    Preprocess,
+    ReadFailed,
+    digit_or_error,
+    work,
+)
 
-READY = b"ready"
 START_TIMEOUT_S = 120  # importing torch in a fresh process takes seconds on a slow machine
 # Reads sent to one worker at a time: enough that it still has work while the event loop is busy for a
 # few milliseconds (a forward pass, a burst of requests), few enough that a worker the system pauses
@@ -49,15 +51,6 @@ IN_FLIGHT = 8
 LOAD_PERIOD_S = 0.1  # how often the server's own load is read to choose how many workers take reads
 CRASHED = "this image crashed the reader"
 log = logging.getLogger("lenet.serve")
-
-
-def digit_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
-    """An uploaded image file's bytes -> its 28x28 network input as raw uint8 bytes, or why it cannot be
-    read (plain values, cheap to send between processes)."""
-    try:
-        return load_digit(data, invert=invert).numpy().tobytes()
-    except ImageError as error:
-        return str(error)
 
 
 @dataclass
@@ -71,12 +64,13 @@ class PreprocessingPool:
     process free, or on a thread of this process when made with `workers=0` (tests, and comparison) and
     while no worker is up. Used from one event loop at a time; a new loop reconnects.
 
-    `crash_on` is for tests: a worker given an image that contains these bytes dies as if killed."""
+    `preprocess` turns an upload into its network input or an error message, in every worker and thread;
+    a worker process receives it pickled, so it is a module-level function."""
 
-    def __init__(self, workers: int | None = None, crash_on: bytes | None = None):
+    def __init__(self, workers: int | None = None, preprocess: Preprocess = digit_or_error):
         self.threads = ThreadPoolExecutor(os.cpu_count() or 1, "lenet-preprocess")
         self.size = 0 if workers == 0 else workers or os.cpu_count() or 1
-        self.crash_on, self.restarts = crash_on, 0
+        self.preprocess, self.restarts = preprocess, 0
         self.workers: list[Worker] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._dispatcher: asyncio.Task[_Dispatcher] | None = None
@@ -84,7 +78,7 @@ class PreprocessingPool:
             # A fork of the forkserver, not of this process: it imported torch and lenet once, before any
             # thread started, and each worker starts as a copy of it.
             self.context = multiprocessing.get_context("forkserver")
-            self.context.set_forkserver_preload([__name__])
+            self.context.set_forkserver_preload(["lenet_cli.serving.worker_process"])
         started = [self._start() for _ in range(self.size)]
         try:  # each has imported torch and lenet before the server is ready
             self.workers = [self._ready(process, connection) for process, connection in started]
@@ -100,7 +94,7 @@ class PreprocessingPool:
     async def read(self, data: bytes | bytearray, invert: str) -> bytes | str:
         loop = asyncio.get_running_loop()
         if not self.size:
-            return await loop.run_in_executor(self.threads, digit_or_error, data, invert)
+            return await loop.run_in_executor(self.threads, self.preprocess, data, invert)
         answer = loop.create_future()
         (await self.connect()).submit(_Read(data, invert, answer))
         return await answer
@@ -128,7 +122,7 @@ class PreprocessingPool:
     def _start(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
         ours, theirs = self.context.Pipe()
         process = self.context.Process(
-            target=_work, args=(theirs, self.crash_on), name="lenet-preprocess", daemon=True
+            target=work, args=(theirs, self.preprocess), name="lenet-preprocess", daemon=True
         )
         process.start()
         theirs.close()
@@ -270,7 +264,7 @@ class _Dispatcher:
     def _read_here(self, read: _Read) -> None:
         if read.answer.done():
             return
-        work = self.loop.run_in_executor(self.pool.threads, digit_or_error, read.data, read.invert)
+        work = self.loop.run_in_executor(self.pool.threads, self.pool.preprocess, read.data, read.invert)
         work.add_done_callback(lambda done: _settle(read.answer, done))
 
     def _workers_to_use(self, available: int) -> int:
@@ -284,7 +278,9 @@ class _Dispatcher:
         return max(1, min(self.in_use, available))
 
     async def _hand_out_answers(self, channel: _Channel) -> None:
-        """Resolve the channel's reads in order as its worker answers; if the worker exits, replace it."""
+        """Resolve the channel's reads in order as its worker answers; if the worker exits, replace it.
+        Anything else that goes wrong here ends the worker (its pipe can no longer be trusted), and its
+        reads are answered with the error: no request waits forever."""
         try:
             while True:
                 (size,) = struct.unpack("!i", await channel.reader.readexactly(4))
@@ -293,8 +289,16 @@ class _Dispatcher:
                 channel.suspect = False
                 self._send()
                 if not read.answer.done():  # not a request that went away
-                    read.answer.set_result(message[1:] if message[0] == 0 else message[1:].decode())
+                    _answer(read.answer, message)
         except (asyncio.IncompleteReadError, ConnectionError):
+            await self._replace(channel)
+        except Exception as error:  # noqa: BLE001 - the channel's end: every read it held hears of it
+            log.exception("the pipe to a preprocessing process (pid %s) failed", channel.worker.process.pid)
+            for read in channel.reads:
+                if not read.answer.done():
+                    read.answer.set_exception(error)
+            channel.reads.clear()
+            channel.worker.process.kill()
             await self._replace(channel)
 
     async def _replace(self, channel: _Channel) -> None:
@@ -315,9 +319,14 @@ class _Dispatcher:
                 replacement = await _Channel.open(worker)
                 self.channels.append(replacement)
                 self.loop.create_task(self._hand_out_answers(replacement))
+        except Exception:  # noqa: BLE001 - no replacement: the reads go to the others, or to threads
+            log.exception("a preprocessing process could not be replaced")
         finally:
             self.replacing -= 1
-        self._send()
+            if not self.channels and not self.replacing:  # no worker at all: read here
+                self.waiting.extendleft(reversed(self.retries))
+                self.retries.clear()
+            self._send()
 
 
 def _settle(answer: asyncio.Future, done: asyncio.Future) -> None:
@@ -330,46 +339,12 @@ def _settle(answer: asyncio.Future, done: asyncio.Future) -> None:
         answer.set_result(done.result())
 
 
-def _work(connection: Connection, crash_on: bytes | None = None) -> None:
-    """A worker: answer each (invert, image file) message in order until the server closes the pipe."""
-    torch.set_num_threads(1)  # one process per core: each uses one
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us
-    _leave_with(os.getppid())
-    digit_or_error(warm_up_image(), "auto")  # first calls (Pillow's plugins, numpy) before any request's
-    gc.freeze()  # what the imports made lives as long as the process: no full collections over it
-    connection.send_bytes(READY)
-    while True:
-        try:
-            message = connection.recv_bytes()
-        except (EOFError, OSError):
-            return
-        if crash_on is not None and crash_on in message:
-            os.kill(os.getpid(), signal.SIGKILL)
-        answer = digit_or_error(message[1:], INVERT_CHOICES[message[0]])
-        try:
-            connection.send_bytes(b"\0" + answer if isinstance(answer, bytes) else b"\1" + answer.encode())
-        except OSError:  # the server closed the pipe (it is stopping): nobody waits for the answer
-            return
-
-
-def warm_up_image() -> bytes:
-    """A small PNG of a stroke: reading it once readies a new worker's decoders."""
-    from PIL import Image
-
-    image = Image.new("L", (64, 64), 0)
-    image.paste(255, (28, 8, 36, 56))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _leave_with(parent: int) -> None:
-    """Exit when the server does, even killed outright (kill -9), so no worker is left behind: the
-    forkserver, this process's parent, exits when the server does."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
+def _answer(answer: asyncio.Future, message: bytes) -> None:
+    """A worker's answer to a read, as the request's result or exception."""
+    if message[0] == 0:
+        answer.set_result(message[1:])
+    elif message[0] == 1:
+        answer.set_result(message[1:].decode())
+    else:
+        kind, _, why = message[1:].decode().partition("\0")
+        answer.set_exception(ReadFailed(kind, why))
