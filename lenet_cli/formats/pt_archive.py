@@ -79,8 +79,8 @@ def _entry_span(info: zipfile.ZipInfo, data: bytes, path: Path) -> tuple[int, in
         _refuse(path, f"its entry {name} is encrypted")
     if name.endswith(".pkl") and info.file_size > MAX_PICKLE_BYTES:
         raise CheckpointError(
-            f"refusing to load {path}: its pickle {name} is {info.file_size:,} bytes, over the "
-            f"{MAX_PICKLE_BYTES // (1024 * 1024)} MiB limit for a model file's record"
+            f"refusing to load {path}: its pickle {name} is {info.file_size:,} bytes, over the limit of "
+            f"{MAX_PICKLE_BYTES:,} bytes for a model file's record"
         )
     if info.compress_size != info.file_size:
         _refuse(path, f"its entry {name} says {info.file_size:,} bytes but stores {info.compress_size:,}")
