@@ -139,7 +139,7 @@ def _not_a_name(mapping: dict[Any, Any]) -> str:
 
 
 def _shown(key: Any) -> str:
-    """A key as an error message shows it: its repr, cut short (a key can be any length)."""
+    """A key as an error message shows it: a short number's repr, else its type (it can be any size)."""
     small = isinstance(key, float | bool | type(None)) or (isinstance(key, int) and abs(key) < 10**12)
     return repr(key) if small else f"a {type(key).__name__}"
 
