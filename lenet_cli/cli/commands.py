@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from lenet_cli import __version__
 from lenet_cli.cli.edge import consoles, fail, handles_errors, print_json
 from lenet_cli.cli.options import (
     AsJson,
@@ -64,6 +63,7 @@ from lenet_cli.cli.options import (
 from lenet_cli.cli.read import evaluate_numbers, read
 from lenet_cli.cli.serve import serve
 from lenet_cli.core.config import DEFAULT_TOP_K, EVAL_BATCH_SIZE, TrainConfig
+from lenet_cli.core.version import __version__
 from lenet_cli.serving.options import ServeOptions
 
 app = typer.Typer(

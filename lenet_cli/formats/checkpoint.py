@@ -30,6 +30,7 @@ and summary (what a file says of itself is `model_info.ModelInfo`).
 from __future__ import annotations
 
 import importlib.metadata
+import io
 import os
 import pickle
 import platform
@@ -37,19 +38,20 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
 
-from lenet_cli import __version__
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.core.errors import CheckpointError, LenetError
 from lenet_cli.core.model import LeNet5
 from lenet_cli.core.records import EpochRecord
+from lenet_cli.core.version import __version__
 from lenet_cli.core.writing import atomic_write
 from lenet_cli.formats.checkpoint_rules import FORMAT_VERSION as FORMAT_VERSION  # defined without torch
-from lenet_cli.formats.checkpoint_rules import as_checkpoint
+from lenet_cli.formats.checkpoint_rules import as_checkpoint, read_model_bytes
 from lenet_cli.formats.checkpoint_rules import open_model_file as open_model_file
+from lenet_cli.formats.pt_archive import checked_archive, is_zip
 from lenet_cli.formats.shipped import find_latest_checkpoint as find_latest_checkpoint
 
 RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume
@@ -196,18 +198,19 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
     code when loaded is refused instead.
     """
     path = Path(path)
-    with open_model_file(path) as handle:
-        loaded = _unpickle_weights(handle, path, device)
-    return _as_checkpoint(loaded, path)
+    data = read_model_bytes(path)
+    if is_zip(data):  # else a legacy file, a pickle alone: torch reads it or says why not
+        checked_archive(data, path)
+    return _as_checkpoint(_unpickle_weights(data, path, device), path)
 
 
-def _unpickle_weights(handle: BinaryIO, path: Path, device: torch.device | str) -> Any:
+def _unpickle_weights(data: bytes, path: Path, device: torch.device | str) -> Any:
     """torch.load with weights_only: tensors and plain containers, nothing that could run code. Storage
     sizes are checked against the file's records by torch, so no declared size is allocated blindly."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # garbage can make the unpickler warn before it fails
-            return torch.load(handle, map_location=device, weights_only=True)
+            return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
         if "global" in str(error).lower():  # a class or function reference: what code-running pickles need
             raise CheckpointError(

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,11 @@ from torch import nn
 
 from lenet_cli.core.config import EXPORT_FORMATS
 from lenet_cli.core.errors import CheckpointError
-from lenet_cli.core.reading import MAX_MODEL_BYTES
-from lenet_cli.formats.checkpoint import load_model, open_model_file
+from lenet_cli.formats.checkpoint import load_model
+from lenet_cli.formats.checkpoint_rules import read_model_bytes
 from lenet_cli.formats.model_info import ModelInfo
 from lenet_cli.formats.onnx_session import OnnxSession, first_line
+from lenet_cli.formats.pt_archive import checked_archive, is_zip
 
 FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY = (
     "TORCH_FORCE_WEIGHTS_ONLY_LOAD",
@@ -71,8 +71,7 @@ def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Modul
     """The exported model, ready to call, and the metadata lenet wrote into it. The file is read once,
     as a regular file within the size limit; a .pt2 archive is vetted before torch reads it."""
     path = Path(path)
-    with open_model_file(path) as handle:
-        data = handle.read()
+    data = read_model_bytes(path)
     if export_format == "onnx":
         return OnnxModel(path, data), onnx_metadata(path, data)
     _vet_pt2_archive(path, data)
@@ -107,22 +106,18 @@ PT2_ENTRIES = re.compile(
     r"|data/sample_inputs/\w+\.pt|extra/[\w.-]+)"
 )
 PAYLOAD_FILE = re.compile(r"(weight|tensor)_\d+")  # a plain tensor's bytes, not a custom or opaque object
-MAX_PT2_UNPACKED_BYTES = 4 * MAX_MODEL_BYTES  # an archive that unpacks to more is refused (a zip bomb)
 
 
 def _vet_pt2_archive(path: Path, data: bytes) -> None:
     """Refuse a .pt2 archive with anything torch.export.load would unpickle beyond tensors and plain data."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(
-            f"{path} is not a readable torch.export program ({_first_line(error)})"
-        ) from None
+    if not is_zip(data):
+        raise CheckpointError(f"{path} is not a readable torch.export program (not a zip archive)")
+    archive = checked_archive(data, path)  # nothing unpacked: every entry stored, within the file
+    entries = archive.infolist()
     roots = {entry.filename.split("/", 1)[0] for entry in entries}
     inside = [entry.filename.split("/", 1)[-1] for entry in entries if not entry.is_dir()]
     foreign = [name for name in inside if not PT2_ENTRIES.fullmatch(name)]
-    if len(roots) != 1 or foreign or sum(entry.file_size for entry in entries) > MAX_PT2_UNPACKED_BYTES:
+    if len(roots) != 1 or foreign:
         what = f"an entry lenet does not load ({foreign[0]})" if foreign else "an unexpected layout"
         raise CheckpointError(
             f"refusing to load {path}: it holds {what}; lenet loads only graphs and tensors"
@@ -218,8 +213,7 @@ def describe_onnx(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
 def describe_export(path: Path) -> dict[str, Any]:
     """What `lenet summary` shows of an exported file; a broken one raises CheckpointError."""
     if export_format_of(path) == "onnx":
-        with open_model_file(path) as handle:
-            data = handle.read()
+        data = read_model_bytes(path)
         OnnxModel(path, data)  # checks it is a readable LeNet-5-shaped model
         return describe_onnx(path, data)
     _, metadata = load_exported(path, "pt2")

@@ -12,8 +12,9 @@ replaced by a stand-in here, so no class or function of the file's choosing is e
 - a file this reader cannot follow (not a zip, a legacy or big-endian file, a storage whose size
   disagrees with the pickle) also raises NeedsTorch, so its error message is torch's own.
 
-Tensors come back as StoredTensor (a float32 or other numpy array behind it), which an unpickling
-BUILD cannot touch.
+Tensors come back as StoredTensor (a float32 or other numpy array behind it). BUILD (setting an
+object's attributes) is followed only where torch follows it: on an OrderedDict, never on a stand-in.
+The archive is checked before anything in it is read (lenet_cli/formats/pt_archive.py).
 """
 
 from __future__ import annotations
@@ -31,10 +32,9 @@ from typing import Any
 import numpy as np
 
 from lenet_cli.core.errors import CheckpointError
-from lenet_cli.core.reading import MAX_MODEL_BYTES
-from lenet_cli.formats.checkpoint_rules import as_checkpoint, open_model_file
+from lenet_cli.formats.checkpoint_rules import as_checkpoint, read_model_bytes
+from lenet_cli.formats.pt_archive import checked_archive, is_zip
 
-MAX_UNPACKED_BYTES = 4 * MAX_MODEL_BYTES  # a compressed entry could unpack to far more than its file
 STORAGE_DTYPES = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
@@ -60,6 +60,10 @@ class NeedsTorch(Exception):
     """This file may be fine, but only torch can read it (or say exactly why not)."""
 
 
+class Refused(pickle.UnpicklingError):
+    """Something torch's weights-only loader refuses too: a name of code, or a BUILD it does not allow."""
+
+
 class StoredTensor:
     """A tensor read from a checkpoint: its numpy array, with torch's shape and dtype questions."""
 
@@ -75,9 +79,6 @@ class StoredTensor:
     @property
     def dtype(self) -> np.dtype:
         return self.array.dtype
-
-    def __setstate__(self, state: Any) -> None:  # a BUILD on a tensor: torch allows a few, we do not
-        raise NeedsTorch("BUILD on a tensor")
 
 
 class _StorageType:
@@ -123,7 +124,26 @@ def _encode(text: str, encoding: str = "latin1") -> bytes:
     return text.encode("latin1")
 
 
-class _WeightsUnpickler(pickle.Unpickler):
+def _load_build(unpickler: pickle._Unpickler) -> None:
+    """BUILD where torch's weights-only unpickler allows it: an OrderedDict's attributes (a state_dict's
+    `_metadata`). On a tensor torch allows a few, which it reads itself; on anything else (the stand-ins
+    here: the rebuild function, a storage type) it refuses, and so does this."""
+    state = unpickler.stack.pop()
+    target = unpickler.stack[-1]
+    if type(target) is OrderedDict and isinstance(state, dict):
+        target.__dict__.update(state)
+    elif type(target) in (OrderedDict, StoredTensor):  # an unusual state: torch knows what it means
+        raise NeedsTorch(f"BUILD on {type(target).__name__}")
+    else:
+        raise Refused(f"BUILD on {type(target).__name__}")
+
+
+class _WeightsUnpickler(pickle._Unpickler):
+    """The Python-level unpickler (its opcode table can be changed, the C one's cannot), with BUILD
+    replaced; the pickle is small (pt_archive.MAX_PICKLE_BYTES)."""
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: _load_build}
+
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str):
         super().__init__(io.BytesIO(data))
         self.archive, self.prefix = archive, prefix
@@ -145,7 +165,7 @@ class _WeightsUnpickler(pickle.Unpickler):
             return _StorageType(STORAGE_DTYPES[name])
         if module == "torch" or module.startswith("torch.") or full_name in TORCH_ALLOWED_ELSEWHERE:
             raise NeedsTorch(full_name)
-        raise pickle.UnpicklingError(f"global '{full_name}' is not allowed")
+        raise Refused(f"global '{full_name}' is not allowed")
 
     def persistent_load(self, pid: Any) -> np.ndarray:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
@@ -170,14 +190,12 @@ class _WeightsUnpickler(pickle.Unpickler):
 
 
 def unpickle_checkpoint(data: bytes, path: Path) -> Any:
-    """The object a .pt file's bytes hold, tensors as StoredTensor; refuses code-naming pickles."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise NeedsTorch("not a zip: a legacy file, or not a checkpoint") from None
-    if sum(entry.file_size for entry in archive.infolist()) > MAX_UNPACKED_BYTES:
-        raise NeedsTorch("an archive that unpacks to more than a model file may hold")
+    """The object a .pt file's bytes hold, tensors as StoredTensor; refuses code-naming pickles and
+    archives that are not as torch.save writes them (see pt_archive), before unpacking anything."""
+    if not is_zip(data):
+        raise NeedsTorch("not a zip: a legacy file, or not a checkpoint")
+    archive = checked_archive(data, path)
+    names = archive.namelist()
     pickles = [name for name in names if name.endswith("/data.pkl") and name.count("/") == 1]
     if len(pickles) != 1:
         raise NeedsTorch("an unusual archive")
@@ -193,12 +211,10 @@ def unpickle_checkpoint(data: bytes, path: Path) -> Any:
         raise NeedsTorch(f"opcodes torch does not follow: {sorted(opcodes - TORCH_OPCODES)}")
     try:
         return _WeightsUnpickler(pickled, archive, prefix).load()
-    except pickle.UnpicklingError as error:
-        if "global" in str(error):
-            raise CheckpointError(
-                f"refusing to load {path}: it holds Python objects that are not allowed in a safe checkpoint"
-            ) from None
-        raise NeedsTorch(str(error)) from None
+    except Refused:
+        raise CheckpointError(
+            f"refusing to load {path}: it holds Python objects that are not allowed in a safe checkpoint"
+        ) from None
     except NeedsTorch:
         raise
     except Exception as error:  # broken bytes fail in many ways; torch says which
@@ -209,9 +225,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checked lenet checkpoint dict, as `load_checkpoint` gives, with `model` holding float32 numpy
     arrays. Raises CheckpointError as torch's path would, or NeedsTorch."""
     path = Path(path)
-    with open_model_file(path) as handle:
-        data = handle.read()
-    loaded = unpickle_checkpoint(data, path)
+    loaded = unpickle_checkpoint(read_model_bytes(path), path)
     checkpoint = as_checkpoint(loaded, path, lambda value: isinstance(value, StoredTensor))
     checkpoint["model"] = {key: tensor.array for key, tensor in checkpoint["model"].items()}
     return checkpoint

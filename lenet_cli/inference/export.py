@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from lenet_cli import __version__
 from lenet_cli.core.config import EXPORT_FORMATS
 from lenet_cli.core.errors import LenetError
 from lenet_cli.core.model import LeNet5
+from lenet_cli.core.version import __version__
 from lenet_cli.core.writing import fsync_folder, temporary_path
 from lenet_cli.data.datasets import Split, as_input, class_names, find_split
 from lenet_cli.formats.checkpoint import load_checkpoint, now_iso

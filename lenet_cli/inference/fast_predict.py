@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lenet_cli.core.config import EXPORT_FORMATS
-from lenet_cli.formats.checkpoint_rules import open_model_file
+from lenet_cli.formats.checkpoint_rules import read_model_bytes
 from lenet_cli.formats.model_info import ModelInfo
 from lenet_cli.formats.onnx_session import OnnxSession
 from lenet_cli.formats.pt_weights import NeedsTorch, read_checkpoint
@@ -41,8 +41,7 @@ def load_array_model(path: str | os.PathLike) -> tuple[ArrayModel, ModelInfo] | 
     if suffix == EXPORT_FORMATS["pt2"]:
         return None
     if suffix == EXPORT_FORMATS["onnx"]:
-        with open_model_file(Path(path)) as handle:
-            data = handle.read()
+        data = read_model_bytes(Path(path))
         session = OnnxSession(Path(path), data)
         metadata = session.metadata()
         accuracy = metadata.get("test_accuracy")
