@@ -1,9 +1,9 @@
 """Same answers with and without torch: `lenet predict`'s torch-free path against the torch path.
 
-    python bench/fast_predict_check.py [--checkpoint PATH] [--onnx PATH] --data-dir ../shared/data/mnist \
+    python bench/predict/fast_predict_check.py [--checkpoint PATH] [--onnx PATH] --data-dir ../shared/data/mnist \
         [--handwriting ../shared/data/handwriting] [--drawn 50]
 
-Sets: the MNIST test images written as PNG files (in a temporary folder), bench/predict_accuracy.py's
+Sets: the MNIST test images written as PNG files (in a temporary folder), bench/predict/predict_accuracy.py's
 drawn digits (each kind) and typed digits, and the handwriting photos. For every image:
 - inputs: the 28x28 uint8 the network is given, read in a process where torch cannot be imported
   against this process, where torch is loaded: the same (one resampler, lenet_cli/images/resample.py);
@@ -24,18 +24,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from drawing import draw_digit, variant
-from predict_accuracy import FONTS, KINDS
 
-from lenet_cli.core.errors import ImageError
-from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.model_files import load_any_model
-from lenet_cli.formats.shipped import PRETRAINED
-from lenet_cli.images.many_files import read_digits
-from lenet_cli.images.preprocess import save_png
-from lenet_cli.inference.fast_predict import load_array_model
-from lenet_cli.inference.forward import predict_logits
-from lenet_cli.inference.numpy_forward import softmax
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit, variant  # noqa: E402
+from predict_accuracy import FONTS, KINDS  # noqa: E402
+
+from lenet_cli.core.errors import ImageError  # noqa: E402
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.model_files import load_any_model  # noqa: E402
+from lenet_cli.formats.shipped import PRETRAINED  # noqa: E402
+from lenet_cli.images.many_files import read_digits  # noqa: E402
+from lenet_cli.images.preprocess import save_png  # noqa: E402
+from lenet_cli.inference.fast_predict import load_array_model  # noqa: E402
+from lenet_cli.inference.forward import predict_logits  # noqa: E402
+from lenet_cli.inference.numpy_forward import softmax  # noqa: E402
 
 TOLERANCE = 1e-5
 
