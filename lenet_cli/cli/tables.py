@@ -101,6 +101,9 @@ class FittedTable:
                 room = width - _total(widths.values())
                 if self.columns[index].role == role and room > 0:
                     widths[index] = min(natural[index], widths[index] + room)
+                    if role == NAME:  # only as wide as the paths shortened to that width
+                        shortened = (cell_len(left_shortened(row[index], widths[index])) for row in self.rows)
+                        widths[index] = max(least[index], *shortened)
         return widths
 
     def _natural(self, index: int) -> int:
