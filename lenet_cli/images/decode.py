@@ -68,9 +68,14 @@ def _working_size(grey: np.ndarray) -> np.ndarray:
     height, width = grey.shape
     if height * width <= 2 * WORKING_PIXELS:
         return grey
-    factor = math.isqrt(height * width // WORKING_PIXELS)
-    cropped = unit(grey[: height - height % factor, : width - width % factor])
-    blocks = cropped.reshape(height // factor, factor, width // factor, factor)
+    return block_mean(grey, math.isqrt(height * width // WORKING_PIXELS))
+
+
+def block_mean(grey: np.ndarray, factor: int) -> np.ndarray:
+    """Grey levels averaged over `factor` x `factor` blocks (the last partial rows and columns dropped),
+    float32 in [0, 1]: the one downscale by an integer factor."""
+    height, width = grey.shape[0] // factor * factor, grey.shape[1] // factor * factor
+    blocks = unit(grey[:height, :width]).reshape(height // factor, factor, width // factor, factor)
     return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 

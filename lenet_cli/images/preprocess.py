@@ -43,7 +43,7 @@ MNIST_STROKE = 2.5  # typical MNIST stroke width, in pixels of the 20-pixel box
 # From this size up the ink is located on every other pixel of every other row (a sample, not an average,
 # so paper noise keeps its level); only the region around the digit is then worked on at full resolution.
 SAMPLED_PIXELS = 250_000
-# The names images/field.py imports from here, from before they were public in ink.py and decode.py.
+# The names images/field.py imports from here (ink.py and decode.py own them, under public names).
 _background, _lower_median, _near, _noise_level, _otsu_threshold, _unit = (
     background_estimate,
     lower_median,
