@@ -316,9 +316,8 @@ def read_files(
         leave=False,
         disable=None if show_progress else True,
     )
-    named = (
-        (str(path), source) for path, source in zip(paths, bar, strict=True)
-    )  # the bar moves as each is read
+    # A generator, so the bar moves as each image is read.
+    named = ((str(path), source) for path, source in zip(paths, bar, strict=True))
     return read_named(model, named, invert, length)
 
 
