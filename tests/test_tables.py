@@ -9,7 +9,7 @@ from helpers import invoke
 from PIL import Image
 from rich.console import Console
 
-from lenet_cli.cli.tables import KEEP, NAME, WRAP, Column, FittedTable, left_shortened
+from lenet_cli.cli.tables import KEEP, NAME, WRAP, Column, ConfusionTable, FittedTable, left_shortened
 
 FOLDER = "scans-of-the-cheques-received-in-2026"
 ERROR = "error: cannot decode image (UnidentifiedImageError)"
@@ -135,3 +135,14 @@ def test_paths_are_shortened_from_the_left_never_into_the_file_name():
     assert left_shortened("folder/sub/file.png", 15) == "…/sub/file.png"
     assert left_shortened("folder/sub/a-long-file-name.png", 5) == "…/a-long-file-name.png"
     assert left_shortened("a-long-file-name.png", 5) == "a-long-file-name.png"
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_the_confusion_matrix_keeps_every_count_whole(width):
+    counts = [[1135 if row == column else row + column for column in range(10)] for row in range(10)]
+    console = Console(width=width, record=True, color_system=None)
+    console.print(ConfusionTable(counts, [str(label) for label in range(10)]))
+    lines = [line for line in console.export_text().splitlines() if line.startswith("│")]
+    assert max(len(line) for line in lines) <= width
+    for row, line in enumerate(lines):
+        assert [int(cell) for cell in line.split("│")[1:-1]] == [row, *counts[row]]

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from lenet_cli.cli.tables import NAME, WRAP, Column, FittedTable
+from lenet_cli.cli.tables import NAME, WRAP, Column, ConfusionTable, FittedTable
 from lenet_cli.training.reporters import Reporter
 
 if TYPE_CHECKING:
@@ -121,34 +121,7 @@ def metrics_view(metrics: Metrics, class_names: list[str]) -> Group:
             percent(row["recall"]),
             f"{row['support']:,}",
         )
-    return Group(headline, per_class, confusion_table(metrics.confusion.tolist(), class_names))
-
-
-def confusion_table(counts: list[list[int]], class_names: list[str]) -> Table:
-    """Correct counts on the diagonal in green; each error on a red that is brighter the more often
-    that confusion happens (relative to the worst one), so the worst stand out at a glance."""
-    confusion = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
-    confusion.add_column("", style="bold")
-    for label in range(len(class_names)):
-        confusion.add_column(str(label), justify="right")
-    worst = max((count for t, row in enumerate(counts) for p, count in enumerate(row) if p != t), default=0)
-    for label, row in enumerate(counts):
-        cells = []
-        for column, count in enumerate(row):
-            if column == label:
-                cells.append(f"[bold green]{count}[/]")
-            elif count == 0:
-                cells.append("[dim]0[/]")
-            else:
-                cells.append(f"[{error_style(count / worst)}]{count}[/]")
-        confusion.add_row(str(label), *cells)
-    return confusion
-
-
-def error_style(strength: float) -> str:
-    """White on red, from dark red (a rare confusion) to bright red (the most frequent one)."""
-    red = round(70 + 185 * strength**0.7)
-    return f"bold white on rgb({red},0,0)"
+    return Group(headline, per_class, ConfusionTable(metrics.confusion.tolist(), class_names))
 
 
 def evaluation_view(

@@ -6,7 +6,7 @@ Every column says what it holds, and so what may give way when the table is too 
 - a value that must show (`KEEP`: a number read, a class, a count) is never cut or wrapped;
 - free text (`WRAP`: an error, a digit list) wraps to fit;
 - a column with `drop` set goes when the rest cannot fit otherwise, the lowest `drop` first.
-Headers are never cut.
+Headers are never cut. The confusion matrix keeps every count whole by dropping its cells' padding.
 """
 
 from __future__ import annotations
@@ -151,3 +151,47 @@ def _cell_width(cell: Any) -> int:
 def _total(widths: Any) -> int:
     widths = list(widths)
     return sum(widths) + BORDERS * len(widths) + 1
+
+
+class ConfusionTable:
+    """`confusion_table`, its cells unpadded where the terminal is too narrow for padded ones: every
+    count stays whole."""
+
+    def __init__(self, counts: list[list[int]], class_names: list[str]):
+        self.counts, self.class_names = counts, class_names
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        cell = max(len(str(count)) for row in self.counts for count in row)
+        padded = 1 + (len(self.counts) + 1) * (max(cell, len(str(len(self.counts) - 1))) + 3)
+        yield confusion_table(self.counts, self.class_names, padding=1 if padded <= options.max_width else 0)
+
+
+def confusion_table(counts: list[list[int]], class_names: list[str], padding: int = 1) -> Table:
+    """Correct counts on the diagonal in green; each error on a red that is brighter the more often
+    that confusion happens (relative to the worst one), so the worst stand out at a glance."""
+    confusion = Table(
+        title="Confusion matrix (rows: true class, columns: predicted)",
+        title_justify="left",
+        padding=(0, padding),
+    )
+    confusion.add_column("", style="bold")
+    for label in range(len(class_names)):
+        confusion.add_column(str(label), justify="right")
+    worst = max((count for t, row in enumerate(counts) for p, count in enumerate(row) if p != t), default=0)
+    for label, row in enumerate(counts):
+        cells = []
+        for column, count in enumerate(row):
+            if column == label:
+                cells.append(f"[bold green]{count}[/]")
+            elif count == 0:
+                cells.append("[dim]0[/]")
+            else:
+                cells.append(f"[{error_style(count / worst)}]{count}[/]")
+        confusion.add_row(str(label), *cells)
+    return confusion
+
+
+def error_style(strength: float) -> str:
+    """White on red, from dark red (a rare confusion) to bright red (the most frequent one)."""
+    red = round(70 + 185 * strength**0.7)
+    return f"bold white on rgb({red},0,0)"
