@@ -256,20 +256,14 @@ def checkpoint_table(info: ModelInfo) -> Table:
         table.add_row("Started from", escape(f"{start['path']}{accuracy}"))
     if checkpoint.get("images"):
         images = checkpoint["images"]
-        table.add_row(
-            "Your images",
-            escape(
-                f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
-            ),
-        )
+        learned = f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
+        table.add_row("Your images", escape(learned))
     if checkpoint.get("styles"):
         styles = checkpoint["styles"]
         sources = ", ".join(f"{count:,} {name}" for name, count in styles.get("sources", {}).items() if count)
+        share = config.get("style_share", "?")
         table.add_row(
-            "Style digits",
-            escape(
-                f"{sources} (--styles, share {config.get('style_share', '?')}; {len(styles['fonts'])} fonts)"
-            ),
+            "Style digits", escape(f"{sources} (--styles, share {share}; {len(styles['fonts'])} fonts)")
         )
     if checkpoint.get("cuts"):
         cuts = checkpoint["cuts"]
