@@ -4,23 +4,23 @@ and files that name code refused as before."""
 import json
 import random
 import shutil
+import sys
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from drawing import draw_digit, variant
 from helpers import invoke, run_lenet, write_code_running_checkpoint, write_digit_png
+from without_torch import run_without_torch
 
-import lenet_cli.images.preprocess as preprocess
 from lenet_cli.core.model import LeNet5
 from lenet_cli.data.datasets import load_split
 from lenet_cli.formats.checkpoint import load_checkpoint
 from lenet_cli.formats.checkpoint_rules import STATE_DICT_SHAPES
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.pt_weights import NeedsTorch, read_checkpoint
-from lenet_cli.images.resample import resample_in_numpy
+from lenet_cli.images.many_files import read_digits
 from lenet_cli.inference.export import export_checkpoint
 from lenet_cli.inference.fast_predict import load_array_model
 from lenet_cli.inference.numpy_forward import ArrayModel
@@ -50,20 +50,21 @@ def images(tmp_path_factory, tiny_mnist):
     return paths
 
 
-def torch_resample(image, size, antialias=False):
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    return F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)[
-        0, 0
-    ].numpy()
-
-
-def test_the_inputs_are_those_of_torchs_resampling_bit_for_bit(images, monkeypatch):
-    monkeypatch.setattr(preprocess, "resample", resample_in_numpy)  # as predict runs without torch
-    ours = preprocess.read_digits(images)
-    monkeypatch.setattr(preprocess, "resample", torch_resample)
-    theirs = preprocess.read_digits(images)
-    for path, mine, reference in zip(images, ours, theirs, strict=True):
-        assert mine.dtype == np.uint8 and np.array_equal(mine, reference), path
+def test_the_inputs_are_the_same_with_torch_loaded_or_blocked(images, tmp_path):
+    """One resampler on both paths: every image gives the same 28x28 input to within 1e-6 (uint8: exactly)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from lenet_cli.images.many_files import read_digits\n"
+        "np.save(sys.argv[1], np.stack(read_digits(sys.argv[2:])))\n"
+    )
+    result = run_without_torch(code, str(tmp_path / "inputs.npy"), *map(str, images))
+    assert result.returncode == 0, result.stderr
+    without_torch = np.load(tmp_path / "inputs.npy")
+    with_torch = read_digits(images)
+    assert "torch" in sys.modules
+    for path, mine, reference in zip(images, without_torch, with_torch, strict=True):
+        assert mine.dtype == reference.dtype == np.uint8
+        assert np.abs(mine.astype(np.float64) - reference).max() <= 1e-6, path
 
 
 @pytest.mark.parametrize("kind", ["pt", "onnx"])

@@ -3,7 +3,8 @@
 import json
 import random
 
-from fuzz_images import KINDS, base_files, fuzz, mutate  # bench/fuzz_images.py: the longer run is there
+# bench/predict/fuzz_images.py: the longer run is there
+from fuzz_images import KINDS, base_files, fuzz, mutate
 from helpers import answers_within, invoke
 
 

@@ -1,19 +1,16 @@
-"""numpy's bilinear resampling against torch's, bit for bit, on the sizes preprocessing meets."""
+"""The one resampler: torch's bilinear filter (with and without antialias) to float32 rounding, on the
+sizes preprocessing meets, and the same 28x28 input whether or not torch is loaded."""
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lenet_cli.images.resample import SMALL_OUTPUT, fused
-from lenet_cli.images.resample import resample_in_numpy as resample
+from lenet_cli.images.resample import resample
 
-# The emulation follows torch's vectorised CPU kernels (AVX2 and AVX-512 round alike, both checked);
-# torch's scalar fallback, on a CPU with neither, rounds some sums otherwise.
-pytestmark = pytest.mark.skipif(
-    torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
-    reason="torch runs its scalar resampling kernel on this CPU (no AVX2)",
-)
+# The filter is the same; torch finds source positions and weights in float32 (off by up to a few
+# float32 steps of the position on a 400-pixel side) and sums in its own order.
+SAME_FILTER = 1e-4
 
 
 def torch_resample(image, size, antialias):
@@ -25,7 +22,7 @@ def torch_resample(image, size, antialias):
 
 def sizes(rng, antialias, count):
     """(input, output) sizes: shrinking to digit size with antialias, else growing a background grid,
-    small and large outputs (the two kernels), one-pixel sides and unchanged sides."""
+    one-pixel sides and unchanged sides."""
     for index in range(count):
         small = index % 2 == 0
         shape = (
@@ -42,17 +39,8 @@ def sizes(rng, antialias, count):
         yield tuple(map(int, shape)), tuple(map(int, size))
 
 
-@pytest.fixture
-def one_thread():
-    """torch on one thread, as the predict path runs it; restored after, so other tests keep theirs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("antialias", [False, True])
-def test_numpy_resampling_is_torch_bit_for_bit(antialias, one_thread):
+def test_the_filter_is_torchs_bilinear_filter(antialias):
     rng = np.random.default_rng(24)
     for shape, size in sizes(rng, antialias, 300):
         image = rng.random(shape, dtype=np.float32)
@@ -60,30 +48,32 @@ def test_numpy_resampling_is_torch_bit_for_bit(antialias, one_thread):
             image = np.where(image > 0.5, np.float32(rng.random()), np.float32(0))
         ours, theirs = resample(image, size, antialias), torch_resample(image, size, antialias)
         assert ours.dtype == np.float32 and ours.shape == theirs.shape, (shape, size)
-        assert np.array_equal(ours, theirs), (shape, size, float(np.abs(ours - theirs).max()))
+        if antialias and size[1] == 1 and size[0] != shape[0]:
+            # torch's vertical antialiased pass over a one-pixel-wide image repeats its first row
+            continue
+        assert np.abs(ours - theirs).max() <= SAME_FILTER, (shape, size)
 
 
-def test_both_kernels_around_the_switch():
-    image = np.random.default_rng(1).random((9, 13), dtype=np.float32)
-    for size in [(SMALL_OUTPUT // 2, SMALL_OUTPUT // 2), (SMALL_OUTPUT // 2, SMALL_OUTPUT // 2 + 1)]:
-        assert np.array_equal(resample(image, size), torch_resample(image, size, False))
+def test_a_one_pixel_wide_image_is_filtered_as_each_column_of_a_wider_one():
+    column = np.arange(12, dtype=np.float32).reshape(12, 1)
+    shrunk = resample(column, (3, 1), antialias=True)[:, 0]
+    assert np.allclose(
+        shrunk, resample(np.repeat(column, 4, axis=1), (3, 4), antialias=True)[:, 0], atol=1e-6
+    )
+    assert shrunk[1] == pytest.approx(5.5) and shrunk[0] < shrunk[1] < shrunk[2]
 
 
-def test_fused_rounds_once():
-    a = b = np.float32(1 + 2**-12)  # a * b = 1 + 2**-11 + 2**-24 exactly
-    c = np.float32(-(1 + 2**-11))
-    assert fused(np.array([a]), np.array([b]), np.array([c]))[0] == np.float32(2**-24)
-    assert (a * b + c) == 0  # rounded twice, the product's last bit is lost
-    rng = np.random.default_rng(5)  # against float64 where that is exact enough: many random triples
-    x, y, z = (rng.random(10_000, dtype=np.float32) for _ in range(3))
-    exact = x.astype(np.float64) * y + z
-    assert np.abs(fused(x, y, z).astype(np.float64) - exact).max() <= np.spacing(np.float32(2)) / 2
+def test_flat_images_stay_flat_and_unchanged_sizes_are_untouched():
+    rng = np.random.default_rng(3)
+    for antialias in (False, True):
+        flat = np.full((37, 23), 0.625, np.float32)
+        assert np.allclose(resample(flat, (11, 50), antialias), 0.625, atol=1e-6)
+    image = rng.random((9, 13), dtype=np.float32)
+    assert np.array_equal(resample(image, (9, 13), antialias=True), image)
 
 
-def test_fused_where_float64_lands_halfway():
-    a = np.float32(2**-12 * (1 + 2**-23))
-    b = np.float32(2**-12 * (1 - 2**-23))
-    c = np.float32(1 + 2**-23)  # a * b + c = 1 + 2**-23 + 2**-24 - 2**-70: just below halfway
-    naive = np.float32(np.float64(a) * np.float64(b) + np.float64(c))  # float64 rounds it to halfway
-    assert naive == np.float32(1 + 2**-22)
-    assert fused(np.array([a]), np.array([b]), np.array([c]))[0] == c
+def test_the_same_answer_on_every_call():
+    image = np.random.default_rng(5).random((120, 80), dtype=np.float32)
+    first = resample(image, (20, 13), antialias=True)
+    for _ in range(3):
+        assert np.array_equal(resample(image.copy(), (20, 13), antialias=True), first)

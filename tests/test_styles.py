@@ -1,7 +1,7 @@
 """`lenet train --styles`: the style pool, its fonts, and mixing it into training exactly and resumably.
 
 Whether the edits keep their labels is checked on real MNIST digits by a model that never saw them, in
-bench/style_sheets.py (figures in the README); here, that they only add strokes near the digit.
+bench/training/style_sheets.py (figures in the README); here, that they only add strokes near the digit.
 Where the handwriting fonts are not installed, the test that needs them is skipped with the reason; CI
 installs them and sets LENET_FONT_TESTS=required, so there it fails instead of skipping.
 """

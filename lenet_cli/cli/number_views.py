@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from lenet_cli.cli.render import digit_picture, percent, short_paths, within
+from lenet_cli.cli.render import digit_picture, errors_table, percent, within, without_common_folder
+from lenet_cli.cli.tables import NAME, WRAP, Column, FittedTable
 
 if TYPE_CHECKING:
     from lenet_cli.inference.number_metrics import NumberMetrics
@@ -22,19 +23,22 @@ def readings_view(readings: list[Reading], show: bool, color: bool, width: int =
     as `width` columns hold."""
     from lenet_cli.inference.numbers import inputs_strip, overview
 
-    folder, names = short_paths([reading.path for reading in readings])
-    table = Table(caption=f"in {escape(folder)}" if folder else None, caption_justify="left")
-    table.add_column("Image", overflow="fold", min_width=8)
-    table.add_column("Number", no_wrap=True)
-    table.add_column("Confidence", justify="right", no_wrap=True)
-    table.add_column("Digits", overflow="fold")
+    folder, names = without_common_folder([reading.path for reading in readings])
+    longest = max((len(reading.number) for reading in readings if reading.error is None), default=0)
+    columns = [
+        Column("Image", NAME),
+        Column("Number", WRAP, at_least=longest),  # numbers whole, errors wrapped
+        Column("Confidence", justify="right", drop=2),
+        Column("Digits", WRAP, drop=1),
+    ]
+    rows = []
     pictures: list[Any] = []
     for name, reading in zip(names, readings, strict=True):
         if reading.error is not None:
-            table.add_row(escape(name), f"[red]error: {escape(reading.error)}[/]", "", "")
+            rows.append([name, f"[red]error: {escape(reading.error)}[/]", "", ""])
             continue
         digits = "  ".join(f"{digit.label} [dim]{digit.confidence:.0%}[/]" for digit in reading.digits)
-        table.add_row(escape(name), f"[bold]{reading.number}[/]", f"{reading.confidence:.1%}", digits)
+        rows.append([name, f"[bold]{reading.number}[/]", f"{reading.confidence:.1%}", digits])
         if show:
             per_line = max(1, (width + 2) // 30)
             pictures += [
@@ -44,6 +48,8 @@ def readings_view(readings: list[Reading], show: bool, color: bool, width: int =
             for start in range(0, len(reading.digits), per_line):
                 pictures.append(digit_picture(inputs_strip(reading.digits[start : start + per_line]), color))
             pictures.append(Text(""))
+    caption = f"in {escape(folder)}" if folder else None
+    table = FittedTable(columns, rows, caption=caption, caption_justify="left")
     return Group(table, *pictures)
 
 
@@ -61,19 +67,16 @@ def number_evaluation_view(metrics: NumberMetrics, folder: str, worst: int = 10)
     parts: list[Any] = [lines, by_length]
     if metrics.mistakes:
         shown = metrics.mistakes[:worst]
-        table = Table(title=f"The {len(shown)} most confident mistakes", title_justify="left")
-        table.add_column("Image", overflow="fold")
-        for header in ("Label", "Read", "Confidence"):
-            table.add_column(header, justify="right")
-        for mistake in shown:
-            name = within(mistake.path, [folder])
-            table.add_row(escape(name), mistake.label, mistake.read, percent(mistake.confidence))
+        columns = [Column("Image", NAME)]
+        columns += [Column(header, justify="right") for header in ("Label", "Read", "Confidence")]
+        rows = [
+            [within(mistake.path, [folder]), mistake.label, mistake.read, percent(mistake.confidence)]
+            for mistake in shown
+        ]
+        table = FittedTable(
+            columns, rows, title=f"The {len(shown)} most confident mistakes", title_justify="left"
+        )
         parts.append(table)
     if metrics.errors:
-        table = Table(title=f"Could not be read: {len(metrics.errors):,}", title_justify="left")
-        table.add_column("Image", overflow="fold")
-        table.add_column("Error")
-        for path, _label, why in metrics.errors:
-            table.add_row(escape(within(path, [folder])), f"[red]{escape(why)}[/]")
-        parts.append(table)
+        parts.append(errors_table(metrics.errors, [folder]))
     return Group(*parts)

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from lenet_cli.cli.tables import NAME, WRAP, Column, ConfusionTable, FittedTable
 from lenet_cli.training.reporters import Reporter
 
 if TYPE_CHECKING:
@@ -120,34 +121,7 @@ def metrics_view(metrics: Metrics, class_names: list[str]) -> Group:
             percent(row["recall"]),
             f"{row['support']:,}",
         )
-    return Group(headline, per_class, confusion_table(metrics.confusion.tolist(), class_names))
-
-
-def confusion_table(counts: list[list[int]], class_names: list[str]) -> Table:
-    """Correct counts on the diagonal in green; each error on a red that is brighter the more often
-    that confusion happens (relative to the worst one), so the worst stand out at a glance."""
-    confusion = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
-    confusion.add_column("", style="bold")
-    for label in range(len(class_names)):
-        confusion.add_column(str(label), justify="right")
-    worst = max((count for t, row in enumerate(counts) for p, count in enumerate(row) if p != t), default=0)
-    for label, row in enumerate(counts):
-        cells = []
-        for column, count in enumerate(row):
-            if column == label:
-                cells.append(f"[bold green]{count}[/]")
-            elif count == 0:
-                cells.append("[dim]0[/]")
-            else:
-                cells.append(f"[{error_style(count / worst)}]{count}[/]")
-        confusion.add_row(str(label), *cells)
-    return confusion
-
-
-def error_style(strength: float) -> str:
-    """White on red, from dark red (a rare confusion) to bright red (the most frequent one)."""
-    red = round(70 + 185 * strength**0.7)
-    return f"bold white on rgb({red},0,0)"
+    return Group(headline, per_class, ConfusionTable(metrics.confusion.tolist(), class_names))
 
 
 def evaluation_view(
@@ -168,31 +142,35 @@ def evaluation_view(
     if list_mistakes and mistakes:
         shown = mistakes[:worst]
         title = f"Misclassified: {len(mistakes):,} (the {len(shown)} most confident)"
-        table = Table(title=title, title_justify="left")
-        table.add_column("Image", overflow="fold")
+        columns = [Column("Image", NAME)]
         if show:
-            table.add_column("Network input", no_wrap=True)
-        for header in ("True", "Predicted", "Confidence"):
-            table.add_column(header, justify="right")
+            columns.append(Column("Network input", drop=1))
+        columns += [Column(header, justify="right") for header in ("True", "Predicted", "Confidence")]
+        rows = []
         for mistake in shown:
             name = within(mistake.path or str(mistake.index), folders)
             picture = [digit_picture(images_u8[mistake.index], color)] if show else []
-            table.add_row(
-                escape(name),
-                *picture,
-                escape(class_names[mistake.label]),
-                escape(class_names[mistake.predicted]),
-                percent(mistake.confidence),
+            rows.append(
+                [
+                    name,
+                    *picture,
+                    escape(class_names[mistake.label]),
+                    escape(class_names[mistake.predicted]),
+                    percent(mistake.confidence),
+                ]
             )
+        table = FittedTable(columns, rows, title=title, title_justify="left")
         parts.append(table)
     if errors:
-        table = Table(title=f"Could not be read: {len(errors):,}", title_justify="left")
-        table.add_column("Image", overflow="fold")
-        table.add_column("Error")
-        for path, _label, why in errors:
-            table.add_row(escape(within(path, folders)), f"[red]{escape(why)}[/]")
-        parts.append(table)
+        parts.append(errors_table(errors, folders))
     return Group(*parts)
+
+
+def errors_table(errors: list[tuple[str, Any, str]], folders: list[str]) -> FittedTable:
+    """The files that could not be read, named within their folder, and why."""
+    rows = [[within(path, folders), f"[red]{escape(why)}[/]"] for path, _label, why in errors]
+    columns = [Column("Image", NAME), Column("Error", WRAP)]
+    return FittedTable(columns, rows, title=f"Could not be read: {len(errors):,}", title_justify="left")
 
 
 def within(path: str, folders: list[str]) -> str:
@@ -205,9 +183,9 @@ def within(path: str, folders: list[str]) -> str:
     return path
 
 
-def short_paths(paths: list[str], width: int = 28) -> tuple[str | None, list[str]]:
-    """(the leading folder every path shares, or None; the paths without it, each short enough for a
-    table column). File names stay whole; what is still too long loses its middle folders."""
+def without_common_folder(paths: list[str]) -> tuple[str | None, list[str]]:
+    """(the leading folder every path shares, or None; the paths without it). Tables shorten what is
+    still too long from the left (tables.py)."""
     from pathlib import PurePath
 
     parts = [PurePath(path).parts for path in paths]
@@ -215,32 +193,34 @@ def short_paths(paths: list[str], width: int = 28) -> tuple[str | None, list[str
     if len(paths) > 1:
         while all(len(p) > common + 1 and p[common] == parts[0][common] for p in parts):
             common += 1
-    shortened = []
-    for path, path_parts in zip(paths, parts, strict=True):
-        text = str(PurePath(*path_parts[common:])) if common else path
-        if len(text) > width and len(path_parts) > 1:
-            kept = path_parts[-1]
-            for folder in reversed(path_parts[common:-1]):
-                if len(folder) + len(kept) + 3 > width:
-                    break
-                kept = f"{folder}/{kept}"
-            text = f"…/{kept}"
-        shortened.append(text)
-    return (str(PurePath(*parts[0][:common])) if common else None), shortened
+    names = [
+        str(PurePath(*path_parts[common:])) if common else path
+        for path, path_parts in zip(paths, parts, strict=True)
+    ]
+    return (str(PurePath(*parts[0][:common])) if common else None), names
 
 
 def summary_table(summary: ModelSummary) -> Group:
-    table = Table(title="LeNet-5", title_justify="left")
-    table.add_column("Layer")
-    table.add_column("Output Shape")
-    table.add_column("Formula")
-    table.add_column("Params", justify="right")
-    table.add_column("Mult-adds", justify="right")
+    """The layers, one a row; the formulas go first where the terminal is narrow, then mult-adds."""
+    columns = [
+        Column("Layer"),
+        Column("Output Shape"),
+        Column("Formula", drop=1),
+        Column("Params", justify="right"),
+        Column("Mult-adds", justify="right", drop=2),
+    ]
+    rows = []
     for row in summary.rows:
         shape = "(" + ", ".join(map(str, row.output_shape)) + (",)" if len(row.output_shape) == 1 else ")")
-        table.add_row(row.layer, shape, row.formula, f"{row.params:,}", f"{row.mult_adds:,}")
-    table.add_section()
-    table.add_row("Total", "", "", f"{summary.total_params:,}", f"{summary.total_mult_adds:,}", style="bold")
+        rows.append([row.layer, shape, row.formula, f"{row.params:,}", f"{row.mult_adds:,}"])
+    total = [
+        "[bold]Total[/]",
+        "",
+        "",
+        f"[bold]{summary.total_params:,}[/]",
+        f"[bold]{summary.total_mult_adds:,}[/]",
+    ]
+    table = FittedTable(columns, rows, total=total, title="LeNet-5", title_justify="left")
     footer = Text(
         f"Parameters: {summary.total_params:,} ({human_bytes(summary.param_bytes)} as float32) · "
         f"mult-adds per image: {summary.total_mult_adds:,} · "
@@ -276,20 +256,14 @@ def checkpoint_table(info: ModelInfo) -> Table:
         table.add_row("Started from", escape(f"{start['path']}{accuracy}"))
     if checkpoint.get("images"):
         images = checkpoint["images"]
-        table.add_row(
-            "Your images",
-            escape(
-                f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
-            ),
-        )
+        learned = f"{images['count']:,} from {', '.join(images['folders'])}, sha256 {images['sha256'][:12]}…"
+        table.add_row("Your images", escape(learned))
     if checkpoint.get("styles"):
         styles = checkpoint["styles"]
         sources = ", ".join(f"{count:,} {name}" for name, count in styles.get("sources", {}).items() if count)
+        share = config.get("style_share", "?")
         table.add_row(
-            "Style digits",
-            escape(
-                f"{sources} (--styles, share {config.get('style_share', '?')}; {len(styles['fonts'])} fonts)"
-            ),
+            "Style digits", escape(f"{sources} (--styles, share {share}; {len(styles['fonts'])} fonts)")
         )
     if checkpoint.get("cuts"):
         cuts = checkpoint["cuts"]
@@ -301,32 +275,33 @@ def checkpoint_table(info: ModelInfo) -> Table:
 
 def predictions_table(
     predictions: list[Prediction], class_names: list[str], show: bool, color: bool
-) -> Table:
-    """One row per image, laid out to fit 80 columns: file names whole (shared folders dropped, in the
-    caption), headers never cut; the prediction, then the rest of the top-k, one class per line."""
-    folder, names = short_paths([prediction.path for prediction in predictions])
-    table = Table(caption=f"in {escape(folder)}" if folder else None, caption_justify="left")
-    table.add_column("Image", overflow="fold", min_width=8)
+) -> FittedTable:
+    """One row per image, fitted to the terminal (tables.py): file names whole (shared folders dropped,
+    in the caption), headers never cut; the prediction, then the rest of the top-k, one class per line;
+    an error wrapped in its place."""
+    folder, names = without_common_folder([prediction.path for prediction in predictions])
+    columns = [Column("Image", NAME)]
     if show:
-        table.add_column("Network input", no_wrap=True, min_width=28)
-    table.add_column("Prediction", no_wrap=True, min_width=10)
+        columns.append(Column("Network input", drop=1))
+    columns.append(Column("Prediction", WRAP))
+    rows = []
     for name, prediction in zip(names, predictions, strict=True):
         picture = (
             [digit_picture(prediction.seen, color) if prediction.seen is not None else ""] if show else []
         )
         if prediction.error is not None:
-            table.add_row(escape(name), *picture, f"[red]error: {escape(prediction.error)}[/]")
+            rows.append([name, *picture, f"[red]error: {escape(prediction.error)}[/]"])
             continue
         ranked = [
             f"{escape(class_names[label])} {probability:.1%}" for label, probability in prediction.top_k
         ]
         # The prediction in bold, the runners-up dimmed beneath it.
-        table.add_row(
-            escape(name),
-            *picture,
-            "\n".join([f"[bold]{ranked[0]}[/]", *(f"[dim]{r}[/]" for r in ranked[1:])]),
+        rows.append(
+            [name, *picture, "\n".join([f"[bold]{ranked[0]}[/]", *(f"[dim]{r}[/]" for r in ranked[1:])])]
         )
-    return table
+    return FittedTable(
+        columns, rows, caption=f"in {escape(folder)}" if folder else None, caption_justify="left"
+    )
 
 
 def digit_picture(image_u8: Any, color: bool) -> Text:

@@ -33,7 +33,7 @@ DEFAULT_LR = {
     ("sgd", "constant"): 0.01,
 }
 # With --init (fine-tuning a trained model): a third of the from-scratch peak. Measured with
-# bench/finetune.py: it reaches the same accuracy on the user's held-out digits as 3e-3 and keeps more
+# bench/training/finetune.py: it reaches the same accuracy on the user's held-out digits as 3e-3 and keeps more
 # of MNIST and of other people's digits.
 FINETUNE_LR = {"adam": 1e-3, "sgd": 0.03}
 SGD_MOMENTUM = 0.9

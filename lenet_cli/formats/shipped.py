@@ -9,7 +9,9 @@ from pathlib import Path
 
 from lenet_cli.core.errors import CheckpointError
 
-PRETRAINED = Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"  # made by bench/ship_pretrained.py
+PRETRAINED = (
+    Path(__file__).parent / "pretrained" / "lenet5-mnist.pt"
+)  # made by bench/training/ship_pretrained.py
 PRETRAINED_NOTE = PRETRAINED.with_suffix(".json")  # how it was made, its test accuracy and SHA-256
 
 

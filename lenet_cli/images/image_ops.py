@@ -1,11 +1,9 @@
 """Operations on 2-D image arrays that numpy lacks or makes slow on tiny images: constant padding,
-3x3 erosion, square dilation, block spreading, and torch's bilinear resampling (in numpy)."""
+3x3 erosion, square dilation and block spreading."""
 
 from __future__ import annotations
 
 import numpy as np
-
-from lenet_cli.images.resample import resample as resample  # its old home
 
 
 def spread(blocks: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:

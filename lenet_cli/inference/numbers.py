@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,14 +316,14 @@ def read_files(
         leave=False,
         disable=None if show_progress else True,
     )
-    return read_named(
-        model, [(str(path), source) for path, source in zip(paths, bar, strict=True)], invert, length
-    )
+    # A generator, so the bar moves as each image is read.
+    named = ((str(path), source) for path, source in zip(paths, bar, strict=True))
+    return read_named(model, named, invert, length)
 
 
 def read_named(
     model: Model,
-    named: list[tuple[str, Source]],
+    named: Iterable[tuple[str, Source]],
     invert: str = "auto",
     length: tuple[int, int] | None = None,
 ) -> list[Reading]:

@@ -5,7 +5,7 @@ Each process is fed over a pipe that the server's event loop reads and writes it
 thread between: at hundreds of small images a second, a ProcessPoolExecutor's pickled work items, queue
 thread and cross-thread wake-ups cost the server's own process, the one that cannot use a second core,
 about as much as the HTTP request does. Here a job is one framed write and one framed read on the loop
-(`python bench/handover_cost.py` measures both; figures in docs/performance.md).
+(`python bench/serving/handover_cost.py` measures both; figures in docs/performance.md).
 
 A message is multiprocessing's framing (a 4-byte big-endian length, then the bytes), so the worker side
 is a plain `Connection`. To a worker: one byte for `invert` (its index in INVERT_CHOICES), then the image

@@ -29,7 +29,7 @@ from lenet_cli.images.preprocess import normalize_digit
 from lenet_cli.images.segment import label_components
 
 WORK = 48  # side of the canvas digits are drawn and damaged on, before preprocessing to 28x28
-# Checked in styles_edits.png and by the model shipped before them (bench/style_sheets.py). Dropped: an open
+# Checked in styles_edits.png and by the model shipped before them (bench/training/style_sheets.py). Dropped: an open
 # top on 4 (most MNIST 4s are already open; the edit changed little). That model misreads edited 1s as 7
 # or 9 and curled 9s as 3: the very misreads it makes of real flagged 1s and curled 9s (the photos' tuning
 # half), which is why they are taught. Each class's share of the edits, by how often its style is missed:

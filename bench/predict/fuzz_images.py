@@ -5,7 +5,7 @@ through `load_digit`, the path every `predict`, `evaluate --images` and `train -
 Each must give a 28x28 digit or an ImageError (an error row): never another exception, a hang or a crash.
 tests/test_fuzz.py runs a few hundred; this script runs thousands and reports what came out.
 
-    python bench/fuzz_images.py --count 5000 --seed 0
+    python bench/predict/fuzz_images.py --count 5000 --seed 0
 """
 
 from __future__ import annotations

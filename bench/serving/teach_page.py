@@ -1,7 +1,7 @@
 """Teach from the page, played through the HTTP API as a person would, and measured.
 
     apt-get install wrk chromium
-    python bench/teach_page.py --data-dir ../shared/data/mnist --handwriting ../shared/data/handwriting
+    python bench/serving/teach_page.py --data-dir ../shared/data/mnist --handwriting ../shared/data/handwriting
 
 One writer (`--writer K`: the K-th block of 40 ids, 0 by default): the handwriting folder's writers are not labelled, but its files are every 13th of a source
 whose writers filled whole sheets, so neighbouring ids are most likely one person's. The 40 lowest ids of

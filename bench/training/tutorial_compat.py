@@ -1,6 +1,6 @@
 """Weights move both ways between lenet and the tutorial's own class, with the same accuracy.
 
-    python bench/tutorial_compat.py --data-dir ../shared/data/mnist CKPT [CKPT ...]
+    python bench/training/tutorial_compat.py --data-dir ../shared/data/mnist CKPT [CKPT ...]
 
 For each lenet checkpoint: load its weights into the tutorial's LeNet5 with strict=True and run the
 tutorial's evaluation loop. Then train the tutorial's model one epoch its own way, save its bare
@@ -12,11 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
-import tutorial
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+import tutorial  # noqa: E402
 
 
 def lenet_evaluate(checkpoint: Path, data_dir: str) -> float:

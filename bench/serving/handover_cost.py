@@ -1,6 +1,6 @@
 """What handing an upload to a preprocessing process costs the server's own process, per image.
 
-    python bench/handover_cost.py [--images 3000] [--mnist ../shared/data/mnist]
+    python bench/serving/handover_cost.py [--images 3000] [--mnist ../shared/data/mnist]
 
 `lenet serve`'s event loop runs in one process, which cannot use a second core, so what it spends per
 request bounds the throughput. This reads the same 28x28 PNGs, 64 at a time, through a

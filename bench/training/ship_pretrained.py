@@ -4,7 +4,7 @@ accuracy, SHA-256 and, for a --styles run, the fonts its style digits were drawn
 
     OMP_NUM_THREADS=2 lenet train --styles --epochs 8 --seed 0 --data-dir ../shared/data/mnist \\
         --checkpoint-dir /tmp/ship
-    python bench/ship_pretrained.py /tmp/ship/run-1/last.pt \\
+    python bench/training/ship_pretrained.py /tmp/ship/run-1/last.pt \\
         --command "lenet train --styles --epochs 8 --seed 0 --data-dir ../shared/data/mnist"
 
 With --reader, the model shipped for `lenet read` (a run with --cuts) is written instead, beside it.

@@ -1,12 +1,12 @@
 """Same answers with and without torch: `lenet predict`'s torch-free path against the torch path.
 
-    python bench/fast_predict_check.py [--checkpoint PATH] [--onnx PATH] --data-dir ../shared/data/mnist \
+    python bench/predict/fast_predict_check.py [--checkpoint PATH] [--onnx PATH] --data-dir ../shared/data/mnist \
         [--handwriting ../shared/data/handwriting] [--drawn 50]
 
-Sets: the MNIST test images written as PNG files (in a temporary folder), bench/predict_accuracy.py's
+Sets: the MNIST test images written as PNG files (in a temporary folder), bench/predict/predict_accuracy.py's
 drawn digits (each kind) and typed digits, and the handwriting photos. For every image:
-- inputs: the 28x28 uint8 the network is given, from preprocessing with numpy's resampling
-  (lenet_cli/images/resample.py) against preprocessing with torch's F.interpolate: bit for bit;
+- inputs: the 28x28 uint8 the network is given, read in a process where torch cannot be imported
+  against this process, where torch is loaded: the same (one resampler, lenet_cli/images/resample.py);
 - answers: the numpy LeNet-5 (and onnxruntime, with --onnx) against the torch model on those inputs:
   the same top label, every class probability within 1e-5.
 Prints one line per set and exits 1 if any differs.
@@ -15,51 +15,78 @@ Prints one line per set and exits 1 if any differs.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from drawing import draw_digit, variant
-from predict_accuracy import FONTS, KINDS
 
-import lenet_cli.images.preprocess as preprocess
-from lenet_cli.core.errors import ImageError
-from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.model_files import load_any_model
-from lenet_cli.formats.shipped import PRETRAINED
-from lenet_cli.inference.fast_predict import load_array_model
-from lenet_cli.inference.forward import predict_logits
-from lenet_cli.inference.numpy_forward import softmax
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit, variant  # noqa: E402
+from predict_accuracy import FONTS, KINDS  # noqa: E402
+
+from lenet_cli.core.errors import ImageError  # noqa: E402
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.model_files import load_any_model  # noqa: E402
+from lenet_cli.formats.shipped import PRETRAINED  # noqa: E402
+from lenet_cli.images.many_files import read_digits  # noqa: E402
+from lenet_cli.images.preprocess import save_png  # noqa: E402
+from lenet_cli.inference.fast_predict import load_array_model  # noqa: E402
+from lenet_cli.inference.forward import predict_logits  # noqa: E402
+from lenet_cli.inference.numpy_forward import softmax  # noqa: E402
 
 TOLERANCE = 1e-5
 
 
-def torch_resample(image: np.ndarray, size: tuple[int, int], antialias: bool = False) -> np.ndarray:
-    """The resampling preprocessing used before: torch's own."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
-    resized = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False, antialias=antialias)
-    return resized[0, 0].numpy()
+BLOCKED_READ = """
+import json, sys
+import numpy as np
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(name + " is blocked")
+
+sys.meta_path.insert(0, NoTorch())
+from lenet_cli.images.many_files import read_digits
+
+digits = read_digits(sys.argv[2:])
+errors = [str(digit) if not isinstance(digit, np.ndarray) else None for digit in digits]
+stacked = [digit if isinstance(digit, np.ndarray) else np.zeros((28, 28), np.uint8) for digit in digits]
+np.save(sys.argv[1], np.stack(stacked))
+print(json.dumps(errors))
+"""
+
+
+def read_without_torch(paths: list[Path]) -> list[np.ndarray | str]:
+    """Each file's input as a process that cannot import torch reads it (an error's message in its place)."""
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "inputs.npy"
+        result = subprocess.run(
+            [sys.executable, "-c", BLOCKED_READ, str(target), *map(str, paths)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        inputs = np.load(target)
+    errors = json.loads(result.stdout)
+    return [error if error is not None else digit for digit, error in zip(inputs, errors, strict=True)]
 
 
 def inputs_both_ways(paths: list[Path]) -> tuple[np.ndarray, int, int]:
-    """(numpy-path inputs of the readable files, files whose inputs differ, files that failed)."""
-    numpy_way = preprocess.read_digits(paths)
-    original = preprocess.resample
-    preprocess.resample = torch_resample
-    try:
-        torch_way = preprocess.read_digits(paths)
-    finally:
-        preprocess.resample = original
+    """(inputs of the readable files, files whose inputs differ without torch, files that failed)."""
+    with_torch = read_digits(paths)
+    without_torch = read_without_torch(paths)
     differ = failed = 0
     readable = []
-    for mine, theirs in zip(numpy_way, torch_way, strict=True):
-        if isinstance(mine, ImageError) or isinstance(theirs, ImageError):
+    for mine, theirs in zip(with_torch, without_torch, strict=True):
+        if isinstance(mine, ImageError) or isinstance(theirs, str):
             failed += 1
-            differ += type(mine) is not type(theirs) or str(mine) != str(theirs)
+            differ += str(mine) != str(theirs)
             continue
         differ += not np.array_equal(mine, theirs)
         readable.append(mine)
@@ -87,7 +114,7 @@ def write_sets(scratch: Path, data_dir: str, mnist: int, drawn: int, seed: int) 
     folder = scratch / "mnist"
     folder.mkdir()
     for index in range(min(mnist, len(test))):
-        preprocess.save_png(test.images[index], folder / f"{index:05d}.png")
+        save_png(test.images[index], folder / f"{index:05d}.png")
     sets["MNIST test as PNG"] = sorted(folder.iterdir())
     rng = random.Random(seed)
     for kind in KINDS:

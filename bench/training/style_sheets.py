@@ -1,6 +1,6 @@
 """Contact sheets of `lenet train --styles`' data, to check by eye, and the time the pool takes.
 
-    python bench/style_sheets.py --data-dir ../shared/data/mnist --out docs
+    python bench/training/style_sheets.py --data-dir ../shared/data/mnist --out docs
 
 - styles_fonts.png: one row per font file found, the digits 0-9 in MNIST form (undistorted);
 - styles_edits.png: for each edited class, pairs of (MNIST digit, the same digit edited);

@@ -1,6 +1,6 @@
 """Does torch.compile pay for LeNet-5 training on this CPU? Eager vs compiled, same steps.
 
-    python bench/compile_check.py --data-dir ../shared/data/mnist [--steps 400]
+    python bench/training/compile_check.py --data-dir ../shared/data/mnist [--steps 400]
 
 Prints the first-call (compile) time and steady-state ms per step of lenet's eager step and of the
 same step with the model under torch.compile (inductor), and what a 5-epoch run would cost each way.

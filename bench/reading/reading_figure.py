@@ -1,7 +1,7 @@
 """The picture in docs/reading-numbers.md: composed numbers as `lenet read` reads them, each field with the
 boxes of the digits it found and, beneath, the 28x28 input the network saw for each.
 
-    python bench/reading_figure.py docs/reading-numbers.png --seed 11
+    python bench/reading/reading_figure.py docs/reading-numbers.png --seed 11
 """
 
 from __future__ import annotations

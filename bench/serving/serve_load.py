@@ -1,7 +1,7 @@
 """Load on `lenet serve`, side by side with batching off and with the plain endpoint, measured with wrk.
 
 Three servers run at once on loopback: a plain FastAPI + uvicorn endpoint
-(bench/plain_server.py: one process, each request decoded, preprocessed and run on its own), `lenet serve
+(bench/serving/plain_server.py: one process, each request decoded, preprocessed and run on its own), `lenet serve
 --window-ms 0` (batching off) and `lenet serve` (defaults). wrk drives each in turn with POST /predict,
 cycling through distinct images (no two consecutive requests send the same file), at 1, 8 and 64
 connections, for 28x28 PNGs and 1 MP drawings; the rounds alternate so that all three see the same
@@ -9,7 +9,7 @@ machine, and the medians over rounds are reported. Then `lenet serve` takes a lo
 while its memory (server and preprocessing processes) is read before and after.
 
     apt-get install wrk
-    python bench/serve_load.py --mnist ../shared/data/mnist --seconds 5 --rounds 3 --soak 100000
+    python bench/serving/serve_load.py --mnist ../shared/data/mnist --seconds 5 --rounds 3 --soak 100000
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from drawing import draw_digit
-from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.shipped import PRETRAINED
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.shipped import PRETRAINED  # noqa: E402
 
 LUA = """
 local bodies, index = {}, 0

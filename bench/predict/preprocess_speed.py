@@ -1,6 +1,6 @@
 """How fast an image file becomes the 28x28 MNIST form, against Pillow decoding the same file.
 
-    python bench/preprocess_speed.py [--repeats 15]
+    python bench/predict/preprocess_speed.py [--repeats 15]
 
 For each input (a 28x28 MNIST-form PNG; a 1 MP drawing as a paint program saves it, two tones that
 PNG decodes unusually fast; the same drawing photographed, with uneven light and paper noise, grey
@@ -15,14 +15,17 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from drawing import draw_digit, photo_like
-from PIL import Image
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit, photo_like  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from lenet_cli.images.preprocess import load_digit, load_digits
+from lenet_cli.images.many_files import load_digits  # noqa: E402
+from lenet_cli.images.preprocess import load_digit  # noqa: E402
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:

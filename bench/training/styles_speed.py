@@ -1,7 +1,7 @@
 """What `lenet train --styles` costs: an epoch with the style pool mixed in against a plain epoch, and the
 one-off making of the pool.
 
-    python bench/styles_speed.py --data-dir ../shared/data/mnist [--rounds 2] [--threads 1] [--share 0.25]
+    python bench/training/styles_speed.py --data-dir ../shared/data/mnist [--rounds 2] [--threads 1] [--share 0.25]
 
 In this one process it alternates a plain epoch with a --styles epoch (the default recipe, batch 64), so
 both see the same machine noise; the pool is made once, before, and timed on its own.

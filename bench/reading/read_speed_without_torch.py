@@ -1,11 +1,11 @@
 """How long `lenet read` takes for a 5-digit number the way the command runs it: without torch (numpy's
 LeNet-5, the model file read without torch), one thread.
 
-    OMP_NUM_THREADS=1 python bench/read_speed_without_torch.py /tmp/numbers
+    OMP_NUM_THREADS=1 python bench/reading/read_speed_without_torch.py /tmp/numbers
 
-/tmp/numbers is a folder of sets as bench/compose_numbers.py writes them; every 5-digit number of them
+/tmp/numbers is a folder of sets as bench/reading/compose_numbers.py writes them; every 5-digit number of them
 (at most 200) is read from its file's bytes (decode, clean-up, cuts, one forward pass of all candidates,
-the best path). bench/read_numbers.py measures the same with torch loaded (as `lenet serve` reads).
+the best path). bench/reading/read_numbers.py measures the same with torch loaded (as `lenet serve` reads).
 """
 
 from __future__ import annotations

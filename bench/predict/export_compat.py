@@ -1,6 +1,6 @@
 """Exports against the tutorial's own LeNet5 class, loaded with the checkpoint's weights.
 
-    python bench/export_compat.py CHECKPOINT --data-dir ../shared/data/mnist
+    python bench/predict/export_compat.py CHECKPOINT --data-dir ../shared/data/mnist
 
 Exports CHECKPOINT to .onnx and .pt2 in a temporary folder with `lenet export`'s code, then runs
 each file independently (an onnxruntime session; torch.export.load) on the 10,000 MNIST test
@@ -11,15 +11,18 @@ tutorial's class (bench/tutorial.py).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
 import onnxruntime
 import torch
-import tutorial
 
-from lenet_cli.data.datasets import as_input, load_split
-from lenet_cli.inference.export import export_checkpoint
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+import tutorial  # noqa: E402
+
+from lenet_cli.data.datasets import as_input, load_split  # noqa: E402
+from lenet_cli.inference.export import export_checkpoint  # noqa: E402
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The reference to measure lenet serve against: a plain FastAPI + uvicorn endpoint in one process, each request
 decoded, preprocessed with lenet's preprocess.py and run through the model on its own.
 
-    python bench/plain_server.py CHECKPOINT PORT
+    python bench/serving/plain_server.py CHECKPOINT PORT
 """
 
 import sys

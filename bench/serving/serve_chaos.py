@@ -12,7 +12,7 @@ Throughout, the resident memory of the server and of its processes (the forkserv
 read every 0.1 s. Reported: requests answered, non-2xx by status, p99, restarts, peak memory.
 
     apt-get install wrk; pip install requests   (bench only)
-    python bench/serve_chaos.py --mnist ../shared/data/mnist --seconds 30
+    python bench/serving/serve_chaos.py --mnist ../shared/data/mnist --seconds 30
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """onnxruntime against torch eager on the same LeNet-5: the 10,000 MNIST test images and single images.
 
-    python bench/export_speed.py CHECKPOINT_OR_ONNX_SOURCE --data-dir ../shared/data/mnist [--rounds 5]
+    python bench/predict/export_speed.py CHECKPOINT_OR_ONNX_SOURCE --data-dir ../shared/data/mnist [--rounds 5]
 
 Exports the checkpoint to a temporary .onnx (verified, as `lenet export` does), then alternates
 the two runtimes round by round in this process, so both see the same machine noise; both use the

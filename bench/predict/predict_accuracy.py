@@ -1,6 +1,6 @@
 """Accuracy of `lenet predict`'s preprocessing on images as users give them.
 
-    python bench/predict_accuracy.py CHECKPOINT --data-dir ../shared/data/mnist [--drawn 50]
+    python bench/predict/predict_accuracy.py CHECKPOINT --data-dir ../shared/data/mnist [--drawn 50]
 
 1. MNIST test images written out as PNG files and predicted through predict_files, against
    `evaluate` on the same tensors: the normalisation must not hurt digits that are already MNIST-like.
@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from drawing import draw_digit, typed_digit, variant
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit, typed_digit, variant  # noqa: E402
 
-from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.checkpoint import load_model
-from lenet_cli.images.preprocess import save_png
-from lenet_cli.inference.evaluate import evaluate
-from lenet_cli.inference.predict import predict_files
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.checkpoint import load_model  # noqa: E402
+from lenet_cli.images.preprocess import save_png  # noqa: E402
+from lenet_cli.inference.evaluate import evaluate  # noqa: E402
+from lenet_cli.inference.predict import predict_files  # noqa: E402
 
 KINDS = ("plain", "inverted", "alpha", "exif-rotated", "photo", "colour")
 

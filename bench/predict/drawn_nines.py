@@ -2,20 +2,24 @@
 sizes, 40 each: how many are misread, and the mean probability given to 7. Made to find why the first
 `--styles` model read these 9s as 7 (docs/performance.md, "The shipped model").
 
-    python bench/drawn_nines.py OLD.pt lenet_cli/formats/pretrained/lenet5-mnist.pt
+    python bench/predict/drawn_nines.py OLD.pt lenet_cli/formats/pretrained/lenet5-mnist.pt
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
-from drawing import draw_digit
 
-from lenet_cli.formats.model_files import load_any_model
-from lenet_cli.images.preprocess import normalize_digit
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit  # noqa: E402
+
+from lenet_cli.formats.model_files import load_any_model  # noqa: E402
+from lenet_cli.images.preprocess import normalize_digit  # noqa: E402
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Compose images of handwritten numbers from real single digits, for developing and measuring `lenet read`.
 
-    python bench/compose_numbers.py /tmp/numbers --count 300 --seed 1 \\
+    python bench/reading/compose_numbers.py /tmp/numbers --count 300 --seed 1 \\
         --data-dir ../shared/data/mnist --handwriting ../shared/data/handwriting
 
 writes /tmp/numbers/<setting>/ for each setting: grey JPEGs 40-60 pixels tall and a labels.csv

@@ -1,7 +1,7 @@
 """The model lenet shipped before `--styles` against the one trained with it, side by side.
 
     git show dbb2664:lenet_cli/pretrained/lenet5-mnist.pt > /tmp/old.pt
-    python bench/styles_compare.py /tmp/old.pt lenet_cli/formats/pretrained/lenet5-mnist.pt \\
+    python bench/predict/styles_compare.py /tmp/old.pt lenet_cli/formats/pretrained/lenet5-mnist.pt \\
         --data-dir ../shared/data/mnist --photos ../shared/data/handwriting --sheet docs/styles_misreads.png
 
 1. MNIST test (the 10,000 tensors, as `lenet evaluate`).
@@ -10,7 +10,7 @@
    (the recipe's choices were made looking at it), the half with the higher ids the *scored* part (looked
    at only to report). The ids run in the order the sheets were cut, so the halves are mostly different
    sheets. No photo is ever trained on.
-3. bench/predict_accuracy.py's drawn digits (six kinds, 50 each, seed 2026) and typed digits (DejaVu Sans),
+3. bench/predict/predict_accuracy.py's drawn digits (six kinds, 50 each, seed 2026) and typed digits (DejaVu Sans),
    the same files for both models.
 4. A contact sheet of what the second model still misreads (scored photos, drawn, typed): the 28x28
    input it saw, with "true>read" under each.
@@ -21,18 +21,21 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from drawing import draw_digit, typed_digit, variant
-from PIL import Image, ImageDraw, ImageFont
 
-from lenet_cli.data.datasets import load_split
-from lenet_cli.formats.checkpoint import load_model
-from lenet_cli.inference.evaluate import evaluate
-from lenet_cli.inference.predict import predict_files
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit, typed_digit, variant  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+
+from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.checkpoint import load_model  # noqa: E402
+from lenet_cli.inference.evaluate import evaluate  # noqa: E402
+from lenet_cli.inference.predict import predict_files  # noqa: E402
 
 KINDS = ("plain", "inverted", "alpha", "exif-rotated", "photo", "colour")
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -50,7 +53,7 @@ def photo_split(folder: Path) -> dict[str, list[tuple[Path, int]]]:
 
 
 def drawn_and_typed(scratch: Path, seed: int, per_kind: int) -> dict[str, list[tuple[Path, int]]]:
-    """The files of bench/predict_accuracy.py's drawn and typed sets, made the same way."""
+    """The files of bench/predict/predict_accuracy.py's drawn and typed sets, made the same way."""
     rng = random.Random(seed)
     sets: dict[str, list[tuple[Path, int]]] = {"drawn": [], "typed": []}
     for kind in KINDS:

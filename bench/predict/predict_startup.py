@@ -1,6 +1,6 @@
 """What one `lenet predict` call costs a script: whole-process wall time and peak memory.
 
-    python bench/predict_startup.py --data-dir ../shared/data/mnist [--old-tree DIR] [--rounds 7]
+    python bench/predict/predict_startup.py --data-dir ../shared/data/mnist [--old-tree DIR] [--rounds 7]
 
 Each command is run as its own process, the commands taking turns round after round (so a busy
 moment of the machine hits all of them alike); the table shows each one's median wall time and its
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FORCE_TORCH = (
     "import sys, lenet_cli.inference.fast_predict as fast; fast.load_array_model = lambda path: None; "
     "from lenet_cli.cli import main; sys.argv[0] = 'lenet'; main()"

@@ -1,8 +1,8 @@
 """Whole numbers read by `lenet read`, Tesseract and RapidOCR, side by side on the same composed sets, and how
 long lenet takes to read a 5-digit amount on one thread.
 
-    python bench/compose_numbers.py /tmp/numbers --count 200 --seed 2024
-    python bench/read_numbers.py /tmp/numbers [--checkpoint FILE] [--engines lenet,tesseract,rapidocr]
+    python bench/reading/compose_numbers.py /tmp/numbers --count 200 --seed 2024
+    python bench/reading/read_numbers.py /tmp/numbers [--checkpoint FILE] [--engines lenet,tesseract,rapidocr]
 
 Each set is a folder with labels.csv (`file,label`), as compose_numbers.py writes them. Scores as the
 ICFHR 2014 digit-string competition: exact match (the share of numbers read exactly) and ANLD (average

@@ -1,10 +1,13 @@
 """The tutorial's whole job as one process (5 epochs, then test accuracy), for wall time and memory."""
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
-import tutorial
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+import tutorial  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--root", required=True, help="torchvision layout root (root/MNIST/raw)")

@@ -1,6 +1,6 @@
 """Training and inference speed of lenet against the tutorial's pipeline, on the same data.
 
-    python bench/train_speed.py --data-dir ../shared/data/mnist [--epochs 3] [--seeds 3] [--threads 2]
+    python bench/training/train_speed.py --data-dir ../shared/data/mnist [--epochs 3] [--seeds 3] [--threads 2]
 
 Part 1 alternates, in this one process, one epoch of the tutorial's pipeline (torchvision dataset with
 per-sample v2 transforms, DataLoader, batch 64, Adam 1e-3) with one epoch of lenet's trainer on the
@@ -22,14 +22,16 @@ import time
 from pathlib import Path
 
 import torch
-import tutorial
 
-from lenet_cli.core.config import TrainConfig
-from lenet_cli.core.model import LeNet5
-from lenet_cli.data.datasets import Split, load_split
-from lenet_cli.inference.evaluate import evaluate
-from lenet_cli.training.loop import EpochPlan, epoch_order, train_one_epoch
-from lenet_cli.training.recipe import make_optimizer, make_scheduler
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+import tutorial  # noqa: E402
+
+from lenet_cli.core.config import TrainConfig  # noqa: E402
+from lenet_cli.core.model import LeNet5  # noqa: E402
+from lenet_cli.data.datasets import Split, load_split  # noqa: E402
+from lenet_cli.inference.evaluate import evaluate  # noqa: E402
+from lenet_cli.training.loop import EpochPlan, epoch_order, train_one_epoch  # noqa: E402
+from lenet_cli.training.recipe import make_optimizer, make_scheduler  # noqa: E402
 
 TUTORIAL_RECIPE = TrainConfig(schedule="constant", lr=1e-3, batch_size=64)
 

@@ -1,6 +1,6 @@
 """Teaching lenet a person's handwriting: accuracy before and after `lenet train --init --images`.
 
-    python bench/finetune.py BASE_CHECKPOINT --handwriting ../shared/data/handwriting \
+    python bench/training/finetune.py BASE_CHECKPOINT --handwriting ../shared/data/handwriting \
         --data-dir ../shared/data/mnist [--shares 0.25] [--lrs 1e-3] [--seeds 0]
 
 The labelled folder is split in two halves per class (even and odd files, by name). For each
@@ -15,18 +15,20 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 import tempfile
 from pathlib import Path
 from statistics import mean
 
-from drawing import draw_digit, variant
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/: drawing.py, tutorial.py
+from drawing import draw_digit, variant  # noqa: E402
 
-from lenet_cli.core.config import TrainConfig
-from lenet_cli.data.datasets import Split, class_names, load_split
-from lenet_cli.data.folders import read_labelled_folders
-from lenet_cli.formats.checkpoint import load_model
-from lenet_cli.inference.evaluate import evaluate
-from lenet_cli.training.fit import fit
+from lenet_cli.core.config import TrainConfig  # noqa: E402
+from lenet_cli.data.datasets import Split, class_names, load_split  # noqa: E402
+from lenet_cli.data.folders import read_labelled_folders  # noqa: E402
+from lenet_cli.formats.checkpoint import load_model  # noqa: E402
+from lenet_cli.inference.evaluate import evaluate  # noqa: E402
+from lenet_cli.training.fit import fit  # noqa: E402
 
 DIGITS = class_names("mnist")
 
