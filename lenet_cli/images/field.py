@@ -17,6 +17,9 @@ from lenet_cli.images.preprocess import (
 )
 
 TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
+BAND_LEVEL = 0.5  # levels (ink bright) above this that run in from an edge of the image ...
+BAND_SHARE = 0.05  # ... at least this share of its size deep in most rows are a scan band (the scanner's
+BAND_MARGIN = 0.03  # lid past the page's edge); this share of the size beyond its edge goes with it (its shade)
 
 
 def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +33,7 @@ def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.nd
     # comes from the whole field.
     if invert == "yes" or (invert == "auto" and _lower_median(levels.ravel()) > 0.5):
         levels = np.float32(1.0) - levels
+    levels = without_bands(levels)
     ink = np.maximum(levels - _background(levels), 0)
     peak = ink.max()
     if float(peak) < 0.08:
@@ -45,3 +49,38 @@ def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.nd
     mask = ink > threshold
     noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
     return np.maximum(ink - noise, 0), mask
+
+
+def without_bands(levels: np.ndarray) -> np.ndarray:
+    """`levels` (ink bright) with the dark bands a scan leaves along its edges where it ran past the page
+    painted over with the paper's level, so that neither the band nor its edge is taken for ink."""
+    band = np.zeros(levels.shape, bool)
+    for flip_rows, flip_cols, transpose in ((0, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1)):
+        view = levels.T if transpose else levels
+        out = band.T if transpose else band
+        view = view[::-1] if flip_rows else view
+        out = out[::-1] if flip_rows else out
+        view = view[:, ::-1] if flip_cols else view
+        out = out[:, ::-1] if flip_cols else out
+        _mark_band(view, out)
+    if not band.any() or band.all():
+        return levels
+    painted = levels.copy()
+    painted[band] = _lower_median(levels[~band])
+    return painted
+
+
+def _mark_band(levels: np.ndarray, band: np.ndarray) -> None:
+    """Mark in `band` (a view) a band along the left edge of `levels` (a view of the same shape)."""
+    height, width = levels.shape
+    dark = levels > BAND_LEVEL
+    # How deep the dark run from the left edge goes in each row (the whole row when it is all dark).
+    depth = np.where(dark.all(axis=1), width, np.argmin(dark, axis=1))
+    if _lower_median(depth) < max(3, BAND_SHARE * width):
+        return
+    # The band's edge in each row, smoothed over a stretch of rows so that ink touching it does not count.
+    window = max(1, height // 8) | 1
+    padded = np.pad(depth, window // 2, mode="edge")
+    edge = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    reach = np.ceil(edge + 2 + BAND_MARGIN * width).astype(np.int64)
+    band |= np.arange(width)[None, :] < reach[:, None]

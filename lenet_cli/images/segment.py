@@ -18,15 +18,15 @@ Numpy only: the network is the reader's business.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from lenet_cli.images.ruling import remove_lines
 from lenet_cli.images.seams import split_lines
 
 MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
-SMALLEST_SHARE = 0.15  # ... or than this share of the field's height
+SMALLEST_SHARE = 0.06  # ... or than this share of the field's height (a number may be small in its cell)
 MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
 WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
@@ -140,31 +140,6 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     run_of_pixel = np.cumsum((edges[:, :-1] == 1).ravel()).reshape(height, width) - 1
     labels = np.where(mask, component[np.maximum(run_of_pixel, 0)] + 1, 0).astype(np.int32)
     return labels, int(component.max()) + 1
-
-
-def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
-    """Pixels of the mask in horizontal runs of at least `length`."""
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    out = np.zeros(mask.shape, bool)
-    for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        if end - start >= length:
-            out[row, start:end] = True
-    return out
-
-
-def remove_lines(mask: np.ndarray) -> np.ndarray:
-    """The mask without ruled lines: underlines and box edges (see the module's docstring)."""
-    height = mask.shape[0]
-    across = long_runs(mask, max(8, height))
-    down = long_runs(mask.T, max(8, math.ceil(0.85 * height))).T
-    # A line's faint edges break into short runs; they go with it (a pixel either side of it).
-    across[1:] |= across[:-1].copy()
-    across[:-1] |= across[1:].copy()
-    down[:, 1:] |= down[:, :-1].copy()
-    down[:, :-1] |= down[:, 1:].copy()
-    return mask & ~(across | down)
 
 
 def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
