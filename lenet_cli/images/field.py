@@ -19,13 +19,22 @@ from lenet_cli.images.preprocess import (
 TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
 BAND_LEVEL = 0.5  # levels (ink bright) above this that run in from an edge of the image ...
 BAND_SHARE = 0.05  # ... at least this share of its size deep in most rows are a scan band (the scanner's
-BAND_MARGIN = 0.03  # lid past the page's edge); this share of the size beyond its edge goes with it (its shade)
+BAND_MARGIN = (
+    0.03  # lid past the page's edge); this share of the size beyond its edge goes with it (its shade)
+)
 
 
 def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """A whole image's ink, cleaned as a single digit's is (polarity, background, paper noise), without
     cropping: float32 (H, W), bright ink on black, and its Otsu mask. For images with several marks in
     them (a written number), where the crop to one digit comes later."""
+    ink, mask, _ = clean_field(grey, invert)
+    return ink, mask
+
+
+def clean_field(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`clean_ink`'s ink and mask, and where the scan ran past the page (bool (H, W): the bands painted
+    over as paper, beyond the field's edge for what lies next to them)."""
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     levels = _unit(grey)
@@ -33,7 +42,7 @@ def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.nd
     # comes from the whole field.
     if invert == "yes" or (invert == "auto" and _lower_median(levels.ravel()) > 0.5):
         levels = np.float32(1.0) - levels
-    levels = without_bands(levels)
+    levels, band = without_bands(levels)
     ink = np.maximum(levels - _background(levels), 0)
     peak = ink.max()
     if float(peak) < 0.08:
@@ -48,12 +57,13 @@ def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.nd
         threshold = upper
     mask = ink > threshold
     noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
-    return np.maximum(ink - noise, 0), mask
+    return np.maximum(ink - noise, 0), mask, band
 
 
-def without_bands(levels: np.ndarray) -> np.ndarray:
+def without_bands(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`levels` (ink bright) with the dark bands a scan leaves along its edges where it ran past the page
-    painted over with the paper's level, so that neither the band nor its edge is taken for ink."""
+    painted over with the paper's level, so that neither the band nor its edge is taken for ink; and
+    where the bands are."""
     band = np.zeros(levels.shape, bool)
     for flip_rows, flip_cols, transpose in ((0, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1)):
         view = levels.T if transpose else levels
@@ -64,10 +74,10 @@ def without_bands(levels: np.ndarray) -> np.ndarray:
         out = out[:, ::-1] if flip_cols else out
         _mark_band(view, out)
     if not band.any() or band.all():
-        return levels
+        return levels, np.zeros(levels.shape, bool)
     painted = levels.copy()
     painted[band] = _lower_median(levels[~band])
-    return painted
+    return painted, band
 
 
 def _mark_band(levels: np.ndarray, band: np.ndarray) -> None:

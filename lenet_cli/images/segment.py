@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lenet_cli.images.clutter import not_writing
 from lenet_cli.images.ruling import remove_lines
 from lenet_cli.images.seams import split_lines
 
@@ -159,15 +160,22 @@ def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
     return [Box(left, top, right + 1, bottom + 1) for left, top, right, bottom in zip(*extents, strict=True)]
 
 
-def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
+def segment(
+    mask: np.ndarray, ink: np.ndarray | None = None, outside: np.ndarray | None = None
+) -> Segmentation:
     """Pieces of the field whose ink is `mask` (bool, True on ink); `ink` (its grey levels) weighs the
-    column profiles where given."""
+    column profiles where given; `outside` (bool) marks what lies beyond the field (a scan band)."""
     weights = ink if ink is not None else mask.astype(np.float32)
     labels, count = label_components(remove_lines(mask))
     if count == 0:
         return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
     boxes = boxes_of(labels, count)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    clutter = not_writing(labels, boxes, areas, outside)
+    if clutter:
+        labels, count, boxes, areas = _without(labels, boxes, clutter)
+        if count == 0:
+            return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
     sizeable = [box.height for box, area in zip(boxes, areas, strict=True) if area >= 0.2 * areas.max()]
     digit_height = float(max(sizeable))
     if digit_height < max(MIN_DIGIT_HEIGHT, SMALLEST_SHARE * mask.shape[0]):  # specks, dots: no digit at all
@@ -194,6 +202,20 @@ def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
             keep.append(index)
     groups = _merge_broken(keep, boxes)
     return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+
+
+def _without(labels: np.ndarray, boxes: list[Box], dropped: set[int]):
+    """Components relabelled without the `dropped` ones: labels, count, boxes, areas."""
+    mapping = np.zeros(len(boxes) + 1, np.int32)
+    kept = [index for index in range(len(boxes)) if index not in dropped]
+    mapping[[index + 1 for index in kept]] = np.arange(1, len(kept) + 1)
+    labels = mapping[labels]
+    return (
+        labels,
+        len(kept),
+        [boxes[index] for index in kept],
+        np.bincount(labels.ravel(), minlength=len(kept) + 1)[1:],
+    )
 
 
 def _join_broken_strokes(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.field import clean_ink
+from lenet_cli.images.field import clean_field
 from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
 from lenet_cli.images.resample import resample, resample_by_matrices
 from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
@@ -110,9 +110,9 @@ def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
             grey[:height, :width].astype(np.float32).reshape(height // scale, scale, width // scale, scale)
         )
         grey = blocks.mean(axis=(1, 3)) / (255 if grey.dtype == np.uint8 else 1)
-    ink, mask = clean_ink(grey, invert)
+    ink, mask, band = clean_field(grey, invert)
     try:
-        segmentation = segment(mask, ink)
+        segmentation = segment(mask, ink, band)
     except NotANumber as error:
         raise ImageError(f"no number found ({error})") from None
     if segmentation.count == 0:
