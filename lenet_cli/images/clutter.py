@@ -11,6 +11,7 @@ THIN = 0.15  # a component no wider than this share of its height ...
 LONG = 0.3  # ... and at least this share of the field's height is a piece of a ruled line
 EDGE = 2  # pixels: a component this close to the field's edge (or a scan band) is a mark from beyond it
 FIRST_LINE = 0.4  # the topmost line of writing with this share of the most ink a line holds is the number's
+EDGE_DIGIT = 0.5  # ink at an edge, with nothing clear of the edges, is a digit only this share of the height
 SIZEABLE = 0.2  # components with at least this share of the largest's ink count when choosing a line
 
 
@@ -19,10 +20,13 @@ def not_writing(labels: np.ndarray, boxes: list, areas: np.ndarray, outside: np.
     pieces, marks at the edges when other ink lies clear of them, and everything off the topmost line of
     writing that holds about as much ink as any."""
     height, width = labels.shape
+    # A ruled line's piece runs off the top or the bottom of the cell; a "1" stands inside the field.
     dropped = {
         index
         for index, box in enumerate(boxes)
-        if box.width <= THIN * box.height and box.height >= LONG * height
+        if box.width <= THIN * box.height
+        and box.height >= LONG * height
+        and (box.top < EDGE or box.bottom > height - EDGE)
     }
     edge = np.zeros(labels.shape, bool)
     edge[:EDGE], edge[-EDGE:], edge[:, :EDGE], edge[:, -EDGE:] = True, True, True, True
@@ -32,6 +36,8 @@ def not_writing(labels: np.ndarray, boxes: list, areas: np.ndarray, outside: np.
     inside = [index for index in range(len(boxes)) if index not in at_edge and index not in dropped]
     if any(boxes[index].height >= max(6, LONG / 5 * height) for index in inside):
         dropped |= at_edge
+    else:  # nothing clear of the edges: only what fills the field's height there is kept (a tight crop)
+        dropped |= {index for index in at_edge if boxes[index].height < EDGE_DIGIT * height}
     return dropped | _off_the_line(boxes, areas, dropped)
 
 

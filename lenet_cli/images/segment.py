@@ -31,6 +31,8 @@ SMALLEST_SHARE = 0.06  # ... or than this share of the field's height (a number 
 MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
 WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
+MAX_CUT_PIECES = 120  # a field cut into more pieces than this holds more than a written number
+MERGE_SWEEPS = 4  # sweeps that group the parts of broken digits, at most
 
 
 class NotANumber(ValueError):
@@ -277,24 +279,39 @@ def _overlaps_any(index: int, boxes: list[Box], areas: np.ndarray, digit_height:
 
 
 def _merge_broken(keep: list[int], boxes: list[Box]) -> list[list[int]]:
-    """Components grouped where one lies mostly over or under another (the parts of a broken digit)."""
+    """Components grouped where one lies mostly over or under another (the parts of a broken digit): a
+    sweep from left to right that checks each group only against the groups whose columns it reaches,
+    repeated while a grown group reaches further (at most MERGE_SWEEPS times). O(n log n) for a number's
+    marks; at most MAX_MARKS squared checks a sweep for any field."""
     groups = [[index] for index in keep]
-    merged = True
-    while merged:
-        merged = False
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                box_a = _group_box(groups[a], boxes)
-                box_b = _group_box(groups[b], boxes)
-                shared = min(box_a.right, box_b.right) - max(box_a.left, box_b.left)
-                narrower = min(box_a.width, box_b.width)
-                if shared >= 0.6 * narrower:
-                    groups[a] += groups.pop(b)
-                    merged = True
-                    break
-            if merged:
-                break
+    for _ in range(MERGE_SWEEPS):
+        merged = _merge_sweep(groups, boxes)
+        if len(merged) == len(groups):
+            break
+        groups = merged
     return groups
+
+
+def _merge_sweep(groups: list[list[int]], boxes: list[Box]) -> list[list[int]]:
+    order = sorted(range(len(groups)), key=lambda g: _group_box(groups[g], boxes).left)
+    merged: list[list[int]] = []
+    merged_boxes: list[Box] = []
+    reaching: list[int] = []  # indices into merged whose right edge may pass the next group's left
+    for position in order:
+        group, box = groups[position], _group_box(groups[position], boxes)
+        reaching = [m for m in reaching if merged_boxes[m].right > box.left]
+        for m in reaching:
+            other = merged_boxes[m]
+            shared = min(box.right, other.right) - max(box.left, other.left)
+            if shared >= 0.6 * min(box.width, other.width):
+                merged[m] = merged[m] + group
+                merged_boxes[m] = other.union(box)
+                break
+        else:
+            merged.append(list(group))
+            merged_boxes.append(box)
+            reaching.append(len(merged) - 1)
+    return merged
 
 
 def _group_box(group: list[int], boxes: list[Box]) -> Box:
@@ -317,10 +334,13 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
         lines = [
             line[:, None] - box.left for line in split_lines(member, weights[window], box.left, digit_height)
         ]
-        columns = np.arange(box.width, dtype=np.float32)[None, :]
-        # Part k holds the group's pixels between line k-1 and line k.
+        # Part k holds the group's pixels between line k-1 and line k, found within the columns those
+        # lines reach (so a wide group costs its area once, not once a part).
         for left_line, right_line in zip([None, *lines], [*lines, None], strict=True):
-            part = member.copy()
+            first = 0 if left_line is None else max(0, int(left_line.min()))
+            last = box.width if right_line is None else min(box.width, int(np.ceil(right_line.max())) + 1)
+            columns = np.arange(first, last, dtype=np.float32)[None, :]
+            part = member[:, first:last].copy()
             if left_line is not None:
                 part &= columns >= left_line
             if right_line is not None:
@@ -328,16 +348,18 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
             if not part.any():
                 continue
             rows, cols = np.nonzero(part)
-            pieces[window][part] = len(piece_boxes) + 1
+            pieces[window][:, first:last][part] = len(piece_boxes) + 1
             piece_groups.append(group_number)
             piece_boxes.append(
                 Box(
-                    box.left + int(cols.min()),
+                    box.left + first + int(cols.min()),
                     box.top + int(rows.min()),
-                    box.left + int(cols.max()) + 1,
+                    box.left + first + int(cols.max()) + 1,
                     box.top + int(rows.max()) + 1,
                 )
             )
+            if len(piece_boxes) > MAX_CUT_PIECES:
+                raise NotANumber(f"more than {MAX_CUT_PIECES} pieces: too many for a written number")
     order = sorted(range(len(piece_boxes)), key=lambda i: (piece_boxes[i].left + piece_boxes[i].right) / 2)
     relabel = np.zeros(len(piece_boxes) + 1, np.int32)
     for new, old in enumerate(order):

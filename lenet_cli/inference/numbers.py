@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     Model = nn.Module | ArrayModel
 
 WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
+MAX_WORKING_PIXELS = 1_500_000  # a field is cut at no more pixels than this (40 digits at WORKING_HEIGHT)
+MIN_WORKING_HEIGHT = 12  # pixels: a field this short at its working size holds no readable digit
 SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
 JOIN_PENALTY = 1.0  # for each separate stroke group joined into one candidate (a digit is rarely two)
 GAP_PENALTY = 0.3  # per tenth of the digits' height of blank space between the pieces of one candidate
@@ -103,7 +105,7 @@ def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
     """Clean `grey` (H, W grey levels), cut it into pieces and put every candidate digit into MNIST form: what
     the network is shown, here and when `lenet train --cuts` learns from the reader's cuts. Raises
     ImageError when nothing can be cut."""
-    scale = max(1, min(grey.shape[0] // WORKING_HEIGHT, grey.shape[1] // 8))
+    scale = working_scale(grey.shape)
     if scale > 1:
         height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
         blocks = (
@@ -120,6 +122,20 @@ def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
     runs = candidates(segmentation)
     inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
     return Candidates(scale, ink, mask, segmentation, runs, inputs)
+
+
+def working_scale(shape: tuple[int, ...]) -> int:
+    """The integer factor a field is averaged down by: to about WORKING_HEIGHT tall, and further where it
+    would still hold more than MAX_WORKING_PIXELS (a field that long and thin is refused)."""
+    height, width = shape[0], shape[1]
+    scale = max(
+        1,
+        min(height // WORKING_HEIGHT, width // 8),
+        math.ceil(math.sqrt(height * width / MAX_WORKING_PIXELS)),
+    )
+    if height // scale < MIN_WORKING_HEIGHT:
+        raise ImageError(f"a {width}x{height} image is too long and thin to hold a written number")
+    return scale
 
 
 def read_number(
@@ -226,6 +242,9 @@ def best_path(
                 total = score + scores[index]
                 if total > best[stop].get(digits + 1, (-math.inf, -1))[0]:
                     best[stop][digits + 1] = (total, index)
+        if length is None and len(best[stop]) > 1:  # any count will do: the best path alone goes on
+            digits = max(best[stop], key=lambda d: best[stop][d][0])
+            best[stop] = {digits: best[stop][digits]}
     allowed = {
         digits: entry
         for digits, entry in best[count].items()
