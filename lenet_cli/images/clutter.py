@@ -12,6 +12,7 @@ LONG = 0.3  # ... and at least this share of the field's height is a piece of a 
 EDGE = 2  # pixels: a component this close to the field's edge (or a scan band) is a mark from beyond it
 FIRST_LINE = 0.4  # the topmost line of writing with this share of the most ink a line holds is the number's
 EDGE_DIGIT = 0.5  # ink at an edge, with nothing clear of the edges, is a digit only this share of the height
+TALL = 0.6  # marks at least this share of the tallest sizeable one's height count as a line's writing
 SIZEABLE = 0.2  # components with at least this share of the largest's ink count when choosing a line
 
 
@@ -61,14 +62,17 @@ def _off_the_line(boxes: list, areas: np.ndarray, dropped: set[int]) -> set[int]
     sizeable = sorted(
         (index for index in kept if areas[index] >= SIZEABLE * largest), key=lambda index: boxes[index].top
     )
+    # A line's ink is what its tall marks hold: a digit's strokes, not a printed line's small letters.
+    tallest = max(boxes[index].height for index in sizeable)
     lines: list[tuple[int, int, int]] = []  # top, bottom, ink
     for index in sizeable:
         box = boxes[index]
+        ink = int(areas[index]) if box.height >= TALL * tallest else 0
         if lines and box.top < lines[-1][1]:
-            top, bottom, ink = lines[-1]
-            lines[-1] = (top, max(bottom, box.bottom), ink + int(areas[index]))
+            top, bottom, line_ink = lines[-1]
+            lines[-1] = (top, max(bottom, box.bottom), line_ink + ink)
         else:
-            lines.append((box.top, box.bottom, int(areas[index])))
+            lines.append((box.top, box.bottom, ink))
     # A cell's number is written first, at its top; names, dates and the printer's line come below it.
     most = max(line[2] for line in lines)
     top, bottom, _ = next(line for line in lines if line[2] >= FIRST_LINE * most)

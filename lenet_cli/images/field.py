@@ -39,8 +39,9 @@ def clean_field(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     levels = _unit(grey)
     # Ink is a minority of a written field, but a printed box may run all round its border: the polarity
-    # comes from the whole field.
-    if invert == "yes" or (invert == "auto" and _lower_median(levels.ravel()) > 0.5):
+    # comes from the whole field, less any dark band where a scan of light paper ran past the page (it
+    # may cover half the image).
+    if invert == "yes" or (invert == "auto" and _lower_median(_off_dark_bands(levels)) > 0.5):
         levels = np.float32(1.0) - levels
     levels, band = without_bands(levels)
     ink = np.maximum(levels - _background(levels), 0)
@@ -58,6 +59,12 @@ def clean_field(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.
     mask = ink > threshold
     noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
     return np.maximum(ink - noise, 0), mask, band
+
+
+def _off_dark_bands(levels: np.ndarray) -> np.ndarray:
+    """The levels (ink dark, as scanned) outside any dark band along the image's edges."""
+    _, band = without_bands(np.float32(1.0) - levels)
+    return levels[~band] if band.any() else levels.ravel()
 
 
 def without_bands(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

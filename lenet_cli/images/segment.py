@@ -27,7 +27,7 @@ from lenet_cli.images.ruling import remove_lines
 from lenet_cli.images.seams import split_lines
 
 MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
-SMALLEST_SHARE = 0.06  # ... or than this share of the field's height (a number may be small in its cell)
+SMALLEST_SHARE = 0.04  # ... or than this share of the field's height (a number may be small in its cell)
 MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
 WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
