@@ -29,17 +29,36 @@ def not_writing(labels: np.ndarray, boxes: list, areas: np.ndarray, outside: np.
         and box.height >= LONG * height
         and (box.top < EDGE or box.bottom > height - EDGE)
     }
-    edge = np.zeros(labels.shape, bool)
-    edge[:EDGE], edge[-EDGE:], edge[:, :EDGE], edge[:, -EDGE:] = True, True, True, True
+    # Beside the field (its left and right edges, a scan band) lie the neighbouring cells; a tight crop's
+    # digits may touch its top and bottom edges.
+    side = np.zeros(labels.shape, bool)
+    side[:, :EDGE], side[:, -EDGE:] = True, True
     if outside is not None:
-        edge |= _grown(outside, EDGE)
-    at_edge = set((np.unique(labels[edge & (labels > 0)]) - 1).tolist())
+        side |= _grown(outside, EDGE)
+    ends = np.zeros(labels.shape, bool)
+    ends[:EDGE], ends[-EDGE:] = True, True
+    at_side = _touching(labels, side)
+    at_end = _touching(labels, ends) - at_side
+    at_edge = at_side | at_end
     inside = [index for index in range(len(boxes)) if index not in at_edge and index not in dropped]
     if any(boxes[index].height >= max(6, LONG / 5 * height) for index in inside):
-        dropped |= at_edge
+        inside_boxes = [boxes[index] for index in inside]
+        dropped |= at_side | {index for index in at_end if not _like_the_digits(boxes[index], inside_boxes)}
     else:  # nothing clear of the edges: only what fills the field's height there is kept (a tight crop)
         dropped |= {index for index in at_edge if boxes[index].height < EDGE_DIGIT * height}
     return dropped | _off_the_line(boxes, areas, dropped)
+
+
+def _like_the_digits(box, inside: list) -> bool:
+    """Whether a mark at the edge stands on the line of the marks clear of the edges, about as tall as the
+    tallest of them (a digit that the crop touches, not a neighbour's stroke or a band's shade)."""
+    tallest = max(inside, key=lambda other: other.height)
+    shared = min(box.bottom, tallest.bottom) - max(box.top, tallest.top)
+    return 0.6 * tallest.height <= box.height <= 1.5 * tallest.height and shared >= 0.5 * tallest.height
+
+
+def _touching(labels: np.ndarray, where: np.ndarray) -> set[int]:
+    return set((np.unique(labels[where & (labels > 0)]) - 1).tolist())
 
 
 def _grown(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -45,11 +45,18 @@ def _bridged(mask: np.ndarray) -> np.ndarray:
 
 def horizontal_lines(mask: np.ndarray, length: int) -> np.ndarray:
     """Ink of the mask on horizontal lines at least `length` long, with a pixel either side of each (the
-    line's faint edges break into short runs)."""
-    lines = long_runs(_bridged(mask), length)
-    lines[1:] |= lines[:-1].copy()
-    lines[:-1] |= lines[1:].copy()
-    return lines & mask
+    line's faint edges break into short runs): the runs are found with each row joined to its neighbours."""
+    return long_runs(_bridged(mask), length) & mask
+
+
+def _faint_edges(mask: np.ndarray, lines: np.ndarray, ink: np.ndarray) -> np.ndarray:
+    """Ink a pixel beyond the lines (above or below) that is fainter than the field's typical ink: the
+    line's blurred edge, not a stroke lying along it (the foot of a 2 on an underline)."""
+    ring = np.zeros(lines.shape, bool)
+    ring[1:] |= lines[:-1]
+    ring[:-1] |= lines[1:]
+    faint = ink < np.quantile(ink[mask], 0.75) if mask.any() else np.zeros(mask.shape, bool)
+    return ring & mask & ~lines & faint
 
 
 def crossing(mask: np.ndarray, line: np.ndarray) -> np.ndarray:
@@ -72,13 +79,17 @@ def crossing(mask: np.ndarray, line: np.ndarray) -> np.ndarray:
     return line & ink_above & ink_below
 
 
-def remove_lines(mask: np.ndarray) -> np.ndarray:
-    """The mask without ruled lines, strokes that cross a line kept whole."""
+def remove_lines(mask: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
+    """The mask without ruled lines, strokes that cross a line kept whole; with `ink` (the grey levels),
+    the lines' faint edges go too."""
     height, width = mask.shape
     # A field's digits are shorter than it is tall: no stroke of theirs runs as far across as that.
     across_length = max(SHORTEST_LINE, min(height, math.ceil(ACROSS_SHARE * width)))
     down_length = max(SHORTEST_LINE, math.ceil(DOWN_SHARE * height))
     across = horizontal_lines(mask, across_length)
     down = horizontal_lines(mask.T, down_length).T
+    if ink is not None:
+        across |= _faint_edges(mask, across, ink)
+        down |= _faint_edges(mask.T, down.T, ink.T).T
     kept = crossing(mask, across) | crossing(mask.T, down.T).T
     return mask & ~((across | down) & ~kept)

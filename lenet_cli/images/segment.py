@@ -168,7 +168,7 @@ def segment(
     """Pieces of the field whose ink is `mask` (bool, True on ink); `ink` (its grey levels) weighs the
     column profiles where given; `outside` (bool) marks what lies beyond the field (a scan band)."""
     weights = ink if ink is not None else mask.astype(np.float32)
-    labels, count = label_components(remove_lines(mask))
+    labels, count = label_components(remove_lines(mask, ink))
     if count == 0:
         return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
     boxes = boxes_of(labels, count)
