@@ -60,3 +60,20 @@ def test_a_cell_with_only_lines_band_and_marks_has_no_number(tmp_path):
     result = invoke("read", str(path), "--json")
     assert result.exit_code == 1
     assert "error" in json.loads(result.stdout)["readings"][0]
+
+
+def test_a_band_over_half_the_scan_does_not_turn_the_polarity(tmp_path):
+    path = tmp_path / "half.png"
+    ruled_cell("47", band=75, at=(80, 45)).save(path)
+    assert read(path)["number"] == "47"
+
+
+def test_a_small_trailing_zero_is_a_digit(tmp_path):
+    number, _ = draw_number("7", digit_height=40, pen=3)
+    zero, _ = draw_number("0", digit_height=22, pen=3)
+    field = Image.new("L", (number.width + zero.width, number.height), 240)
+    field.paste(number, (0, 0))
+    field.paste(zero, (number.width - 10, number.height - zero.height - 10))
+    path = tmp_path / "seventy.png"
+    field.save(path)
+    assert read(path)["number"] == "70"
