@@ -22,9 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.image_ops import dilate, min_3x3
 from lenet_cli.inference.numbers import cut_into_candidates
-from lenet_cli.training.scan_marks import scan_marks
 
 NOT_A_DIGIT = 10  # the label of a bad cut: not one digit
 GAP_RANGES = ((0.1, 0.5), (-0.06, 0.08), (-0.28, -0.04))  # apart, touching, overlapping (digit heights)
@@ -32,8 +30,6 @@ GAP_WEIGHTS = (0.3, 0.3, 0.4)
 ONE_DIGIT = 0.8  # a candidate with this share of a digit's ink ...
 STRAY = 0.25  # ... and at most this share of any other's is that digit
 MAX_NUMBERS_PER_PIECE = 4  # numbers composed per piece wanted, at most (images that give few pieces)
-PEN_WEIGHTS = (0.25, 0.55, 0.2)  # thinner, the digit's own, thicker pen
-FAINT_INK = 0.25  # the share of numbers written in faint ink
 PART = 0.5  # a candidate with less than this of every digit's ink, or this of two, is a bad cut
 
 
@@ -111,7 +107,6 @@ def compose_field(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[n
     height = float(rng.uniform(20, 48))
     gap_range = GAP_RANGES[rng.choice(len(GAP_RANGES), p=GAP_WEIGHTS)]
     crops = [_scaled_crop(digit, height * rng.uniform(0.9, 1.08)) for digit in digits]
-    pen = int(rng.choice(3, p=PEN_WEIGHTS)) - 1  # thinner, as it is, thicker
     gaps = [height * rng.uniform(*gap_range) for _ in crops]
     margin = int(height * 0.4) + 2
     lefts, x = [], float(margin)
@@ -124,21 +119,12 @@ def compose_field(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[n
         top = int((canvas_h - crop.shape[0]) / 2 + height * rng.uniform(-0.08, 0.08))
         stack[index, top : top + crop.shape[0], left : left + crop.shape[1]] = crop
     slant = float(rng.uniform(-0.2, 0.2))
-    stack = np.stack([_pen(_shear(layer, slant), pen) for layer in stack])
+    stack = np.stack([_shear(layer, slant) for layer in stack])
     ink = stack.max(axis=0)
     owner = np.where(ink > 0.05, stack.argmax(axis=0) + 1, 0)
-    paper = rng.uniform(190, 250)
-    dark = rng.uniform(100, 160) if rng.random() < FAINT_INK else rng.uniform(0, 90)
+    paper, dark = rng.uniform(190, 250), rng.uniform(0, 90)
     grey = paper - (paper - dark) * ink + rng.normal(0, rng.uniform(0, 8), ink.shape)
-    grey = scan_marks(grey, paper, margin, height, rng)
     return np.clip(grey, 0, 255).astype(np.uint8), owner
-
-
-def _pen(layer: np.ndarray, pen: int) -> np.ndarray:
-    """A digit's ink written with a thinner (-1) or thicker (1) pen: eroded or dilated by a pixel."""
-    if pen < 0:
-        return min_3x3(layer, 0.0)
-    return dilate(layer, 1) if pen > 0 else layer
 
 
 def _scaled_crop(digit_u8: np.ndarray, height: float) -> np.ndarray:
