@@ -10,7 +10,8 @@ import math
 import numpy as np
 
 BRIDGE = 2  # gaps in a line up to this many pixels are bridged (a faint or broken rule)
-ACROSS_SHARE = 0.4  # a horizontal line spans at least this share of the field's width ...
+ACROSS_HEIGHTS = 1.5  # a horizontal line spans at least this many times the field's height, ...
+ACROSS_SHARE = 0.4  # ... or this share of its width in a field narrower than it is tall (a cell); ...
 DOWN_SHARE = 0.85  # ... a vertical one this share of the field's height
 SHORTEST_LINE = 8  # pixels: no shorter run is a line
 
@@ -83,8 +84,11 @@ def remove_lines(mask: np.ndarray, ink: np.ndarray | None = None) -> np.ndarray:
     """The mask without ruled lines, strokes that cross a line kept whole; with `ink` (the grey levels),
     the lines' faint edges go too."""
     height, width = mask.shape
-    # A field's digits are shorter than it is tall: no stroke of theirs runs as far across as that.
-    across_length = max(SHORTEST_LINE, min(height, math.ceil(ACROSS_SHARE * width)))
+    # A field's digits are shorter than it is tall: no stroke of theirs, nor the bars of a few touching
+    # digits joined across their gaps, runs half as far again. A cell narrower than it is tall has its
+    # rules measured against its width.
+    reach = ACROSS_HEIGHTS * height if width >= height else ACROSS_SHARE * width
+    across_length = max(SHORTEST_LINE, math.ceil(reach))
     down_length = max(SHORTEST_LINE, math.ceil(DOWN_SHARE * height))
     across = horizontal_lines(mask, across_length)
     down = horizontal_lines(mask.T, down_length).T
