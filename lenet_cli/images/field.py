@@ -17,19 +17,33 @@ from lenet_cli.images.preprocess import (
 )
 
 TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
+BAND_LEVEL = 0.5  # levels (ink bright) above this that run in from an edge of the image ...
+BAND_SHARE = 0.05  # ... at least this share of its size deep in most rows are a scan band (the scanner's
+BAND_MARGIN = (
+    0.03  # lid past the page's edge); this share of the size beyond its edge goes with it (its shade)
+)
 
 
 def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """A whole image's ink, cleaned as a single digit's is (polarity, background, paper noise), without
     cropping: float32 (H, W), bright ink on black, and its Otsu mask. For images with several marks in
     them (a written number), where the crop to one digit comes later."""
+    ink, mask, _ = clean_field(grey, invert)
+    return ink, mask
+
+
+def clean_field(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`clean_ink`'s ink and mask, and where the scan ran past the page (bool (H, W): the bands painted
+    over as paper, beyond the field's edge for what lies next to them)."""
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
     levels = _unit(grey)
     # Ink is a minority of a written field, but a printed box may run all round its border: the polarity
-    # comes from the whole field.
-    if invert == "yes" or (invert == "auto" and _lower_median(levels.ravel()) > 0.5):
+    # comes from the whole field, less any dark band where a scan of light paper ran past the page (it
+    # may cover half the image).
+    if invert == "yes" or (invert == "auto" and _lower_median(_off_dark_bands(levels)) > 0.5):
         levels = np.float32(1.0) - levels
+    levels, band = without_bands(levels)
     ink = np.maximum(levels - _background(levels), 0)
     peak = ink.max()
     if float(peak) < 0.08:
@@ -44,4 +58,46 @@ def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.nd
         threshold = upper
     mask = ink > threshold
     noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
-    return np.maximum(ink - noise, 0), mask
+    return np.maximum(ink - noise, 0), mask, band
+
+
+def _off_dark_bands(levels: np.ndarray) -> np.ndarray:
+    """The levels (ink dark, as scanned) outside any dark band along the image's edges."""
+    _, band = without_bands(np.float32(1.0) - levels)
+    return levels[~band] if band.any() else levels.ravel()
+
+
+def without_bands(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`levels` (ink bright) with the dark bands a scan leaves along its edges where it ran past the page
+    painted over with the paper's level, so that neither the band nor its edge is taken for ink; and
+    where the bands are."""
+    band = np.zeros(levels.shape, bool)
+    for flip_rows, flip_cols, transpose in ((0, 0, 0), (0, 1, 0), (0, 0, 1), (1, 0, 1)):
+        view = levels.T if transpose else levels
+        out = band.T if transpose else band
+        view = view[::-1] if flip_rows else view
+        out = out[::-1] if flip_rows else out
+        view = view[:, ::-1] if flip_cols else view
+        out = out[:, ::-1] if flip_cols else out
+        _mark_band(view, out)
+    if not band.any() or band.all():
+        return levels, np.zeros(levels.shape, bool)
+    painted = levels.copy()
+    painted[band] = _lower_median(levels[~band])
+    return painted, band
+
+
+def _mark_band(levels: np.ndarray, band: np.ndarray) -> None:
+    """Mark in `band` (a view) a band along the left edge of `levels` (a view of the same shape)."""
+    height, width = levels.shape
+    dark = levels > BAND_LEVEL
+    # How deep the dark run from the left edge goes in each row (the whole row when it is all dark).
+    depth = np.where(dark.all(axis=1), width, np.argmin(dark, axis=1))
+    if _lower_median(depth) < max(3, BAND_SHARE * width):
+        return
+    # The band's edge in each row, smoothed over a stretch of rows so that ink touching it does not count.
+    window = max(1, height // 8) | 1
+    padded = np.pad(depth, window // 2, mode="edge")
+    edge = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    reach = np.ceil(edge + 2 + BAND_MARGIN * width).astype(np.int64)
+    band |= np.arange(width)[None, :] < reach[:, None]

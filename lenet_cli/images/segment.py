@@ -18,18 +18,21 @@ Numpy only: the network is the reader's business.
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from lenet_cli.images.clutter import not_writing
+from lenet_cli.images.ruling import remove_lines
 from lenet_cli.images.seams import split_lines
 
 MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
-SMALLEST_SHARE = 0.15  # ... or than this share of the field's height
+SMALLEST_SHARE = 0.04  # ... or than this share of the field's height (a number may be small in its cell)
 MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
 WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
+MAX_CUT_PIECES = 120  # a field cut into more pieces than this holds more than a written number
+MERGE_SWEEPS = 4  # sweeps that group the parts of broken digits, at most
 
 
 class NotANumber(ValueError):
@@ -142,31 +145,6 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(component.max()) + 1
 
 
-def long_runs(mask: np.ndarray, length: int) -> np.ndarray:
-    """Pixels of the mask in horizontal runs of at least `length`."""
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    out = np.zeros(mask.shape, bool)
-    for row, start, end in zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True):
-        if end - start >= length:
-            out[row, start:end] = True
-    return out
-
-
-def remove_lines(mask: np.ndarray) -> np.ndarray:
-    """The mask without ruled lines: underlines and box edges (see the module's docstring)."""
-    height = mask.shape[0]
-    across = long_runs(mask, max(8, height))
-    down = long_runs(mask.T, max(8, math.ceil(0.85 * height))).T
-    # A line's faint edges break into short runs; they go with it (a pixel either side of it).
-    across[1:] |= across[:-1].copy()
-    across[:-1] |= across[1:].copy()
-    down[:, 1:] |= down[:, :-1].copy()
-    down[:, :-1] |= down[:, 1:].copy()
-    return mask & ~(across | down)
-
-
 def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
     """The box of each label 1..count."""
     rows, cols = np.nonzero(labels)
@@ -184,15 +162,22 @@ def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
     return [Box(left, top, right + 1, bottom + 1) for left, top, right, bottom in zip(*extents, strict=True)]
 
 
-def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
+def segment(
+    mask: np.ndarray, ink: np.ndarray | None = None, outside: np.ndarray | None = None
+) -> Segmentation:
     """Pieces of the field whose ink is `mask` (bool, True on ink); `ink` (its grey levels) weighs the
-    column profiles where given."""
+    column profiles where given; `outside` (bool) marks what lies beyond the field (a scan band)."""
     weights = ink if ink is not None else mask.astype(np.float32)
-    labels, count = label_components(remove_lines(mask))
+    labels, count = label_components(remove_lines(mask, ink))
     if count == 0:
         return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
     boxes = boxes_of(labels, count)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    clutter = not_writing(labels, boxes, areas, outside)
+    if clutter:
+        labels, count, boxes, areas = _without(labels, boxes, clutter)
+        if count == 0:
+            return Segmentation(np.zeros(mask.shape, np.int32), [], 0.0)
     sizeable = [box.height for box, area in zip(boxes, areas, strict=True) if area >= 0.2 * areas.max()]
     digit_height = float(max(sizeable))
     if digit_height < max(MIN_DIGIT_HEIGHT, SMALLEST_SHARE * mask.shape[0]):  # specks, dots: no digit at all
@@ -219,6 +204,20 @@ def segment(mask: np.ndarray, ink: np.ndarray | None = None) -> Segmentation:
             keep.append(index)
     groups = _merge_broken(keep, boxes)
     return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+
+
+def _without(labels: np.ndarray, boxes: list[Box], dropped: set[int]):
+    """Components relabelled without the `dropped` ones: labels, count, boxes, areas."""
+    mapping = np.zeros(len(boxes) + 1, np.int32)
+    kept = [index for index in range(len(boxes)) if index not in dropped]
+    mapping[[index + 1 for index in kept]] = np.arange(1, len(kept) + 1)
+    labels = mapping[labels]
+    return (
+        labels,
+        len(kept),
+        [boxes[index] for index in kept],
+        np.bincount(labels.ravel(), minlength=len(kept) + 1)[1:],
+    )
 
 
 def _join_broken_strokes(
@@ -280,24 +279,39 @@ def _overlaps_any(index: int, boxes: list[Box], areas: np.ndarray, digit_height:
 
 
 def _merge_broken(keep: list[int], boxes: list[Box]) -> list[list[int]]:
-    """Components grouped where one lies mostly over or under another (the parts of a broken digit)."""
+    """Components grouped where one lies mostly over or under another (the parts of a broken digit): a
+    sweep from left to right that checks each group only against the groups whose columns it reaches,
+    repeated while a grown group reaches further (at most MERGE_SWEEPS times). O(n log n) for a number's
+    marks; at most MAX_MARKS squared checks a sweep for any field."""
     groups = [[index] for index in keep]
-    merged = True
-    while merged:
-        merged = False
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                box_a = _group_box(groups[a], boxes)
-                box_b = _group_box(groups[b], boxes)
-                shared = min(box_a.right, box_b.right) - max(box_a.left, box_b.left)
-                narrower = min(box_a.width, box_b.width)
-                if shared >= 0.6 * narrower:
-                    groups[a] += groups.pop(b)
-                    merged = True
-                    break
-            if merged:
-                break
+    for _ in range(MERGE_SWEEPS):
+        merged = _merge_sweep(groups, boxes)
+        if len(merged) == len(groups):
+            break
+        groups = merged
     return groups
+
+
+def _merge_sweep(groups: list[list[int]], boxes: list[Box]) -> list[list[int]]:
+    order = sorted(range(len(groups)), key=lambda g: _group_box(groups[g], boxes).left)
+    merged: list[list[int]] = []
+    merged_boxes: list[Box] = []
+    reaching: list[int] = []  # indices into merged whose right edge may pass the next group's left
+    for position in order:
+        group, box = groups[position], _group_box(groups[position], boxes)
+        reaching = [m for m in reaching if merged_boxes[m].right > box.left]
+        for m in reaching:
+            other = merged_boxes[m]
+            shared = min(box.right, other.right) - max(box.left, other.left)
+            if shared >= 0.6 * min(box.width, other.width):
+                merged[m] = merged[m] + group
+                merged_boxes[m] = other.union(box)
+                break
+        else:
+            merged.append(list(group))
+            merged_boxes.append(box)
+            reaching.append(len(merged) - 1)
+    return merged
 
 
 def _group_box(group: list[int], boxes: list[Box]) -> Box:
@@ -320,10 +334,13 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
         lines = [
             line[:, None] - box.left for line in split_lines(member, weights[window], box.left, digit_height)
         ]
-        columns = np.arange(box.width, dtype=np.float32)[None, :]
-        # Part k holds the group's pixels between line k-1 and line k.
+        # Part k holds the group's pixels between line k-1 and line k, found within the columns those
+        # lines reach (so a wide group costs its area once, not once a part).
         for left_line, right_line in zip([None, *lines], [*lines, None], strict=True):
-            part = member.copy()
+            first = 0 if left_line is None else max(0, int(left_line.min()))
+            last = box.width if right_line is None else min(box.width, int(np.ceil(right_line.max())) + 1)
+            columns = np.arange(first, last, dtype=np.float32)[None, :]
+            part = member[:, first:last].copy()
             if left_line is not None:
                 part &= columns >= left_line
             if right_line is not None:
@@ -331,16 +348,18 @@ def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segm
             if not part.any():
                 continue
             rows, cols = np.nonzero(part)
-            pieces[window][part] = len(piece_boxes) + 1
+            pieces[window][:, first:last][part] = len(piece_boxes) + 1
             piece_groups.append(group_number)
             piece_boxes.append(
                 Box(
-                    box.left + int(cols.min()),
+                    box.left + first + int(cols.min()),
                     box.top + int(rows.min()),
-                    box.left + int(cols.max()) + 1,
+                    box.left + first + int(cols.max()) + 1,
                     box.top + int(rows.max()) + 1,
                 )
             )
+            if len(piece_boxes) > MAX_CUT_PIECES:
+                raise NotANumber(f"more than {MAX_CUT_PIECES} pieces: too many for a written number")
     order = sorted(range(len(piece_boxes)), key=lambda i: (piece_boxes[i].left + piece_boxes[i].right) / 2)
     relabel = np.zeros(len(piece_boxes) + 1, np.int32)
     for new, old in enumerate(order):

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.field import clean_ink
+from lenet_cli.images.field import clean_field
 from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
 from lenet_cli.images.resample import resample, resample_by_matrices
 from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
+from lenet_cli.inference.number_path import SHORT_PENALTY
+from lenet_cli.inference.number_path import best_path as best_path  # the reader's search, public here
 from lenet_cli.inference.numpy_forward import ArrayModel, as_input
 from lenet_cli.inference.predict import expand_inputs, read_sources
 
@@ -34,7 +36,8 @@ if TYPE_CHECKING:
     Model = nn.Module | ArrayModel
 
 WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
-SHORT_PENALTY = 0.5  # per tenth of the digits' height that a candidate falls short of 0.75 of it
+MAX_WORKING_PIXELS = 1_500_000  # a field is cut at no more pixels than this (40 digits at WORKING_HEIGHT)
+MIN_WORKING_HEIGHT = 12  # pixels: a field this short at its working size holds no readable digit
 JOIN_PENALTY = 1.0  # for each separate stroke group joined into one candidate (a digit is rarely two)
 GAP_PENALTY = 0.3  # per tenth of the digits' height of blank space between the pieces of one candidate
 
@@ -104,16 +107,16 @@ def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
     """Clean `grey` (H, W grey levels), cut it into pieces and put every candidate digit into MNIST form: what
     the network is shown, here and when `lenet train --cuts` learns from the reader's cuts. Raises
     ImageError when nothing can be cut."""
-    scale = max(1, min(grey.shape[0] // WORKING_HEIGHT, grey.shape[1] // 8))
+    scale = working_scale(grey.shape)
     if scale > 1:
         height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
         blocks = (
             grey[:height, :width].astype(np.float32).reshape(height // scale, scale, width // scale, scale)
         )
         grey = blocks.mean(axis=(1, 3)) / (255 if grey.dtype == np.uint8 else 1)
-    ink, mask = clean_ink(grey, invert)
+    ink, mask, band = clean_field(grey, invert)
     try:
-        segmentation = segment(mask, ink)
+        segmentation = segment(mask, ink, band)
     except NotANumber as error:
         raise ImageError(f"no number found ({error})") from None
     if segmentation.count == 0:
@@ -121,6 +124,20 @@ def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
     runs = candidates(segmentation)
     inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
     return Candidates(scale, ink, mask, segmentation, runs, inputs)
+
+
+def working_scale(shape: tuple[int, ...]) -> int:
+    """The integer factor a field is averaged down by: to about WORKING_HEIGHT tall, and further where it
+    would still hold more than MAX_WORKING_PIXELS (a field that long and thin is refused)."""
+    height, width = shape[0], shape[1]
+    scale = max(
+        1,
+        min(height // WORKING_HEIGHT, width // 8),
+        math.ceil(math.sqrt(height * width / MAX_WORKING_PIXELS)),
+    )
+    if height // scale < MIN_WORKING_HEIGHT:
+        raise ImageError(f"a {width}x{height} image is too long and thin to hold a written number")
+    return scale
 
 
 def read_number(
@@ -200,54 +217,6 @@ def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs
     joins = np.array([segmentation.joins(start, stop) for start, stop in runs], np.float64)
     apart = GAP_PENALTY * 10 * gaps[:, None] + JOIN_PENALTY * joins[:, None]
     return log_probs - short - apart
-
-
-def best_path(
-    segmentation: Segmentation,
-    runs: list[tuple[int, int]],
-    class_scores: np.ndarray,
-    length: tuple[int, int] | None,
-) -> list[int]:
-    """The candidates (indices into `runs`) that cover every piece once, left to right, with the best total
-    score and, if `length` is given, a digit count within it."""
-    count = segmentation.count
-    most = length[1] if length else count
-    scores = class_scores.max(axis=1).tolist()
-    ending_at: list[list[int]] = [[] for _ in range(count + 1)]
-    for index, (_, stop) in enumerate(runs):
-        ending_at[stop].append(index)
-    # best[stop][digits]: the best score covering pieces 0..stop-1 with that many digits, and how.
-    best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}] + [{} for _ in range(count)]
-    for stop in range(1, count + 1):
-        for index in ending_at[stop]:
-            start = runs[index][0]
-            for digits, (score, _) in best[start].items():
-                if digits + 1 > most:
-                    continue
-                total = score + scores[index]
-                if total > best[stop].get(digits + 1, (-math.inf, -1))[0]:
-                    best[stop][digits + 1] = (total, index)
-    allowed = {
-        digits: entry
-        for digits, entry in best[count].items()
-        if length is None or length[0] <= digits <= length[1]
-    }
-    if not allowed:
-        wanted = (
-            f"{length[0]}"
-            if length and length[0] == length[1]
-            else f"{length[0]}-{length[1]}"
-            if length
-            else ""
-        )
-        raise ImageError(f"could not find {wanted} digits in the image (found {count} pieces)")
-    digits = max(allowed, key=lambda d: allowed[d][0])
-    path, stop = [], count
-    while stop > 0:
-        index = best[stop][digits][1]
-        path.append(index)
-        stop, digits = runs[index][0], digits - 1
-    return path[::-1]
 
 
 OUTLINE = (

@@ -1,0 +1,98 @@
+"""Marks in a scanned field that are not the number: what is left of a ruled line that ran off the cell,
+strokes of the neighbouring cells at the field's edges, and writing on another line of the cell (a name, a
+date, the printer's line at the foot of a register page). Works on the field's components (segment.py's
+step 2), before the digits' height is taken from them. Numpy only, linear in the components."""
+
+from __future__ import annotations
+
+import numpy as np
+
+THIN = 0.15  # a component no wider than this share of its height ...
+LONG = 0.3  # ... and at least this share of the field's height is a piece of a ruled line
+EDGE = 2  # pixels: a component this close to the field's edge (or a scan band) is a mark from beyond it
+FIRST_LINE = 0.4  # the topmost line of writing with this share of the most ink a line holds is the number's
+EDGE_DIGIT = 0.5  # ink at an edge, with nothing clear of the edges, is a digit only this share of the height
+TALL = 0.6  # marks at least this share of the tallest sizeable one's height count as a line's writing
+SIZEABLE = 0.2  # components with at least this share of the largest's ink count when choosing a line
+
+
+def not_writing(labels: np.ndarray, boxes: list, areas: np.ndarray, outside: np.ndarray | None) -> set[int]:
+    """Indices of components (0-based, as `boxes`) that are not part of the written number: ruled-line
+    pieces, marks at the edges when other ink lies clear of them, and everything off the topmost line of
+    writing that holds about as much ink as any."""
+    height, width = labels.shape
+    # A ruled line's piece runs off the top or the bottom of the cell; a "1" stands inside the field.
+    dropped = {
+        index
+        for index, box in enumerate(boxes)
+        if box.width <= THIN * box.height
+        and box.height >= LONG * height
+        and (box.top < EDGE or box.bottom > height - EDGE)
+    }
+    # Beside the field (its left and right edges, a scan band) lie the neighbouring cells; a tight crop's
+    # digits may touch its top and bottom edges.
+    side = np.zeros(labels.shape, bool)
+    side[:, :EDGE], side[:, -EDGE:] = True, True
+    if outside is not None:
+        side |= _grown(outside, EDGE)
+    ends = np.zeros(labels.shape, bool)
+    ends[:EDGE], ends[-EDGE:] = True, True
+    at_side = _touching(labels, side)
+    at_end = _touching(labels, ends) - at_side
+    at_edge = at_side | at_end
+    inside = [index for index in range(len(boxes)) if index not in at_edge and index not in dropped]
+    if any(boxes[index].height >= max(6, LONG / 5 * height) for index in inside):
+        inside_boxes = [boxes[index] for index in inside]
+        dropped |= at_side | {index for index in at_end if not _like_the_digits(boxes[index], inside_boxes)}
+    else:  # nothing clear of the edges: only what fills the field's height there is kept (a tight crop)
+        dropped |= {index for index in at_edge if boxes[index].height < EDGE_DIGIT * height}
+    return dropped | _off_the_line(boxes, areas, dropped)
+
+
+def _like_the_digits(box, inside: list) -> bool:
+    """Whether a mark at the edge stands on the line of the marks clear of the edges, about as tall as the
+    tallest of them (a digit that the crop touches, not a neighbour's stroke or a band's shade)."""
+    tallest = max(inside, key=lambda other: other.height)
+    shared = min(box.bottom, tallest.bottom) - max(box.top, tallest.top)
+    return 0.6 * tallest.height <= box.height <= 1.5 * tallest.height and shared >= 0.5 * tallest.height
+
+
+def _touching(labels: np.ndarray, where: np.ndarray) -> set[int]:
+    return set((np.unique(labels[where & (labels > 0)]) - 1).tolist())
+
+
+def _grown(mask: np.ndarray, radius: int) -> np.ndarray:
+    grown = mask.copy()
+    for _ in range(radius):
+        grown[1:] |= grown[:-1].copy()
+        grown[:-1] |= grown[1:].copy()
+        grown[:, 1:] |= grown[:, :-1].copy()
+        grown[:, :-1] |= grown[:, 1:].copy()
+    return grown
+
+
+def _off_the_line(boxes: list, areas: np.ndarray, dropped: set[int]) -> set[int]:
+    """Components lying wholly above or below the line of writing with the most ink: lines are the rows
+    joined by the sizeable components that overlap in height (sorted by top, one pass)."""
+    kept = [index for index in range(len(boxes)) if index not in dropped]
+    if not kept:
+        return set()
+    largest = max(areas[index] for index in kept)
+    sizeable = sorted(
+        (index for index in kept if areas[index] >= SIZEABLE * largest), key=lambda index: boxes[index].top
+    )
+    # A line's ink is what its tall marks hold: a digit's strokes, not a printed line's small letters.
+    tallest = max(boxes[index].height for index in sizeable)
+    lines: list[tuple[int, int, int]] = []  # top, bottom, ink
+    for index in sizeable:
+        box = boxes[index]
+        ink = int(areas[index]) if box.height >= TALL * tallest else 0
+        if lines and box.top < lines[-1][1]:
+            top, bottom, line_ink = lines[-1]
+            lines[-1] = (top, max(bottom, box.bottom), line_ink + ink)
+        else:
+            lines.append((box.top, box.bottom, ink))
+    # A cell's number is written first, at its top; names, dates and the printer's line come below it.
+    most = max(line[2] for line in lines)
+    top, bottom, _ = next(line for line in lines if line[2] >= FIRST_LINE * most)
+    return {index for index in kept if boxes[index].bottom <= top or boxes[index].top >= bottom}
