@@ -58,6 +58,7 @@ from lenet_cli.cli.options import (
     StyleShare,
     SummaryModel,
     TopK,
+    TrainNumbers,
     ValSize,
     VerifyDataDir,
 )
@@ -114,6 +115,7 @@ def train(
     styles: Styles = DEFAULTS.styles,
     style_share: StyleShare = DEFAULTS.style_share,
     cuts: Cuts = DEFAULTS.cuts,
+    numbers: TrainNumbers = None,
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
@@ -153,6 +155,7 @@ def train(
         styles=styles,
         style_share=style_share,
         cuts=cuts,
+        numbers=tuple(str(folder) for folder in numbers or ()),
     )
     if resume is not None:
         config = resume_config(resume, settings_given(ctx, config))
@@ -184,7 +187,7 @@ def given_on_command_line(ctx: typer.Context, name: str) -> bool:
 @app.command()
 @handles_errors
 def evaluate(
-    checkpoint: ModelPath,
+    checkpoint: ModelPath = None,
     images: EvalImages = None,
     dataset: EvalDataset = None,
     data_dir: EvalDataDir = None,
@@ -206,6 +209,10 @@ def evaluate(
     """
     if numbers is not None:
         return evaluate_numbers(checkpoint, numbers, plots, as_json, bool(images or dataset or data_dir))
+    if checkpoint is None:
+        raise fail(
+            "Missing argument 'CHECKPOINT' (only --numbers reads with the shipped reader without one)", 2
+        )
     from lenet_cli.cli.render import evaluation_view
     from lenet_cli.core.device import resolve_device
     from lenet_cli.data.datasets import class_names

@@ -79,9 +79,28 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
             f"\nReader's cuts: {cuts['count']:,} pieces of composed numbers ({cuts['bad_cuts']:,} bad cuts, "
             f"taught as no digit), {cuts['per_batch']} in every batch, augmented"
         )
+    if info.get("numbers"):
+        line += numbers_start_line(info["numbers"])
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
+    return line
+
+
+def numbers_start_line(numbers: dict[str, Any]) -> str:
+    """What `--numbers` learns from, and the numbers it cannot (counted and named, never dropped silently)."""
+    line = (
+        f"\nYour numbers: {numbers['count']:,} from {escape(', '.join(numbers['folders']))} "
+        f"({numbers['pieces']:,} candidate pieces), {numbers['per_batch']} pieces in every batch, augmented; "
+        "each label spelled through its cuts by the model at every epoch's start"
+    )
+    if numbers["unspellable"]:
+        examples = escape("; ".join(numbers["unspellable_examples"]))
+        more = ", …" if numbers["unspellable"] > len(numbers["unspellable_examples"]) else ""
+        line += (
+            f"\n{numbers['unspellable']:,} numbers cannot be spelled through the reader's cuts and are left "
+            f"out: {examples}{more}"
+        )
     return line
 
 

@@ -46,6 +46,8 @@ DEFAULT_DATA_DIR = ".data"  # where datasets are looked for (and downloaded) unl
 DEFAULT_STYLE_SHARE = 0.25
 # With --cuts, this share of every batch comes from the reader's cuts (training/cut_data.py).
 CUT_SHARE = 0.25
+# With --numbers, this share of every batch comes from the pieces of the user's numbers (training/number_pool.py).
+NUMBER_SHARE = 0.25
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 
@@ -70,6 +72,9 @@ class TrainConfig:
     cuts: bool = (
         False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
     )
+    numbers: tuple[
+        str, ...
+    ] = ()  # folders of labelled whole numbers (images + labels.csv) learned by alignment
 
     @property
     def learning_rate(self) -> float:
@@ -80,13 +85,19 @@ class TrainConfig:
         return DEFAULT_LR[(self.optimizer, self.schedule)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lr": self.learning_rate, "images": list(self.images)}
+        return {
+            **asdict(self),
+            "lr": self.learning_rate,
+            "images": list(self.images),
+            "numbers": list(self.numbers),
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
-        if "images" in known:
-            known["images"] = tuple(known["images"])
+        for folders in ("images", "numbers"):
+            if folders in known:
+                known[folders] = tuple(known[folders])
         return cls(**known)
 
     def with_changes(self, **changes: Any) -> TrainConfig:
