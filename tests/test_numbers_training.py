@@ -143,7 +143,7 @@ def test_teaching_the_shipped_reader_numbers_then_reading_with_it(tiny_mnist, tm
     ) in " ".join(lines)
     assert (
         f"1 numbers cannot be spelled through the reader's cuts and are left out: {folder / 'n04.png'} "
-        "(3 digits, 1 pieces cut)"
+        "(3 digits to spell, 1 piece cut)"
     ) in " ".join(lines)
     read = invoke("read", "-c", checkpoint, folder / "n00.png", "--json")
     assert read.exit_code == 0, read.output

@@ -9,7 +9,13 @@ from typing import Any
 SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # name: torchvision class
+DATASETS = {  # name: torchvision class
+    "mnist": "MNIST",
+    "fashion-mnist": "FashionMNIST",
+    "kmnist": "KMNIST",
+    "usps": "USPS",  # real ZIP-code digits, 16x16, put into MNIST's form (data/usps.py)
+}
+DIGIT_DATASETS = ("mnist", "usps")
 DEFAULT_TOP_K = 3  # classes listed per image by predict, its --json and POST /predict
 INVERT_CHOICES = ("auto", "yes", "no")  # dark ink on light paper? auto detects it from the border
 EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
@@ -17,7 +23,7 @@ EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
 
 def class_names(dataset: str) -> list[str]:
     """The names of a dataset's classes (torchvision is imported only for the datasets other than MNIST)."""
-    if dataset == "mnist":
+    if dataset in DIGIT_DATASETS:
         return [str(digit) for digit in range(10)]
     import torchvision.datasets
 
@@ -58,7 +64,7 @@ class TrainConfig:
     lr: float | None = None  # peak (onecycle) or fixed (constant) rate; None = DEFAULT_LR
     schedule: str = "onecycle"  # "onecycle" or "constant" (the tutorial's)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
-    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist"
+    dataset: str = "mnist"  # "mnist", "fashion-mnist", "kmnist" or "usps"
     data_dir: str = DEFAULT_DATA_DIR  # flat folder of IDX files, or torchvision's download root
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR  # each run writes into a new sub-folder run-N
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu

@@ -71,7 +71,9 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
             continue
         pieces = cut.segmentation.count
         if spell(cut.runs, pieces, np.zeros((len(cut.runs), 10)), label) is None:
-            unspellable.append((str(path), f"{len(label)} digits, {pieces} pieces cut"))
+            unspellable.append(
+                (str(path), f"{_count(len(label), 'digit')} to spell, {_count(pieces, 'piece')} cut")
+            )
             continue
         zero = np.zeros((len(cut.runs), 10), np.float32)
         penalties.append(-scores_of(cut.segmentation, cut.runs, zero)[:, 0])
@@ -91,3 +93,7 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
         unspellable,
         digest.hexdigest(),
     )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lenet_cli.core.config import NUMBER_SHARE, TrainConfig
+from lenet_cli.core.config import DIGIT_DATASETS, NUMBER_SHARE, TrainConfig
 from lenet_cli.core.errors import LenetError
 from lenet_cli.inference.alignment import candidate_targets, spell
 from lenet_cli.inference.forward import predict_logits
@@ -130,7 +130,7 @@ def _draws(pool: np.ndarray, per_step: int, steps: int, generator: torch.Generat
 
 def check_dataset(config: TrainConfig) -> None:
     """Before any data is read: numbers are written in digits."""
-    if config.numbers and config.dataset not in ("mnist", "usps"):
+    if config.numbers and config.dataset not in DIGIT_DATASETS:
         raise LenetError(
             f"--numbers learns digits; it works with --dataset mnist or usps, not {config.dataset}"
         )
