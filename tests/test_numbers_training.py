@@ -2,6 +2,7 @@
 learned, resumably; `--init reader`; and `lenet evaluate --numbers`, which reads as `lenet read` does."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,10 @@ def numbers_folder(folder: Path, rows: list[tuple[str, str]]) -> Path:
         lines.append(f"n{index:02d}.png,{label}")
     (folder / "labels.csv").write_text("\n".join(lines) + "\n")
     return folder
+
+
+def squashed(text: str) -> str:
+    return re.sub(r"[\s│]", "", text)
 
 
 TRAIN_ROWS = [(text, text) for text in ("17", "71", "40", "104", "7", "14", "470", "01", "4", "710")]
@@ -145,6 +150,11 @@ def test_teaching_the_shipped_reader_numbers_then_reading_with_it(tiny_mnist, tm
         f"1 numbers cannot be spelled through the reader's cuts and are left out: {folder / 'n04.png'} "
         "(3 digits to spell, 1 piece cut)"
     ) in " ".join(lines)
+    shown = invoke("summary", checkpoint)
+    row = [line for line in shown.stdout.splitlines() if "Your numbers" in line]
+    assert len(row) == 1 and row[0].startswith("│ Your numbers  │ 4 from /")  # wrapped: the path is long
+    expected = f"4 from {folder} (1 unspellable left out), sha256 {saved['numbers']['sha256'][:12]}…"
+    assert squashed(expected) in squashed(shown.stdout)  # the table wraps the long row
     read = invoke("read", "-c", checkpoint, folder / "n00.png", "--json")
     assert read.exit_code == 0, read.output
     assert json.loads(read.stdout)["readings"][0]["number"].isdigit()

@@ -313,6 +313,15 @@ def checkpoint_table(info: ModelInfo) -> Table:
     if checkpoint.get("cuts"):
         cuts = checkpoint["cuts"]
         table.add_row("Reader's cuts", f"{cuts['count']:,} pieces, {cuts['bad_cuts']:,} bad cuts (--cuts)")
+    if checkpoint.get("numbers"):
+        numbers = checkpoint["numbers"]
+        table.add_row(
+            "Your numbers",
+            escape(
+                f"{numbers['count']:,} from {', '.join(numbers['folders'])} ({numbers['unspellable']:,} unspellable "
+                f"left out), sha256 {numbers['sha256'][:12]}…"
+            ),
+        )
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
     table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
     return table
