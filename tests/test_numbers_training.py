@@ -71,6 +71,13 @@ def test_the_alignment_spells_a_known_label_through_known_cuts():
     assert spell(runs, 3, scores, "3817") is None  # more digits than pieces: no path spells it
     assert spell([(0, 1), (1, 2)], 3, scores[:2], "38") is None  # piece 2 in no candidate
     assert spell(runs, 3, scores, "") is None
+    singles, inf = runs[:3], float("inf")
+    assert spell(singles, 3, scores, "38") is None  # every piece must be covered ...
+    ends = ([0.0, 0.5, inf, inf], [inf, inf, 1.0, 0.0])  # ... unless the search may leave out an end mark
+    scores[1, 3], scores[2, 8] = -0.1, -0.1
+    assert spell(singles, 3, scores, "38", ends) == [1, 2]  # piece 0 left out at 0.5
+    ends, scores[1, 8] = ([0.0, 5.0, inf, inf], [inf, inf, 1.0, 0.0]), -1.0
+    assert spell(singles, 3, scores, "38", ends) == [0, 1]  # piece 2 left out at 1.0
 
 
 def test_a_drawn_number_is_spelled_by_the_reader_and_its_other_cuts_are_no_digit():

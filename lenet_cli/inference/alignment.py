@@ -18,21 +18,31 @@ from lenet_cli.images.segment import Segmentation
 ONE_DIGIT = 0.8  # a candidate off the path with this share of one path digit's ink ...
 STRAY = 0.25  # ... and at most this share of any other's is that digit again, as --cuts labels its pieces
 PART = 0.5  # one with less than this of every path digit's ink, or this of two, is not a digit
+SKIPPED = -2  # in the search: the pieces before this point were left out
 
 
-def spell(runs: list[tuple[int, int]], pieces: int, class_scores: np.ndarray, label: str) -> list[int] | None:
-    """The candidates (indices into `runs`) that cover all `pieces` once, left to right, spelling `label`
+def spell(
+    runs: list[tuple[int, int]],
+    pieces: int,
+    class_scores: np.ndarray,
+    label: str,
+    ends: tuple[list[float], list[float]] | None = None,
+) -> list[int] | None:
+    """The candidates (indices into `runs`) that cover the `pieces` once, left to right, spelling `label`
     digit by digit with the best total of `class_scores` (N, 10); None if no path of the label's length
-    covers the pieces."""
+    does. With `ends` (leading, trailing), pieces 0..k-1 may be left out before the first digit at
+    leading[k] and pieces k.. after the last at trailing[k] (inf: not allowed), as the reader's search
+    leaves out marks at a field's ends; without, every piece is covered."""
     digits = [int(char) for char in label]
     length = len(digits)
     if length == 0 or length > pieces:
         return None
+    leading, trailing = ends or ([0.0] + [math.inf] * pieces, [math.inf] * pieces + [0.0])
     ending_at: list[list[int]] = [[] for _ in range(pieces + 1)]
     for index, (_, stop) in enumerate(runs):
         ending_at[stop].append(index)
     # best[stop][k]: the best score spelling the label's first k digits with pieces 0..stop-1, and how.
-    best = [[(-math.inf, -1)] * (length + 1) for _ in range(pieces + 1)]
+    best = [[(-leading[stop], SKIPPED)] + [(-math.inf, -1)] * length for stop in range(pieces + 1)]
     best[0][0] = (0.0, -1)
     for stop in range(1, pieces + 1):
         for index in ending_at[stop]:
@@ -44,9 +54,10 @@ def spell(runs: list[tuple[int, int]], pieces: int, class_scores: np.ndarray, la
                 total = before + float(class_scores[index, digits[spelled]])
                 if total > best[stop][spelled + 1][0]:
                     best[stop][spelled + 1] = (total, index)
-    if best[pieces][length][0] == -math.inf:
+    total, stop = max((best[stop][length][0] - trailing[stop], stop) for stop in range(1, pieces + 1))
+    if total == -math.inf:
         return None
-    path, stop = [], pieces
+    path = []
     for spelled in range(length, 0, -1):
         index = best[stop][spelled][1]
         path.append(index)
@@ -67,14 +78,16 @@ def candidate_targets(
     candidate that holds nearly all of one path digit's ink and little of another's (the digit without a
     speck the path gave it) that digit too; one with little of every digit, or much of two, `not_a_digit`;
     -1 for the ones in between (left out, as --cuts leaves them out)."""
-    owner = np.full(len(ink), -1)
+    owner = np.zeros(len(ink), np.int64)  # 1 + the path digit each piece belongs to; 0: left out
     for place, index in enumerate(path):
         start, stop = runs[index]
-        owner[start:stop] = place
-    digit_ink = np.array([max(int(ink[owner == place].sum()), 1) for place in range(len(path))])
+        owner[start:stop] = place + 1
+    digit_ink = np.array([max(int(ink[owner == place + 1].sum()), 1) for place in range(len(path))])
     targets = np.full(len(runs), -1, np.int64)
     for index, (start, stop) in enumerate(runs):
-        held = np.bincount(owner[start:stop], weights=ink[start:stop], minlength=len(path)) / digit_ink
+        held = (
+            np.bincount(owner[start:stop], weights=ink[start:stop], minlength=len(path) + 1)[1:] / digit_ink
+        )
         order = np.argsort(held)[::-1]
         first, second = held[order[0]], (held[order[1]] if len(held) > 1 else 0.0)
         if first >= ONE_DIGIT and second <= STRAY:

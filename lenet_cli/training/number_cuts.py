@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from lenet_cli.core.errors import DataError, ImageError
 from lenet_cli.data.number_folders import load_labels, read_number_image
+from lenet_cli.images.segment import Segmentation
 from lenet_cli.inference.alignment import piece_ink, spell
 from lenet_cli.inference.numbers import cut_into_candidates, scores_of
 
@@ -32,6 +33,7 @@ class CutNumber:
     runs: list[tuple[int, int]]
     pieces: int
     ink: np.ndarray  # ink pixels of each piece
+    ends: tuple[list[float], list[float]] | None  # what leaving out end marks costs the reader, if it can
 
 
 @dataclass
@@ -69,8 +71,8 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
         except ImageError as error:
             unspellable.append((str(path), str(error)))
             continue
-        pieces = cut.segmentation.count
-        if spell(cut.runs, pieces, np.zeros((len(cut.runs), 10)), label) is None:
+        pieces, ends = cut.segmentation.count, end_costs(cut.segmentation)
+        if spell(cut.runs, pieces, np.zeros((len(cut.runs), 10)), label, ends) is None:
             unspellable.append(
                 (str(path), f"{_count(len(label), 'digit')} to spell, {_count(pieces, 'piece')} cut")
             )
@@ -78,7 +80,7 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
         zero = np.zeros((len(cut.runs), 10), np.float32)
         penalties.append(-scores_of(cut.segmentation, cut.runs, zero)[:, 0])
         inputs.append(cut.inputs)
-        numbers.append(CutNumber(label, first, cut.runs, pieces, piece_ink(cut.segmentation, cut.mask)))
+        numbers.append(CutNumber(label, first, cut.runs, pieces, piece_ink(cut.segmentation, cut.mask), ends))
         first += len(cut.runs)
     if not numbers:
         names = ", ".join(str(folder) for folder in folders)
@@ -93,6 +95,17 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
         unspellable,
         digest.hexdigest(),
     )
+
+
+def end_costs(segmentation: Segmentation) -> tuple[list[float], list[float]] | None:
+    """What the reader's search charges for leaving out marks before the first digit or after the last
+    (inference/number_path.py, where the reader's search can do so), so that the label is spelled as the
+    reader would read it; None where the search covers every piece."""
+    try:
+        from lenet_cli.inference.number_path import SKIP_COST, _skip_costs
+    except ImportError:  # a reader whose search covers every piece
+        return None
+    return _skip_costs(segmentation, SKIP_COST)
 
 
 def _count(number: int, thing: str) -> str:

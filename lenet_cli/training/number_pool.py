@@ -62,7 +62,7 @@ class OwnNumbers:
         targets = np.full(len(scores), -1, np.int64)
         for number in self.cut.numbers:
             rows = slice(number.first, number.first + len(number.runs))
-            path = spell(number.runs, number.pieces, scores[rows], number.label)
+            path = spell(number.runs, number.pieces, scores[rows], number.label, number.ends)
             assert path is not None  # spellability does not depend on the scores; checked when cut
             targets[rows] = candidate_targets(number.runs, number.ink, path, number.label, NOT_A_DIGIT)
         return targets
