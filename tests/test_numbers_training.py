@@ -183,7 +183,7 @@ def test_evaluate_numbers_without_a_checkpoint_reads_as_lenet_read(tmp_path):
 
     missing = invoke("evaluate")
     assert missing.exit_code == 2
-    assert missing.stderr.splitlines()[-1].startswith("Error: Missing argument 'CHECKPOINT'")
+    assert missing.stderr == "Error: Missing argument 'CHECKPOINT'.\n"
 
 
 @pytest.mark.parametrize(

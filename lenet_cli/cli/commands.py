@@ -204,15 +204,11 @@ def evaluate(
 
     With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
     report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
-    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label): exact
-    match, ANLD (edit distance), accuracy by length and the most confident mistakes.
+    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label), with its
+    model unless CHECKPOINT is given: exact match, ANLD, accuracy by length, the most confident mistakes.
     """
-    if numbers is not None:
+    if numbers is not None or checkpoint is None:  # only --numbers has a default model: lenet read's
         return evaluate_numbers(checkpoint, numbers, plots, as_json, bool(images or dataset or data_dir))
-    if checkpoint is None:
-        raise fail(
-            "Missing argument 'CHECKPOINT' (only --numbers reads with the shipped reader without one)", 2
-        )
     from lenet_cli.cli.render import evaluation_view
     from lenet_cli.core.device import resolve_device
     from lenet_cli.data.datasets import class_names

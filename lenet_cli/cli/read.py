@@ -64,9 +64,7 @@ def evaluate_numbers(
     and loaded as `lenet read` finds and loads it (the shipped reader when none is named) and every image
     is read by the same `read_files`, so the two never disagree."""
     if folder is None:
-        raise fail(
-            "Missing argument 'CHECKPOINT' (only --numbers reads with the shipped reader without one)", 2
-        )
+        raise fail("Missing argument 'CHECKPOINT'.", 2)  # as click words it: only --numbers has a default
     if conflicting:
         raise fail("--numbers cannot be combined with --images, --dataset or --data-dir", 2)
     from lenet_cli.cli.number_views import number_evaluation_view

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from lenet_cli.cli.number_lines import numbers_start_line, numbers_summary
 from lenet_cli.training.reporters import Reporter
 
 if TYPE_CHECKING:
@@ -84,23 +85,6 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
-    return line
-
-
-def numbers_start_line(numbers: dict[str, Any]) -> str:
-    """What `--numbers` learns from, and the numbers it cannot (counted and named, never dropped silently)."""
-    line = (
-        f"\nYour numbers: {numbers['count']:,} from {escape(', '.join(numbers['folders']))} "
-        f"({numbers['pieces']:,} candidate pieces), {numbers['per_batch']} pieces in every batch, augmented; "
-        "each label spelled through its cuts by the model at every epoch's start"
-    )
-    if numbers["unspellable"]:
-        examples = escape("; ".join(numbers["unspellable_examples"]))
-        more = ", …" if numbers["unspellable"] > len(numbers["unspellable_examples"]) else ""
-        line += (
-            f"\n{numbers['unspellable']:,} numbers cannot be spelled through the reader's cuts and are left "
-            f"out: {examples}{more}"
-        )
     return line
 
 
@@ -314,14 +298,7 @@ def checkpoint_table(info: ModelInfo) -> Table:
         cuts = checkpoint["cuts"]
         table.add_row("Reader's cuts", f"{cuts['count']:,} pieces, {cuts['bad_cuts']:,} bad cuts (--cuts)")
     if checkpoint.get("numbers"):
-        numbers = checkpoint["numbers"]
-        table.add_row(
-            "Your numbers",
-            escape(
-                f"{numbers['count']:,} from {', '.join(numbers['folders'])} ({numbers['unspellable']:,} unspellable "
-                f"left out), sha256 {numbers['sha256'][:12]}…"
-            ),
-        )
+        table.add_row("Your numbers", numbers_summary(checkpoint["numbers"]))
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
     table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
     return table
