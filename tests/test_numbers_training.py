@@ -215,3 +215,14 @@ def test_bad_numbers_folders_get_one_clear_line(tiny_mnist, tmp_path, damage, me
     assert result.exit_code == 1
     assert result.stderr == "Error: " + message.format(folder=folder) + "\n"
     assert not (tmp_path / "runs").exists()
+
+
+def test_numbers_need_digits(tmp_path):
+    folder = numbers_folder(tmp_path / "numbers", TRAIN_ROWS[:1])
+    result = invoke(
+        "train", "--numbers", folder, "--dataset", "fashion-mnist", "--data-dir", tmp_path / "none"
+    )
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "Error: --numbers learns digits; it works with --dataset mnist or usps, not fashion-mnist\n",
+    )

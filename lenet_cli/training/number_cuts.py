@@ -44,10 +44,6 @@ class CutNumbers:
     unspellable: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     digest: str = ""  # of every listed image's name, label and grey levels
 
-    @property
-    def total(self) -> int:
-        return len(self.numbers) + len(self.unspellable)
-
 
 def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -> CutNumbers:
     """Cut every number the folders list; a DataError if an image is missing or unreadable, or if none of
