@@ -118,6 +118,14 @@ def test_numbers_runs_resume_bit_identically_and_refuse_other_numbers(tiny_mnist
     plain_model = torch.load(plain.checkpoint, weights_only=True)["model"]
     assert not all(torch.equal(plain_model[key], reference["model"][key]) for key in plain_model)
 
+    from lenet_cli.training import number_cuts
+
+    real_scores = number_cuts.scores_of
+    with pytest.MonkeyPatch.context() as patch:  # a reader that scores its cuts otherwise (another version)
+        patch.setattr(number_cuts, "scores_of", lambda *args: real_scores(*args) - 1.0)
+        with pytest.raises(Exception, match=r"the reader cuts the numbers in .* differently from when"):
+            fit(config, resume_from=kept, run_outputs=False)
+
     number_image("41").save(folder / "n00.png")  # the folder changed since the run stopped
     with pytest.raises(
         Exception, match=rf"the numbers in {folder} have changed since .*stopped.pt was saved"

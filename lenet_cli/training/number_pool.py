@@ -14,6 +14,7 @@ so a resumed run trains on exactly what the uninterrupted one would have.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -46,6 +47,7 @@ class OwnNumbers:
         self.model: nn.Module | None = None
         self.aligned_epoch = -1
         self.targets = np.full(len(cut.inputs_u8), -1, np.int64)
+        self.cuts_digest = hashlib.sha256(cut.inputs_u8.tobytes() + cut.penalties.tobytes()).hexdigest()
 
     def __len__(self) -> int:
         return len(self.cut.numbers)
@@ -91,6 +93,7 @@ class OwnNumbers:
             "unspellable": len(self.cut.unspellable),
             "pieces": len(self.cut.inputs_u8),
             "sha256": self.cut.digest,
+            "cuts_sha256": self.cuts_digest,
             "aligned_epoch": self.aligned_epoch,
             "targets": torch.from_numpy(self.targets.astype(np.int8)),
         }
@@ -104,6 +107,11 @@ class OwnNumbers:
                 f"the numbers in {', '.join(self.folders)} have changed since {checkpoint} was saved "
                 f"({saved.get('count')} numbers then, {len(self)} now, different content); "
                 "resume needs the same numbers"
+            )
+        if saved.get("cuts_sha256") != self.cuts_digest:
+            raise LenetError(
+                f"the reader cuts the numbers in {', '.join(self.folders)} differently from when {checkpoint} "
+                "was saved (another version of lenet?); resume needs the same cuts"
             )
         self.aligned_epoch = int(saved.get("aligned_epoch", -1))
         self.targets = saved["targets"].numpy().astype(np.int64)
