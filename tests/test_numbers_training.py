@@ -200,7 +200,7 @@ def test_evaluate_numbers_without_a_checkpoint_reads_as_lenet_read(tmp_path):
         ("no labels", "{folder} has no labels.csv (one `file,label` row per image, the label the digits)"),
         (
             "letter",
-            "{folder}/labels.csv, line 3: expected `file,label` with the label's digits only, not '4O'",
+            "{folder}/labels.csv, line 3: expected `file,label` with the label's digits only",
         ),
         ("empty", "cannot train on {folder}/n00.png: the file is empty; fix it or remove it from labels.csv"),
         ("missing", "cannot train on {folder}/gone.png: no such file (listed in {folder}/labels.csv)"),

@@ -41,7 +41,6 @@ def load_labels(folder: str | os.PathLike) -> list[tuple[Path, str]]:
         if not (label.isascii() and label.isdigit()) or not row[0].strip():
             raise DataError(
                 f"{labels_path}, line {number}: expected `file,label` with the label's digits only"
-                + (f", not {label!r}" if label else "")
             )
         pairs.append((folder / row[0].strip(), label))
     if not pairs:
