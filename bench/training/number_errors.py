@@ -40,10 +40,9 @@ def why(model, path: Path, label: str) -> str:
         return "wrong: the label cannot be spelled through the cuts"
     if [cut.runs[index] for index in forced] == [cut.runs[index] for index in read_path]:
         return "wrong: the label's cuts, a digit misread"
-    shape = (
-        "more digits" if len(read) > len(label) else "fewer digits" if len(read) < len(label) else "as many"
-    )
-    return f"wrong: other cuts ({shape} than the label)"
+    more, fewer = len(read) > len(label), len(read) < len(label)
+    shape = "more digits than" if more else "fewer digits than" if fewer else "as many digits as"
+    return f"wrong: other cuts ({shape} the label)"
 
 
 def main() -> None:
