@@ -57,6 +57,7 @@ from lenet_cli.cli.options import (
     StyleShare,
     SummaryModel,
     TopK,
+    TrainNumbers,
     ValSize,
     VerifyDataDir,
 )
@@ -114,6 +115,7 @@ def train(
     styles: Styles = DEFAULTS.styles,
     style_share: StyleShare = DEFAULTS.style_share,
     cuts: Cuts = DEFAULTS.cuts,
+    numbers: TrainNumbers = None,
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
@@ -153,6 +155,7 @@ def train(
         styles=styles,
         style_share=style_share,
         cuts=cuts,
+        numbers=tuple(str(folder) for folder in numbers or ()),
     )
     if resume is not None:
         config = resume_config(resume, settings_given(ctx, config))
@@ -184,7 +187,7 @@ def given_on_command_line(ctx: typer.Context, name: str) -> bool:
 @app.command()
 @handles_errors
 def evaluate(
-    checkpoint: ModelPath,
+    checkpoint: ModelPath = None,
     images: EvalImages = None,
     dataset: EvalDataset = None,
     data_dir: EvalDataDir = None,
@@ -201,10 +204,10 @@ def evaluate(
 
     With --images, on your own labelled digits (DIR/<class>/<image>, e.g. my-digits/7/a.png): the same
     report, plus the most confident mistakes. Unreadable images are listed and the exit code is 1.
-    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label): exact
-    match, ANLD (edit distance), accuracy by length and the most confident mistakes.
+    With --numbers DIR, whole numbers as lenet read reads them (DIR/labels.csv: file,label), with its
+    model unless CHECKPOINT is given: exact match, ANLD, accuracy by length, the most confident mistakes.
     """
-    if numbers is not None:
+    if numbers is not None or checkpoint is None:  # only --numbers has a default model: lenet read's
         return evaluate_numbers(checkpoint, numbers, plots, as_json, bool(images or dataset or data_dir))
     from lenet_cli.cli.render import evaluation_view
     from lenet_cli.core.device import resolve_device

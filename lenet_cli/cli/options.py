@@ -104,7 +104,20 @@ Cuts = Annotated[
 ]
 Init = Annotated[
     Path | None,
-    typer.Option(metavar="CKPT", help="Start from this checkpoint's weights (a new optimizer and schedule)."),
+    typer.Option(
+        metavar="CKPT",
+        help="Start from this checkpoint's weights (a new optimizer and schedule); `reader` or `digits` for "
+        "the models shipped with lenet.",
+    ),
+]
+TrainNumbers = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--numbers",
+        metavar="DIR",
+        help="Also learn whole numbers: DIR holds images and labels.csv (file,label); each label is spelled "
+        "through the reader's cuts by the current model, the pieces learned as digits or no digit; repeatable.",
+    ),
 ]
 Resume = Annotated[
     Path | None,
@@ -128,7 +141,13 @@ AsJson = Annotated[
 
 # evaluate's options.
 ModelPath = Annotated[
-    Path, typer.Argument(metavar="CHECKPOINT", help="A lenet checkpoint, a bare state_dict, or an export.")
+    Path | None,
+    typer.Argument(
+        metavar="[CHECKPOINT]",
+        help="A lenet checkpoint, a bare state_dict, or an export (with --numbers, default: the model shipped "
+        "for reading, as lenet read).",
+        show_default=False,
+    ),
 ]
 EvalImages = Annotated[
     list[Path] | None,

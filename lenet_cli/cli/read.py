@@ -58,16 +58,24 @@ def read(
 
 
 def evaluate_numbers(
-    checkpoint: Path, folder: Path, plots: Path | None, as_json: bool, conflicting: bool
+    checkpoint: Path | None, folder: Path | None, plots: Path | None, as_json: bool, conflicting: bool
 ) -> None:
-    """`lenet evaluate --numbers`: read a folder of labelled numbers and report how well."""
+    """`lenet evaluate --numbers`: read a folder of labelled numbers and report how well. The model is found
+    and loaded as `lenet read` finds and loads it (the shipped reader when none is named) and every image
+    is read by the same `read_files`, so the two never disagree."""
+    if folder is None:
+        raise fail("Missing argument 'CHECKPOINT'.", 2)  # as click words it: only --numbers has a default
     if conflicting:
         raise fail("--numbers cannot be combined with --images, --dataset or --data-dir", 2)
     from lenet_cli.cli.number_views import number_evaluation_view
-    from lenet_cli.formats.model_files import load_any_model
+    from lenet_cli.formats.shipped import reading_model
+    from lenet_cli.inference.fast_predict import load_predict_model
     from lenet_cli.inference.number_metrics import evaluate_numbers as score_numbers
 
-    model, _ = load_any_model(checkpoint, "cpu")
+    checkpoint_path, note = reading_model(checkpoint)
+    if note:
+        typer.echo(note, err=True)
+    model, _ = load_predict_model(checkpoint_path)
     metrics = score_numbers(model, folder, show_progress=True)
     if plots is not None:
         from lenet_cli.core.writing import make_folder
@@ -76,10 +84,10 @@ def evaluate_numbers(
         make_folder(plots)
         draw_number_mistakes(metrics.mistakes, plots / "number_mistakes.png", metrics.total - metrics.exact)
     if as_json:
-        print_json({"checkpoint": str(checkpoint), "numbers": str(folder), **metrics.to_dict()})
+        print_json({"checkpoint": str(checkpoint_path), "numbers": str(folder), **metrics.to_dict()})
     else:
         results, _ = consoles(as_json)
-        results.print(f"Reading the numbers in {folder} with {checkpoint}", markup=False)
+        results.print(f"Reading the numbers in {folder} with {checkpoint_path}", markup=False)
         results.print(number_evaluation_view(metrics, str(folder)))
     if metrics.errors:
         raise fail(f"{len(metrics.errors)} of {metrics.total} images could not be read")

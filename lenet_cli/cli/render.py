@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from lenet_cli.cli.number_lines import numbers_start_line, numbers_summary
 from lenet_cli.cli.tables import NAME, WRAP, Column, ConfusionTable, FittedTable
 from lenet_cli.training.reporters import Reporter
 
@@ -80,6 +81,8 @@ def train_start_line(info: dict[str, Any], device_text: str) -> str:
             f"\nReader's cuts: {cuts['count']:,} pieces of composed numbers ({cuts['bad_cuts']:,} bad cuts, "
             f"taught as no digit), {cuts['per_batch']} in every batch, augmented"
         )
+    if info.get("numbers"):
+        line += numbers_start_line(info["numbers"])
     if info.get("resumed_at"):
         epoch, step = info["resumed_at"]
         line += f"\nResuming after epoch {epoch}" + (f", step {step}" if step else "")
@@ -268,6 +271,8 @@ def checkpoint_table(info: ModelInfo) -> Table:
     if checkpoint.get("cuts"):
         cuts = checkpoint["cuts"]
         table.add_row("Reader's cuts", f"{cuts['count']:,} pieces, {cuts['bad_cuts']:,} bad cuts (--cuts)")
+    if checkpoint.get("numbers"):
+        table.add_row("Your numbers", numbers_summary(checkpoint["numbers"]))
     table.add_row("Created", escape(str(checkpoint.get("created", "?"))))
     table.add_row("Versions", escape(", ".join(f"{name} {version}" for name, version in versions.items())))
     return table

@@ -9,7 +9,13 @@ from typing import Any
 SCHEDULES = ("onecycle", "constant")
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-DATASETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}  # name: torchvision class
+DATASETS = {  # name: torchvision class
+    "mnist": "MNIST",
+    "fashion-mnist": "FashionMNIST",
+    "kmnist": "KMNIST",
+    "usps": "USPS",  # real ZIP-code digits, 16x16, put into MNIST's form (data/usps.py)
+}
+DIGIT_DATASETS = ("mnist", "usps")
 DEFAULT_TOP_K = 3  # classes listed per image by predict, its --json and POST /predict
 INVERT_CHOICES = ("auto", "yes", "no")  # dark ink on light paper? auto detects it from the border
 EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
@@ -17,7 +23,7 @@ EXPORT_FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}  # format: file suffix
 
 def class_names(dataset: str) -> list[str]:
     """The names of a dataset's classes (torchvision is imported only for the datasets other than MNIST)."""
-    if dataset == "mnist":
+    if dataset in DIGIT_DATASETS:
         return [str(digit) for digit in range(10)]
     import torchvision.datasets
 
@@ -46,6 +52,8 @@ DEFAULT_DATA_DIR = ".data"  # where datasets are looked for (and downloaded) unl
 DEFAULT_STYLE_SHARE = 0.25
 # With --cuts, this share of every batch comes from the reader's cuts (training/cut_data.py).
 CUT_SHARE = 0.25
+# With --numbers, this share of every batch comes from the pieces of the user's numbers (training/number_pool.py).
+NUMBER_SHARE = 0.25
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 
@@ -56,7 +64,7 @@ class TrainConfig:
     lr: float | None = None  # peak (onecycle) or fixed (constant) rate; None = DEFAULT_LR
     schedule: str = "onecycle"  # "onecycle" or "constant" (the tutorial's)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
-    dataset: str = "mnist"  # "mnist", "fashion-mnist" or "kmnist"
+    dataset: str = "mnist"  # "mnist", "fashion-mnist", "kmnist" or "usps"
     data_dir: str = DEFAULT_DATA_DIR  # flat folder of IDX files, or torchvision's download root
     checkpoint_dir: str = DEFAULT_CHECKPOINT_DIR  # each run writes into a new sub-folder run-N
     device: str = "auto"  # "auto" picks cuda, then mps, then cpu
@@ -70,6 +78,9 @@ class TrainConfig:
     cuts: bool = (
         False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
     )
+    numbers: tuple[
+        str, ...
+    ] = ()  # folders of labelled whole numbers (images + labels.csv) learned by alignment
 
     @property
     def learning_rate(self) -> float:
@@ -80,13 +91,19 @@ class TrainConfig:
         return DEFAULT_LR[(self.optimizer, self.schedule)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "lr": self.learning_rate, "images": list(self.images)}
+        return {
+            **asdict(self),
+            "lr": self.learning_rate,
+            "images": list(self.images),
+            "numbers": list(self.numbers),
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
-        if "images" in known:
-            known["images"] = tuple(known["images"])
+        for folders in ("images", "numbers"):
+            if folders in known:
+                known[folders] = tuple(known[folders])
         return cls(**known)
 
     def with_changes(self, **changes: Any) -> TrainConfig:

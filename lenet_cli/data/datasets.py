@@ -55,6 +55,10 @@ def load_split(dataset: str, data_dir: str | os.PathLike, split: str) -> Split:
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     root = Path(data_dir)
+    if dataset == "usps":  # not IDX files: torchvision's own reader, then MNIST's form
+        from lenet_cli.data.usps import load_usps
+
+        return Split(*load_usps(root, split))
     folder = _find_idx_folder(root, dataset) or _download(root, dataset)
     images_name, labels_name = SPLIT_FILES[split]
     images = _read_idx(folder, images_name, IMAGES_MAGIC)
@@ -74,11 +78,21 @@ def load_split(dataset: str, data_dir: str | os.PathLike, split: str) -> Split:
 def find_split(dataset: str, data_dir: str | os.PathLike, split: str) -> Split | None:
     """`split` of `dataset` if its files are already in `data_dir`, else None: never downloads."""
     try:
-        if dataset not in DATASETS or _find_idx_folder(Path(data_dir), dataset) is None:
+        if dataset not in DATASETS or (
+            dataset != "usps" and _find_idx_folder(Path(data_dir), dataset) is None
+        ):
             return None
         return load_split(dataset, data_dir, split)
     except DataError:
         return None
+
+
+def _present_in(root: Path, dataset: str, split: str) -> bool:
+    if dataset == "usps":
+        from lenet_cli.data.usps import FILES, folder_with
+
+        return folder_with(root, FILES[split]) is not None
+    return _find_idx_folder(root, dataset) is not None
 
 
 def split_train_val(train: Split, val_size: int, seed: int) -> tuple[Split, Split | None]:

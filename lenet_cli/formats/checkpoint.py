@@ -17,6 +17,8 @@ A lenet checkpoint is a plain dict, written atomically and read with `weights_on
 - `init`: the checkpoint it started from (path, dataset, test_accuracy, created), or None
 - `styles`: with --styles, the style pool it learned from (fonts, count, sources, sha256), or None
 - `cuts`: with --cuts, the reader's cuts it learned from (count, bad_cuts, sha256), or None
+- `numbers`: with --numbers, the number folders it learned from (folders, count, unspellable, pieces,
+  sha256) and the alignment of the epoch under way (aligned_epoch, targets), or None
 - `metrics`: val/test accuracy and loss when it was saved
 - `versions`: lenet, torch, torchvision and Python versions
 - `created`: when it was written (ISO 8601, UTC)
@@ -53,6 +55,7 @@ from lenet_cli.formats.checkpoint_rules import as_checkpoint, read_model_bytes
 from lenet_cli.formats.checkpoint_rules import open_model_file as open_model_file
 from lenet_cli.formats.pt_archive import checked_archive, is_zip
 from lenet_cli.formats.shipped import find_latest_checkpoint as find_latest_checkpoint
+from lenet_cli.formats.shipped import init_source
 
 RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume
 
@@ -76,6 +79,7 @@ class TrainingState:
     init: dict[str, Any] | None = None
     styles: dict[str, Any] | None = None
     cuts: dict[str, Any] | None = None
+    numbers: dict[str, Any] | None = None
 
 
 def versions() -> dict[str, str]:
@@ -111,6 +115,7 @@ def save_training(path: str | os.PathLike, state: TrainingState, metrics: dict[s
         "init": state.init,
         "styles": state.styles,
         "cuts": state.cuts,
+        "numbers": state.numbers,
         "metrics": metrics,
         "versions": versions(),
         "created": now_iso(),
@@ -142,6 +147,7 @@ def read_training(path: str | os.PathLike, device: torch.device | str = "cpu") -
         init=saved.get("init"),
         styles=saved.get("styles"),
         cuts=saved.get("cuts"),
+        numbers=saved.get("numbers"),
     )
 
 
@@ -152,7 +158,7 @@ def resume_config(path: str | os.PathLike, changes: dict[str, Any]) -> TrainConf
     for name, value in changes.items():
         if name not in RESUMABLE_SETTINGS and value != getattr(config, name):
             used = getattr(config, name)
-            if isinstance(used, tuple):  # --images
+            if isinstance(used, tuple):  # --images, --numbers
                 used = ", ".join(used) or "none"
             raise LenetError(
                 f"{_flag(name)} cannot change when resuming (the run used {used}); "
@@ -170,7 +176,9 @@ def resume_config(path: str | os.PathLike, changes: dict[str, Any]) -> TrainConf
 def read_init(
     path: str | os.PathLike, device: torch.device | str = "cpu"
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state_dict, where it came from) for `--init`: another checkpoint's weights to start from."""
+    """(state_dict, where it came from) for `--init`: another checkpoint's weights to start from, or a
+    shipped model's by name (`reader`, `digits`)."""
+    path = init_source(path)
     initial = load_checkpoint(path, device)
     return initial["model"], {
         "path": str(path),

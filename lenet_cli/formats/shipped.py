@@ -77,6 +77,21 @@ def reading_model(checkpoint: str | os.PathLike | None) -> tuple[Path, str | Non
     )
 
 
+SHIPPED_NAMES = {
+    "reader": READER,
+    "digits": PRETRAINED,
+}  # what `--init NAME` means without a file of that name
+
+
+def init_source(init: str | os.PathLike) -> Path:
+    """The file `--init` starts from: a checkpoint's path, or `reader` / `digits` for the models shipped
+    with lenet (a file of that name in the working folder wins, as a path always does)."""
+    path = Path(init)
+    if str(init) in SHIPPED_NAMES and not path.exists():
+        return SHIPPED_NAMES[str(init)]
+    return path
+
+
 def is_shipped(path: str | os.PathLike) -> bool:
     """Whether `path` is the model shipped for digits."""
     try:

@@ -11,19 +11,17 @@ string competition scored its entries.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from lenet_cli.core.errors import DataError
+from lenet_cli.data.number_folders import LABELS_FILE as LABELS_FILE
+from lenet_cli.data.number_folders import load_labels
 from lenet_cli.inference.numbers import Reading, read_files
 
-LABELS_FILE = "labels.csv"
+if TYPE_CHECKING:
+    from lenet_cli.inference.numbers import Model
 
 
 @dataclass
@@ -82,36 +80,11 @@ def normalised_distance(label: str, read: str) -> float:
     return edit_distance(label, read) / longest if longest else 0.0
 
 
-def load_labels(folder: str | os.PathLike) -> list[tuple[Path, str]]:
-    """(image path, label) for each row of FOLDER/labels.csv, in its order."""
-    folder = Path(folder)
-    labels_path = folder / LABELS_FILE
-    if not labels_path.is_file():
-        raise DataError(
-            f"{folder} has no {LABELS_FILE} (one `file,label` row per image, the label the digits)"
-        )
-    with open(labels_path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["file", "label"]:
-        rows = rows[1:]
-    pairs = []
-    for number, row in enumerate(rows, 2):
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if len(row) < 2 or not row[1].strip().isdigit():
-            raise DataError(
-                f"{labels_path}, line {number}: expected `file,label` with the label's digits only"
-            )
-        pairs.append((folder / row[0].strip(), row[1].strip()))
-    if not pairs:
-        raise DataError(f"{labels_path} lists no images")
-    return pairs
-
-
 def evaluate_numbers(
-    model: nn.Module, folder: str | os.PathLike, show_progress: bool = False, mistakes_kept: int = 20
+    model: Model, folder: str | os.PathLike, show_progress: bool = False, mistakes_kept: int = 20
 ) -> NumberMetrics:
-    """Read every image FOLDER/labels.csv lists and score the readings against the labels."""
+    """Read every image FOLDER/labels.csv lists with `lenet read`'s own reader (read_files) and score the
+    readings against the labels."""
     pairs = load_labels(folder)
     readings = read_files(model, [path for path, _ in pairs], show_progress=show_progress)
     by_length: dict[int, list[int]] = defaultdict(lambda: [0, 0])

@@ -77,8 +77,12 @@ def fit(
                 data.styles.check_same_as(saved.styles, resume_from)
             if data.cuts is not None:
                 data.cuts.check_same_as(saved.cuts, resume_from)
+            if data.numbers is not None:
+                data.numbers.check_same_as(saved.numbers, resume_from)
         elif initial is not None:
             recipe.model.load_state_dict(initial[0])  # the optimizer and schedule start afresh
+        if data.numbers is not None:
+            data.numbers.follow(recipe.model)  # re-aligned with the weights at each epoch's start
         outputs = [*reporters, *([MetricsCsv(), RunPictures()] if run_outputs else [])]
         listeners = Reporters(outputs if cluster.is_main else [])
         with (
@@ -272,5 +276,6 @@ class TrainingRun:
             images=self.data.own_images.identity() if self.data.own_images else None,
             styles=self.data.styles.identity() if self.data.styles else None,
             cuts=self.data.cuts.identity() if self.data.cuts else None,
+            numbers=self.data.numbers.identity() if self.data.numbers else None,
             init=self.init_from,
         )

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 import torch
 
-from lenet_cli.core.config import CUT_SHARE, TrainConfig
+from lenet_cli.core.config import CUT_SHARE, NUMBER_SHARE, TrainConfig
 from lenet_cli.core.distributed import Cluster
 from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split, load_split, split_train_val
 from lenet_cli.training.cuts import ReaderCuts, load_cuts
 from lenet_cli.training.cuts import check_dataset as check_cuts_dataset
 from lenet_cli.training.loop import EpochPlan, epoch_batches, epoch_order
+from lenet_cli.training.number_pool import OwnNumbers, load_numbers
+from lenet_cli.training.number_pool import check_dataset as check_numbers_dataset
 from lenet_cli.training.own_images import OwnImages, load_own_images
 from lenet_cli.training.styles import StyleMix, check_dataset, load_styles
 
@@ -28,10 +30,12 @@ class TrainingData:
     dataset_per_step: int  # dataset images in every (global) batch, beside the user's own
     steps_per_epoch: int
     seed: int
+    numbers: OwnNumbers | None = None  # --numbers, on the device, aligned each epoch
 
     def plan(self, epoch: int) -> EpochPlan:
         """The data of epoch `epoch` (0-based): the same for the same (seed, epoch), so resume is exact."""
-        mixed = [source for source in (self.own_images, self.styles, self.cuts) if source is not None]
+        sources = (self.own_images, self.styles, self.cuts, self.numbers)
+        mixed = [source for source in sources if source is not None]
         extras = tuple(source.epoch_plan(epoch, self.steps_per_epoch) for source in mixed)
         order = epoch_order(len(self.train), self.seed, epoch)
         return EpochPlan(epoch, self.train, order, self.dataset_per_step, extras)
@@ -44,6 +48,7 @@ class TrainingData:
             "own_images": self.own_images.summary() if self.own_images else None,
             "styles": self.styles.summary() if self.styles else None,
             "cuts": self.cuts.summary() if self.cuts else None,
+            "numbers": self.numbers.summary() if self.numbers else None,
         }
 
 
@@ -51,19 +56,22 @@ def load_training_data(config: TrainConfig, device: torch.device, cluster: Clust
     """The dataset's splits (and the user's images, the style pool, the reader's cuts), with the batch size checked against them."""
     check_dataset(config)
     check_cuts_dataset(config)
+    check_numbers_dataset(config)
     train_full = load_split(config.dataset, config.data_dir, "train")
     test = load_split(config.dataset, config.data_dir, "test")
     train, val = split_train_val(train_full, config.val_size, config.seed)
     own_images = load_own_images(config, device, cluster) if config.images else None
     styles = load_styles(config, train, device) if config.styles else None
     cuts = load_cuts(config, train, device) if config.cuts else None
-    mixed_in = sum(source.per_batch for source in (own_images, styles, cuts) if source is not None)
+    numbers = load_numbers(config, device, cluster.is_main) if config.numbers else None
+    mixed_in = sum(source.per_batch for source in (own_images, styles, cuts, numbers) if source is not None)
     dataset_per_step = config.batch_size - mixed_in
     if dataset_per_step < cluster.world_size:
         shares = (
             [f"--image-share {config.image_share}"] * bool(own_images)
             + [f"--style-share {config.style_share}"] * bool(styles)
             + [f"--cuts (a share of {CUT_SHARE})"] * bool(cuts)
+            + [f"--numbers (a share of {NUMBER_SHARE})"] * bool(numbers)
         )
         raise LenetError(
             f"--batch-size {config.batch_size} with {' and '.join(shares)} leaves "
@@ -74,4 +82,6 @@ def load_training_data(config: TrainConfig, device: torch.device, cluster: Clust
         )
     steps = len(epoch_batches(torch.arange(len(train)), dataset_per_step, cluster.world_size))
     on_device = Split(train.images.to(device), train.labels.to(device))
-    return TrainingData(on_device, val, test, own_images, styles, cuts, dataset_per_step, steps, config.seed)
+    return TrainingData(
+        on_device, val, test, own_images, styles, cuts, dataset_per_step, steps, config.seed, numbers
+    )
