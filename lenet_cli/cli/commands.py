@@ -43,6 +43,7 @@ from lenet_cli.cli.options import (
     Opset,
     Optimizer,
     OptimizerOption,
+    Patience,
     Plots,
     PredictImages,
     PredictModel,
@@ -57,9 +58,11 @@ from lenet_cli.cli.options import (
     Styles,
     StyleShare,
     SummaryModel,
+    TimeBudget,
     TopK,
     ValSize,
     VerifyDataDir,
+    train_config,
 )
 from lenet_cli.cli.read import evaluate_numbers, read
 from lenet_cli.cli.serve import serve
@@ -114,6 +117,8 @@ def train(
     styles: Styles = DEFAULTS.styles,
     style_share: StyleShare = DEFAULTS.style_share,
     cuts: Cuts = DEFAULTS.cuts,
+    time: TimeBudget = None,
+    patience: Patience = DEFAULTS.patience,
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
@@ -129,33 +134,20 @@ def train(
 
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
+
+    With `pip install 'lenet-cli[tensorboard]'` every run also logs to TensorBoard in its run folder:
+    tensorboard --logdir checkpoints
     """
     from lenet_cli.cli.progress import train_listeners
     from lenet_cli.cli.render import train_end_lines
     from lenet_cli.formats.checkpoint import resume_config
     from lenet_cli.training.fit import fit
 
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        schedule=schedule.value,
-        optimizer=optimizer.value,
-        dataset=dataset.value,
-        data_dir=str(data_dir),
-        checkpoint_dir=str(checkpoint_dir),
-        device=device.value,
-        seed=seed,
-        val_size=val_size,
-        images=tuple(str(folder) for folder in images or ()),
-        image_share=image_share,
-        init=str(init) if init is not None else None,
-        styles=styles,
-        style_share=style_share,
-        cuts=cuts,
-    )
+    config = train_config(ctx.params)
     if resume is not None:
         config = resume_config(resume, settings_given(ctx, config))
+    if config.patience and not config.val_size:
+        raise fail("--patience needs --val-size N: it stops when the validation accuracy stops improving", 2)
     results, info = consoles(as_json)
     result = fit(config, resume, *train_listeners(info, progress_json), show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all

@@ -98,6 +98,8 @@ def train_end_lines(result: TrainResult) -> list[str]:
         f" · test loss {result.test.loss:.4f} · {result.seconds:.1f}s in all",
         f"Checkpoint: {escape(str(result.checkpoint))}",
     ]
+    if result.ended:  # --time or --patience
+        lines.insert(0, escape(result.ended))
     if result.best_checkpoint:
         best = max(record.val_accuracy or 0.0 for record in result.history)
         lines.append(f"Best validation checkpoint ({percent(best)}): {escape(str(result.best_checkpoint))}")

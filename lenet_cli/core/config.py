@@ -70,6 +70,8 @@ class TrainConfig:
     cuts: bool = (
         False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
     )
+    time: float | None = None  # a time budget in seconds (--time): the one-cycle schedule is fitted to it
+    patience: int = 0  # with val_size: stop when validation accuracy has not improved for this many epochs
 
     @property
     def learning_rate(self) -> float:
