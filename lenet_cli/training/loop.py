@@ -120,10 +120,7 @@ def train_one_epoch(
     bad_cuts = any(bool((extra.labels >= NUM_CLASSES).any()) for extra in plan.extras)  # one look an epoch
     for step in range(state.steps_done, len(batches)):
         indices = cluster.shard(batches[step])
-        inputs, labels = as_input(plan.train.images[indices]), plan.train.labels[indices]
-        for extra in plan.extras:
-            extra_inputs, extra_labels = extra.batch(step, cluster)
-            inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
+        inputs, labels = _step_batch(plan, indices, step, cluster)
         logits = model(inputs)
         loss = batch_loss(logits, labels, bad_cuts)
         state.correct = state.correct + (logits.detach().argmax(1) == labels).sum()
@@ -154,6 +151,17 @@ def train_one_epoch(
         if stopping or state.complete:
             break
     return state
+
+
+def _step_batch(
+    plan: EpochPlan, indices: torch.Tensor, step: int, cluster: Cluster
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's inputs and labels of the step: its share of the dataset batch, then the extras'."""
+    inputs, labels = as_input(plan.train.images[indices]), plan.train.labels[indices]
+    for extra in plan.extras:
+        extra_inputs, extra_labels = extra.batch(step, cluster)
+        inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
+    return inputs, labels
 
 
 def batch_loss(logits: torch.Tensor, labels: torch.Tensor, bad_cuts: bool = False) -> torch.Tensor:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from torch.utils.tensorboard import SummaryWriter
 
 HPARAM_TYPES = (int, float, str, bool)  # what add_hparams accepts
+GRID_IMAGES, GRID_COLUMNS, GRID_GAP = 100, 10, 2  # the misclassified grid: at most 10 x 10 digits
 
 
 def tensorboard_log() -> list[Reporter]:
@@ -92,16 +93,37 @@ def _settings(run: RunView) -> dict[str, Any]:
 
 
 def _test_pictures(run: RunView) -> dict[str, Any]:
-    """The misclassified test images and the confusion matrix, as (H, W, 3) uint8 arrays."""
+    """The misclassified test images (a grid, the most confident mistakes first) and the confusion
+    matrix (RunPictures' confusion_matrix.png, drawn first), as (H, W, 3) uint8 arrays."""
     import numpy as np
     from PIL import Image
 
     from lenet_cli.inference.evaluate import evaluate_with_mistakes
-    from lenet_cli.inference.plots import draw_evaluation
+    from lenet_cli.inference.plots import draw_confusion_matrix
 
     test = run.data.test
     metrics, mistakes = evaluate_with_mistakes(run.model, test)
-    names = class_names(run.config.dataset)
+    wrong = test.images.cpu()[[mistake.index for mistake in mistakes[:GRID_IMAGES]]]
+    pictures = {"test/misclassified": np.repeat(_grid(wrong.numpy())[..., None], 3, axis=2)}
+    drawn = run.run_dir / "confusion_matrix.png"
     with tempfile.TemporaryDirectory() as folder:
-        paths = draw_evaluation(Path(folder), metrics, mistakes, test.images.cpu(), names, "test set")
-        return {f"test/{path.stem}": np.asarray(Image.open(path).convert("RGB")) for path in paths}
+        if not drawn.is_file():
+            drawn = draw_confusion_matrix(
+                metrics.confusion, class_names(run.config.dataset), Path(folder) / drawn.name
+            )
+        with Image.open(drawn) as image:
+            pictures["test/confusion_matrix"] = np.asarray(image.convert("RGB"))
+    return pictures
+
+
+def _grid(images: Any) -> Any:
+    """(N, 28, 28) uint8 tiled GRID_COLUMNS across on a grey ground (a blank tile when there are none)."""
+    import numpy as np
+
+    count = max(len(images), 1)
+    rows, size = -(-count // GRID_COLUMNS), 28 + GRID_GAP
+    grid = np.full((rows * size + GRID_GAP, min(count, GRID_COLUMNS) * size + GRID_GAP), 128, np.uint8)
+    for slot, image in enumerate(images):
+        top, left = (slot // GRID_COLUMNS) * size + GRID_GAP, (slot % GRID_COLUMNS) * size + GRID_GAP
+        grid[top : top + 28, left : left + 28] = image
+    return grid
