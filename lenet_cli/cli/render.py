@@ -44,7 +44,7 @@ class ConsoleReport(Reporter):
         self.console.print(train_start_line(run.describe(), describe_device(run.device)))
 
     def on_epoch_end(self, run: RunView, record: EpochRecord) -> None:
-        self.console.print(epoch_line(record, run.config.epochs))
+        self.console.print(epoch_line(record, run.epochs_planned))
 
 
 def train_start_line(info: dict[str, Any], device_text: str) -> str:

@@ -219,7 +219,7 @@ class TrainingRun:
         with tqdm(
             total=min(self.data.steps_per_epoch, planned - epoch * self.data.steps_per_epoch),
             initial=self.partial.steps_done if self.partial else 0,
-            desc=f"Epoch {epoch + 1}/{-(-planned // self.data.steps_per_epoch)}",
+            desc=f"Epoch {epoch + 1}/{self.epochs_planned}",
             file=sys.stderr,
             disable=None if show_progress and self.cluster.is_main else True,
             dynamic_ncols=True,
@@ -266,6 +266,13 @@ class TrainingRun:
             self.best_accuracy = record.val_accuracy
             self.best_checkpoint = self.save(self.run_dir / "best.pt", None, metrics)
         return record
+
+    @property
+    def epochs_planned(self) -> int:
+        """--epochs, or fewer when a time budget plans fewer steps (its last epoch may be a short one)."""
+        if self.budget is None:
+            return self.config.epochs
+        return -(-self.budget.total_steps // self.data.steps_per_epoch)
 
     @property
     def steps(self) -> int:

@@ -37,6 +37,7 @@ class RunView(Protocol):
     model: torch.nn.Module
     data: TrainingData
     last_epoch: EpochProgress | None  # the epoch just finished, its losses step by step
+    epochs_planned: int  # --epochs, or fewer when a time budget (--time) plans fewer
 
     def describe(self) -> dict[str, Any]:
         """Where it trains and on what, as the console shows it at the start."""

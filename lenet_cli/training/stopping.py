@@ -99,7 +99,9 @@ def patience_ran_out(history: Sequence[EpochRecord], patience: int) -> str | Non
 def budget_summary(budget: TimeBudget, steps: int, steps_per_epoch: int) -> str:
     """What the run managed in its time budget, for the end of the run."""
     epochs, extra = divmod(steps, steps_per_epoch)
-    managed = f"{epochs} epoch{'s' if epochs != 1 else ''}" + (f" and {extra:,} steps" if extra else "")
+    managed = f"{epochs} epoch{'s' if epochs != 1 else ''}" + (
+        f" and {extra:,} step{'s' if extra != 1 else ''}" if extra else ""
+    )
     how = (
         "--epochs ended it first"
         if budget.total_steps >= budget.cap
