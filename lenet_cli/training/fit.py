@@ -103,7 +103,7 @@ def _train(
     stop = StopRequest()
     with stop_on_signals(stop, grace_s=2.0 if run.cluster.active else 0.0):
         for epoch in range(run.start_epoch, run.config.epochs):
-            progress = run.train_epoch(epoch, stop, on_step, show_progress)
+            progress = _train_epoch(run, epoch, stop, on_step, show_progress)
             if progress.complete:
                 listeners.on_epoch_end(run, run.end_epoch(progress))
             else:
@@ -117,6 +117,44 @@ def _train(
     result = run.finish()
     listeners.on_end(run, result)
     return result
+
+
+def _train_epoch(
+    run: TrainingRun,
+    epoch: int,
+    stop: StopRequest,
+    on_step: Callable[[int], None] | None,
+    show_progress: bool,
+) -> EpochProgress:
+    """Epoch `epoch` (0-based), from where a resumed run stopped; stops early if `stop` is set."""
+    run.epoch_started = time.perf_counter()
+    planned = run.budget.total_steps if run.budget else run.config.epochs * run.data.steps_per_epoch
+    with tqdm(
+        total=min(run.data.steps_per_epoch, planned - epoch * run.data.steps_per_epoch),
+        initial=run.partial.steps_done if run.partial else 0,
+        desc=f"Epoch {epoch + 1}/{run.epochs_planned}",
+        file=sys.stderr,
+        disable=None if show_progress and run.cluster.is_main else True,
+        dynamic_ncols=True,
+    ) as progress:
+        try:
+            state = train_one_epoch(
+                run.trained,
+                run.recipe.optimizer,
+                run.recipe.scheduler,
+                run.data.plan(epoch),
+                run.cluster,
+                start=run.partial,
+                stop=stop,
+                progress=progress,
+                on_step=on_step,
+                budget=run.budget,
+            )
+        except NonFiniteLossError as error:
+            error.last_good = run.checkpoint if run.history else None
+            raise
+    run.partial = None
+    return state
 
 
 def _time_budget(run: TrainingRun, planned: int | None) -> TimeBudget | None:
@@ -209,39 +247,6 @@ class TrainingRun:
             if self.resumed
             else None,
         }
-
-    def train_epoch(
-        self, epoch: int, stop: StopRequest, on_step: Callable[[int], None] | None, show_progress: bool
-    ) -> EpochProgress:
-        """Epoch `epoch` (0-based), from where a resumed run stopped; stops early if `stop` is set."""
-        self.epoch_started = time.perf_counter()
-        planned = self.budget.total_steps if self.budget else self.config.epochs * self.data.steps_per_epoch
-        with tqdm(
-            total=min(self.data.steps_per_epoch, planned - epoch * self.data.steps_per_epoch),
-            initial=self.partial.steps_done if self.partial else 0,
-            desc=f"Epoch {epoch + 1}/{self.epochs_planned}",
-            file=sys.stderr,
-            disable=None if show_progress and self.cluster.is_main else True,
-            dynamic_ncols=True,
-        ) as progress:
-            try:
-                state = train_one_epoch(
-                    self.trained,
-                    self.recipe.optimizer,
-                    self.recipe.scheduler,
-                    self.data.plan(epoch),
-                    self.cluster,
-                    start=self.partial,
-                    stop=stop,
-                    progress=progress,
-                    on_step=on_step,
-                    budget=self.budget,
-                )
-            except NonFiniteLossError as error:
-                error.last_good = self.checkpoint if self.history else None
-                raise
-        self.partial = None
-        return state
 
     def end_epoch(self, state: EpochProgress) -> EpochRecord:
         """Record the finished epoch, validate, and save last.pt (and best.pt when it is the best)."""
