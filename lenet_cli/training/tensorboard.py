@@ -35,19 +35,23 @@ class TensorBoardLog(Reporter):
     def __init__(self) -> None:
         self.writer: SummaryWriter | None = None
 
-    def on_start(self, run: RunView) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+    def open(self, run: RunView) -> SummaryWriter:
+        """The writer, made at the first epoch's end: a run that fails before it leaves no event file (and
+        so no run folder) behind."""
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(log_dir=str(run.run_dir))
+            self.writer = SummaryWriter(log_dir=str(run.run_dir))
+        return self.writer
 
     def on_epoch_end(self, run: RunView, record: EpochRecord) -> None:
-        assert self.writer is not None
+        writer = self.open(run)
         steps_per_epoch = run.describe()["steps_per_epoch"]
         progress = run.last_epoch
         first_step = (record.epoch - 1) * steps_per_epoch
         if progress is not None:
             for step, loss in enumerate(progress.step_losses[: progress.steps_done].tolist(), first_step + 1):
-                self.writer.add_scalar("loss/train_step", loss, step)
+                writer.add_scalar("loss/train_step", loss, step)
         step = first_step + (progress.steps_done if progress is not None else steps_per_epoch)
         scalars = {
             "loss/train": record.train_loss,
@@ -58,28 +62,28 @@ class TensorBoardLog(Reporter):
         }
         for name, value in scalars.items():
             if value is not None:
-                self.writer.add_scalar(name, value, step)
-        self.writer.flush()
+                writer.add_scalar(name, value, step)
+        writer.flush()
 
     def on_stop(self, run: RunView) -> None:
         if self.writer is not None:
             self.writer.close()
 
     def on_end(self, run: RunView, result: TrainResult) -> None:
-        assert self.writer is not None
+        writer = self.open(run)
         if result.test is not None:
             step = result.steps
-            self.writer.add_scalar("accuracy/test", result.test.accuracy, step)
-            self.writer.add_scalar("loss/test", result.test.loss, step)
+            writer.add_scalar("accuracy/test", result.test.accuracy, step)
+            writer.add_scalar("loss/test", result.test.loss, step)
             for tag, picture in _test_pictures(run).items():
-                self.writer.add_image(tag, picture, step, dataformats="HWC")
-            self.writer.add_hparams(
+                writer.add_image(tag, picture, step, dataformats="HWC")
+            writer.add_hparams(
                 _settings(run),
                 {"hparam/test_accuracy": result.test.accuracy, "hparam/test_loss": result.test.loss},
                 run_name=".",  # in the run folder itself, not a sub-folder
                 global_step=step,
             )
-        self.writer.close()
+        writer.close()
 
 
 def _settings(run: RunView) -> dict[str, Any]:
