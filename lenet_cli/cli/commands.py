@@ -128,6 +128,8 @@ def train(
 
     Example: lenet train --epochs 5 --data-dir ../shared/data/mnist
 
+    For as long as you can spare, ending with a finished model: lenet train --time 10s
+
     The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
     recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
     Teach it your handwriting: lenet train --init checkpoints/run-1/last.pt --images my-digits/ --epochs 1

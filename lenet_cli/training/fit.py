@@ -2,7 +2,8 @@
 reporters, save), driving a `TrainingRun` that holds the job's state.
 
 The parts live below: the epoch loop in `loop.py`, the model/optimizer/schedule in `recipe.py`, the data
-in `training_data.py`, the folder in `run_folder.py`, the file format in `checkpoint.py`.
+in `inputs.py`, the folder in `run_folder.py`, the file format in `checkpoint.py`, the time budget and
+patience in `stopping.py`.
 """
 
 from __future__ import annotations
