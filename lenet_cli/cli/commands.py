@@ -142,14 +142,9 @@ def train(
     """
     from lenet_cli.cli.progress import train_listeners
     from lenet_cli.cli.render import train_end_lines
-    from lenet_cli.formats.checkpoint import resume_config
     from lenet_cli.training.fit import fit
 
-    config = train_config(ctx.params)
-    if resume is not None:
-        config = resume_config(resume, settings_given(ctx, config))
-    if config.patience and not config.val_size:
-        raise fail("--patience needs --val-size N: it stops when the validation accuracy stops improving", 2)
+    config = train_settings(ctx, resume)
     results, info = consoles(as_json)
     result = fit(config, resume, *train_listeners(info, progress_json), show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
@@ -159,6 +154,18 @@ def train(
         return
     for line in train_end_lines(result):
         results.print(line)
+
+
+def train_settings(ctx: typer.Context, resume: Path | None) -> TrainConfig:
+    """train's settings: from its options, or a resumed run's own with the options that may change."""
+    from lenet_cli.formats.checkpoint import resume_config
+
+    config = train_config(ctx.params)
+    if resume is not None:
+        config = resume_config(resume, settings_given(ctx, config))
+    if config.patience and not config.val_size:
+        raise fail("--patience needs --val-size N: it stops when the validation accuracy stops improving", 2)
+    return config
 
 
 def settings_given(ctx: typer.Context, config: TrainConfig) -> dict[str, object]:
