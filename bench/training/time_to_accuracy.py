@@ -48,6 +48,7 @@ def lenet_budget_run(data_dir: str, seed: int, budget: float) -> dict[str, float
         "wall": wall,
         "steps": result["steps"],
         "epochs": len(result["history"]),
+        "ended": result["ended"],
     }
 
 
