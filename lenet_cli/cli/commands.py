@@ -42,6 +42,7 @@ from lenet_cli.cli.options import (
     Opset,
     Optimizer,
     OptimizerOption,
+    Patience,
     Plots,
     PredictImages,
     PredictModel,
@@ -56,10 +57,12 @@ from lenet_cli.cli.options import (
     Styles,
     StyleShare,
     SummaryModel,
+    TimeBudget,
     TopK,
     TrainNumbers,
     ValSize,
     VerifyDataDir,
+    train_config,
 )
 from lenet_cli.cli.read import evaluate_numbers, read
 from lenet_cli.cli.serve import serve
@@ -116,6 +119,8 @@ def train(
     style_share: StyleShare = DEFAULTS.style_share,
     cuts: Cuts = DEFAULTS.cuts,
     numbers: TrainNumbers = None,
+    time: TimeBudget = None,
+    patience: Patience = DEFAULTS.patience,
     init: Init = None,
     resume: Resume = None,
     as_json: AsJson = False,
@@ -125,40 +130,23 @@ def train(
 
     Example: lenet train --epochs 5 --data-dir ../shared/data/mnist
 
+    For as long as you can spare, ending with a finished model: lenet train --time 10s
+
     The default recipe is Adam with a one-cycle schedule peaking at 3e-3; the tutorial's own
     recipe (constant Adam 1e-3) is `--schedule constant`. Ctrl-C saves a resumable checkpoint.
     Teach it your handwriting: lenet train --init checkpoints/run-1/last.pt --images my-digits/ --epochs 1
 
     Under torchrun (torchrun --standalone --nproc-per-node N -m lenet_cli train ...) it trains with
     DistributedDataParallel, NCCL on GPUs and Gloo on CPUs; rank 0 prints and writes checkpoints.
+
+    With `pip install 'lenet-cli[tensorboard]'` every run also logs to TensorBoard in its run folder:
+    tensorboard --logdir checkpoints
     """
     from lenet_cli.cli.progress import train_listeners
     from lenet_cli.cli.render import train_end_lines
-    from lenet_cli.formats.checkpoint import resume_config
     from lenet_cli.training.fit import fit
 
-    config = TrainConfig(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        schedule=schedule.value,
-        optimizer=optimizer.value,
-        dataset=dataset.value,
-        data_dir=str(data_dir),
-        checkpoint_dir=str(checkpoint_dir),
-        device=device.value,
-        seed=seed,
-        val_size=val_size,
-        images=tuple(str(folder) for folder in images or ()),
-        image_share=image_share,
-        init=str(init) if init is not None else None,
-        styles=styles,
-        style_share=style_share,
-        cuts=cuts,
-        numbers=tuple(str(folder) for folder in numbers or ()),
-    )
-    if resume is not None:
-        config = resume_config(resume, settings_given(ctx, config))
+    config = train_settings(ctx, resume)
     results, info = consoles(as_json)
     result = fit(config, resume, *train_listeners(info, progress_json), show_progress=True)
     if result.rank != 0:  # under torchrun, rank 0 reports for all
@@ -168,6 +156,18 @@ def train(
         return
     for line in train_end_lines(result):
         results.print(line)
+
+
+def train_settings(ctx: typer.Context, resume: Path | None) -> TrainConfig:
+    """train's settings: from its options, or a resumed run's own with the options that may change."""
+    from lenet_cli.formats.checkpoint import resume_config
+
+    config = train_config(ctx.params)
+    if resume is not None:
+        config = resume_config(resume, settings_given(ctx, config))
+    if config.patience and not config.val_size:
+        raise fail("--patience needs --val-size N: it stops when the validation accuracy stops improving", 2)
+    return config
 
 
 def settings_given(ctx: typer.Context, config: TrainConfig) -> dict[str, object]:

@@ -4,13 +4,21 @@ that takes it. The choice lists come from `config`, so the CLI and the core cann
 from __future__ import annotations
 
 import math
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from lenet_cli.core.config import DATASETS, DEVICES, EXPORT_FORMATS, INVERT_CHOICES, OPTIMIZERS, SCHEDULES
+from lenet_cli.core.config import (
+    DATASETS,
+    DEVICES,
+    EXPORT_FORMATS,
+    INVERT_CHOICES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+)
 
 
 def choices(name: str, values: Any) -> type[StrEnum]:
@@ -30,6 +38,47 @@ def positive_finite(value: float | None) -> float | None:
     if value is not None and (not math.isfinite(value) or value <= 0):
         raise typer.BadParameter(f"{value} is not a positive finite number")
     return value
+
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def duration_seconds(value: str | None) -> float | None:
+    """`--time`: 10s, 90s, 5m, 1.5h -> seconds. A bare number is refused: is 10 seconds or minutes?"""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    try:
+        amount = float(text[:-1]) if text[-1:] in DURATION_UNITS else math.nan
+    except ValueError:
+        amount = math.nan
+    if not math.isfinite(amount) or amount <= 0:
+        raise typer.BadParameter(f"{value!r} is not a duration; write it like 10s, 90s, 5m or 1h")
+    return amount * DURATION_UNITS[text[-1]]
+
+
+def check_duration(value: str | None) -> str | None:
+    duration_seconds(value)  # a usage error (exit 2) if it is not one
+    return value
+
+
+def train_config(options: dict[str, Any]) -> TrainConfig:
+    """`lenet train`'s settings from its options (`ctx.params`: named as TrainConfig's fields), with
+    choices, paths and the --time duration as plain values."""
+    values: dict[str, Any] = {}
+    for name in TrainConfig.__dataclass_fields__:
+        if name not in options:
+            continue
+        value = options[name]
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, Path):
+            value = str(value)
+        values[name] = value
+    values["images"] = tuple(str(folder) for folder in options.get("images") or ())
+    values["numbers"] = tuple(str(folder) for folder in options.get("numbers") or ())
+    values["time"] = duration_seconds(options.get("time"))
+    return TrainConfig(**values)
 
 
 # train's options, one line each in its signature.
@@ -100,6 +149,25 @@ Cuts = Annotated[
         "--cuts",
         help="Also learn the pieces `lenet read` cuts from numbers written with the training digits: a digit cut "
         "from its neighbours keeps its label, a bad cut is taught as no digit (the reading model's recipe).",
+    ),
+]
+TimeBudget = Annotated[
+    str | None,
+    typer.Option(
+        "--time",
+        metavar="DURATION",
+        callback=check_duration,
+        help="Train for this long (10s, 90s, 5m, 1h) and end with a finished model: the one-cycle schedule is "
+        "fitted to the budget from the speed of the first steps. With --epochs: whichever ends first.",
+    ),
+]
+Patience = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        metavar="N",
+        help="With --val-size: stop when validation accuracy has not improved for N epochs (best.pt is kept). "
+        "0: never stop early.",
     ),
 ]
 Init = Annotated[

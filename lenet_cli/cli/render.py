@@ -46,7 +46,7 @@ class ConsoleReport(Reporter):
         self.console.print(train_start_line(run.describe(), describe_device(run.device)))
 
     def on_epoch_end(self, run: RunView, record: EpochRecord) -> None:
-        self.console.print(epoch_line(record, run.config.epochs))
+        self.console.print(epoch_line(record, run.epochs_planned))
 
 
 def train_start_line(info: dict[str, Any], device_text: str) -> str:
@@ -102,6 +102,8 @@ def train_end_lines(result: TrainResult) -> list[str]:
         f" · test loss {result.test.loss:.4f} · {result.seconds:.1f}s in all",
         f"Checkpoint: {escape(str(result.checkpoint))}",
     ]
+    if result.ended:  # --time or --patience
+        lines.insert(0, escape(result.ended))
     if result.best_checkpoint:
         best = max(record.val_accuracy or 0.0 for record in result.history)
         lines.append(f"Best validation checkpoint ({percent(best)}): {escape(str(result.best_checkpoint))}")

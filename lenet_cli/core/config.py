@@ -81,6 +81,8 @@ class TrainConfig:
     numbers: tuple[
         str, ...
     ] = ()  # folders of labelled whole numbers (images + labels.csv) learned by alignment
+    time: float | None = None  # a time budget in seconds (--time): the one-cycle schedule is fitted to it
+    patience: int = 0  # with val_size: stop when validation accuracy has not improved for this many epochs
 
     @property
     def learning_rate(self) -> float:

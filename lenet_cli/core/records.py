@@ -25,6 +25,7 @@ class EpochRecord:
     val_loss: float | None = None
     val_accuracy: float | None = None
     data_per_rank: list[dict[str, int]] | None = None  # under torchrun: images and index sum per rank
+    train_accuracy: float | None = None  # of the batches as trained on (this process's share under torchrun)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,6 +106,8 @@ class TrainResult:
     seconds: float = 0.0
     rank: int = 0  # under torchrun, only rank 0 reports
     world_size: int = 1
+    steps: int = 0  # optimizer steps taken in all
+    ended: str | None = None  # how a --time run ended, or why --patience stopped it
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -120,4 +123,6 @@ class TrainResult:
             "test_accuracy": self.test.accuracy if self.test else None,
             "test_loss": self.test.loss if self.test else None,
             "seconds": round(self.seconds, 3),
+            "steps": self.steps,
+            "ended": self.ended,
         }

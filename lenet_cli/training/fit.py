@@ -2,7 +2,8 @@
 reporters, save), driving a `TrainingRun` that holds the job's state.
 
 The parts live below: the epoch loop in `loop.py`, the model/optimizer/schedule in `recipe.py`, the data
-in `training_data.py`, the folder in `run_folder.py`, the file format in `checkpoint.py`.
+in `inputs.py`, the folder in `run_folder.py`, the file format in `checkpoint.py`, the time budget and
+patience in `stopping.py`.
 """
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ from tqdm import tqdm
 
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.core.distributed import Cluster, distributed_model, join_cluster, leave_cluster
-from lenet_cli.core.errors import StoppedBySignal
+from lenet_cli.core.errors import LenetError, StoppedBySignal
 from lenet_cli.core.interrupts import StopRequest, stop_on_signals
 from lenet_cli.core.records import EpochRecord, TrainResult
 from lenet_cli.formats.checkpoint import TrainingState, read_init, read_training, save_training
 from lenet_cli.inference.evaluate import evaluate
 from lenet_cli.training.inputs import TrainingData, load_training_data
 from lenet_cli.training.loop import EpochProgress, NonFiniteLossError, train_one_epoch
-from lenet_cli.training.recipe import Recipe, build_recipe, restore_recipe
+from lenet_cli.training.recipe import Recipe, build_recipe, planned_steps, refit_schedule, restore_recipe
 from lenet_cli.training.reporters import MetricsCsv, Reporter, Reporters, RunPictures
 from lenet_cli.training.run_folder import open_run_folder
+from lenet_cli.training.stopping import TimeBudget, budget_summary, patience_ran_out
+from lenet_cli.training.tensorboard import tensorboard_log
 
 
 class TrainingInterrupted(StoppedBySignal):
@@ -83,7 +86,7 @@ def fit(
             recipe.model.load_state_dict(initial[0])  # the optimizer and schedule start afresh
         if data.numbers is not None:
             data.numbers.follow(recipe.model)  # re-aligned with the weights at each epoch's start
-        outputs = [*reporters, *([MetricsCsv(), RunPictures()] if run_outputs else [])]
+        outputs = [*reporters, *([MetricsCsv(), RunPictures(), *tensorboard_log()] if run_outputs else [])]
         listeners = Reporters(outputs if cluster.is_main else [])
         with (
             distributed_model(recipe.model, cluster, device) as trained,
@@ -91,6 +94,7 @@ def fit(
         ):
             init_from = initial[1] if initial else None
             run = TrainingRun(config, cluster, data, recipe, trained, run_dir, saved, init_from, started)
+            run.budget = _time_budget(run, planned_steps(recipe, config) if saved else None)
             return _train(run, listeners, on_step, show_progress)
     finally:
         leave_cluster(cluster)
@@ -104,18 +108,95 @@ def _train(
     stop = StopRequest()
     with stop_on_signals(stop, grace_s=2.0 if run.cluster.active else 0.0):
         for epoch in range(run.start_epoch, run.config.epochs):
-            progress = run.train_epoch(epoch, stop, on_step, show_progress)
+            progress = _train_epoch(run, epoch, stop, on_step, show_progress)
             if progress.complete:
                 listeners.on_epoch_end(run, run.end_epoch(progress))
             else:
                 run.save(run.checkpoint, progress, {})  # where the epoch got to
             if not progress.complete or (stop.requested and not run.cluster.active):
-                stopped = run.interruption(progress, stop)
+                stopped = _interruption(run, progress, stop)
                 listeners.on_stop(run)
                 raise stopped
+            if run.ends_early():
+                break
     result = run.finish()
     listeners.on_end(run, result)
     return result
+
+
+def _train_epoch(
+    run: TrainingRun,
+    epoch: int,
+    stop: StopRequest,
+    on_step: Callable[[int], None] | None,
+    show_progress: bool,
+) -> EpochProgress:
+    """Epoch `epoch` (0-based), from where a resumed run stopped; stops early if `stop` is set."""
+    run.epoch_started = time.perf_counter()
+    planned = run.budget.total_steps if run.budget else run.config.epochs * run.data.steps_per_epoch
+    with tqdm(
+        total=min(run.data.steps_per_epoch, planned - epoch * run.data.steps_per_epoch),
+        initial=run.partial.steps_done if run.partial else 0,
+        desc=f"Epoch {epoch + 1}/{run.epochs_planned}",
+        file=sys.stderr,
+        disable=None if show_progress and run.cluster.is_main else True,
+        dynamic_ncols=True,
+    ) as progress:
+        try:
+            state = train_one_epoch(
+                run.trained,
+                run.recipe.optimizer,
+                run.recipe.scheduler,
+                run.data.plan(epoch),
+                run.cluster,
+                start=run.partial,
+                stop=stop,
+                progress=progress,
+                on_step=on_step,
+                budget=run.budget,
+            )
+        except NonFiniteLossError as error:
+            error.last_good = run.checkpoint if run.history else None
+            raise
+    run.partial = None
+    return state
+
+
+def _time_budget(run: TrainingRun, planned: int | None) -> TimeBudget | None:
+    """--time: a budget that fits the schedule to the seconds left (a resumed run keeps the plan it made)."""
+    config, data = run.config, run.data
+    if config.time is None:
+        return None
+    cap = config.epochs * data.steps_per_epoch
+    if planned is not None and planned < cap and run.steps >= planned:
+        raise LenetError(
+            f"{run.checkpoint} has finished the {planned:,} steps its --time budget planned; "
+            f"to train further, start a new run from its weights: lenet train --init {run.checkpoint}"
+        )
+    return TimeBudget(
+        config.time,
+        run.started,
+        cap,
+        lambda total, done: refit_schedule(run.recipe, config, total, done),
+        run.cluster,
+        config.batch_size,
+        (len(data.val) if data.val else 0, len(data.test)),
+        data.steps_per_epoch,
+        planned if planned is not None and planned < cap else None,
+    )
+
+
+def _interruption(run: TrainingRun, state: EpochProgress, stop: StopRequest) -> TrainingInterrupted:
+    """How to tell of a stop (all ranks agree on the signal); `state` is where the epoch got to."""
+    epoch, step = len(run.history), run.data.steps_per_epoch
+    signal_number = stop.signal_number or 2
+    if not state.complete:
+        run.cluster.barrier()
+        signal_number = int(run.cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
+        epoch, step = epoch + 1, state.steps_done
+    return TrainingInterrupted(
+        run.checkpoint, signal_number, epoch, step, run.data.steps_per_epoch, run.cluster.rank
+    )
 
 
 class TrainingRun:
@@ -149,6 +230,9 @@ class TrainingRun:
         )
         best = run_dir / "best.pt"
         self.best_checkpoint = best if data.val is not None and best.exists() else None
+        self.budget: TimeBudget | None = None  # --time
+        self.ended: str | None = None  # how a --time run ended, or why --patience stopped it
+        self.last_epoch: EpochProgress | None = None  # the losses of the epoch just finished, step by step
 
     @property
     def checkpoint(self) -> Path:
@@ -169,37 +253,6 @@ class TrainingRun:
             else None,
         }
 
-    def train_epoch(
-        self, epoch: int, stop: StopRequest, on_step: Callable[[int], None] | None, show_progress: bool
-    ) -> EpochProgress:
-        """Epoch `epoch` (0-based), from where a resumed run stopped; stops early if `stop` is set."""
-        self.epoch_started = time.perf_counter()
-        with tqdm(
-            total=self.data.steps_per_epoch,
-            initial=self.partial.steps_done if self.partial else 0,
-            desc=f"Epoch {epoch + 1}/{self.config.epochs}",
-            file=sys.stderr,
-            disable=None if show_progress and self.cluster.is_main else True,
-            dynamic_ncols=True,
-        ) as progress:
-            try:
-                state = train_one_epoch(
-                    self.trained,
-                    self.recipe.optimizer,
-                    self.recipe.scheduler,
-                    self.data.plan(epoch),
-                    self.cluster,
-                    start=self.partial,
-                    stop=stop,
-                    progress=progress,
-                    on_step=on_step,
-                )
-            except NonFiniteLossError as error:
-                error.last_good = self.checkpoint if self.history else None
-                raise
-        self.partial = None
-        return state
-
     def end_epoch(self, state: EpochProgress) -> EpochRecord:
         """Record the finished epoch, validate, and save last.pt (and best.pt when it is the best)."""
         record = EpochRecord(
@@ -207,7 +260,9 @@ class TrainingRun:
             train_loss=state.mean_loss(),
             lr=self.recipe.scheduler.get_last_lr()[0],
             seconds=time.perf_counter() - self.epoch_started,
+            train_accuracy=state.accuracy(),
         )
+        self.last_epoch = state
         if self.cluster.active:
             seen = self.cluster.gather([state.images_seen, int(state.index_sum)])
             record.data_per_rank = [{"images": images, "index_sum": total} for images, total in seen]
@@ -222,17 +277,25 @@ class TrainingRun:
             self.best_checkpoint = self.save(self.run_dir / "best.pt", None, metrics)
         return record
 
-    def interruption(self, state: EpochProgress, stop: StopRequest) -> TrainingInterrupted:
-        """How to tell of a stop (all ranks agree on the signal); `state` is where the epoch got to."""
-        epoch, step = len(self.history), self.data.steps_per_epoch
-        signal_number = stop.signal_number or 2
-        if not state.complete:
-            self.cluster.barrier()
-            signal_number = int(self.cluster.max_(torch.tensor([stop.signal_number or 0])).item()) or 2
-            epoch, step = epoch + 1, state.steps_done
-        return TrainingInterrupted(
-            self.checkpoint, signal_number, epoch, step, self.data.steps_per_epoch, self.cluster.rank
-        )
+    @property
+    def epochs_planned(self) -> int:
+        """--epochs, or fewer when a time budget plans fewer steps (its last epoch may be a short one)."""
+        if self.budget is None:
+            return self.config.epochs
+        return -(-self.budget.total_steps // self.data.steps_per_epoch)
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken so far, in all epochs."""
+        return self.recipe.scheduler.last_epoch
+
+    def ends_early(self) -> bool:
+        """Whether the time budget's last step is done or patience ran out (and why, in `ended`)."""
+        if self.budget is not None and self.steps >= self.budget.total_steps:
+            self.ended = budget_summary(self.budget, self.steps, self.data.steps_per_epoch)
+        else:
+            self.ended = patience_ran_out(self.history, self.config.patience)
+        return self.ended is not None
 
     def finish(self) -> TrainResult:
         """Test the final weights and save them with the test metrics."""
@@ -251,31 +314,34 @@ class TrainingRun:
             time.perf_counter() - self.started,
             self.cluster.rank,
             self.cluster.world_size,
+            self.steps,
+            self.ended,
         )
 
     def save(self, path: Path, progress: EpochProgress | None, metrics: dict[str, float | None]) -> Path:
         """Write a resumable checkpoint (rank 0 only; the others return the path)."""
         if self.cluster.is_main:
-            save_training(path, self.state(progress), metrics)
+            save_training(path, _training_state(self, progress), metrics)
         return path
 
-    def state(self, progress: EpochProgress | None) -> TrainingState:
-        """What a checkpoint written now restores."""
-        return TrainingState(
-            config=self.config,
-            model=self.model.state_dict(),
-            optimizer=self.recipe.optimizer.state_dict(),
-            scheduler=self.recipe.scheduler.state_dict(),
-            epoch=len(self.history),
-            rng_state=torch.get_rng_state(),
-            step=progress.steps_done if progress else 0,
-            step_losses=progress.step_losses if progress else torch.zeros(0),
-            history=self.history,
-            best_val_accuracy=self.best_accuracy,
-            world_size=self.cluster.world_size,
-            images=self.data.own_images.identity() if self.data.own_images else None,
-            styles=self.data.styles.identity() if self.data.styles else None,
-            cuts=self.data.cuts.identity() if self.data.cuts else None,
-            numbers=self.data.numbers.identity() if self.data.numbers else None,
-            init=self.init_from,
-        )
+
+def _training_state(run: TrainingRun, progress: EpochProgress | None) -> TrainingState:
+    """What a checkpoint written now restores."""
+    return TrainingState(
+        config=run.config,
+        model=run.model.state_dict(),
+        optimizer=run.recipe.optimizer.state_dict(),
+        scheduler=run.recipe.scheduler.state_dict(),
+        epoch=len(run.history),
+        rng_state=torch.get_rng_state(),
+        step=progress.steps_done if progress else 0,
+        step_losses=progress.step_losses if progress else torch.zeros(0),
+        history=run.history,
+        best_val_accuracy=run.best_accuracy,
+        world_size=run.cluster.world_size,
+        images=run.data.own_images.identity() if run.data.own_images else None,
+        styles=run.data.styles.identity() if run.data.styles else None,
+        cuts=run.data.cuts.identity() if run.data.cuts else None,
+        numbers=run.data.numbers.identity() if run.data.numbers else None,
+        init=run.init_from,
+    )

@@ -22,6 +22,7 @@ from lenet_cli.core.errors import LenetError
 from lenet_cli.core.interrupts import StopRequest
 from lenet_cli.data.datasets import Split, as_input
 from lenet_cli.training.own_images import EpochExtras
+from lenet_cli.training.stopping import TimeBudget
 
 NUM_CLASSES = 10  # the tutorial's outputs; a label beyond them is a bad cut (--cuts)
 PROGRESS_EVERY = 25  # steps between progress-bar refreshes (each one reads the loss from the device)
@@ -47,6 +48,8 @@ class EpochProgress:
     step_losses: torch.Tensor  # one slot per step of the epoch; the first steps_done are filled
     images_seen: int = 0  # by this process, in this epoch
     index_sum: int | torch.Tensor = 0  # of the images this process saw: a check that ranks are disjoint
+    correct: int | torch.Tensor = 0  # training images this process classified right (before each step)
+    trained: int = 0  # training images this process took a step on, the mixed-in ones too
 
     @property
     def complete(self) -> bool:
@@ -54,6 +57,10 @@ class EpochProgress:
 
     def mean_loss(self) -> float:
         return self.step_losses[: self.steps_done].mean().item() if self.steps_done else math.nan
+
+    def accuracy(self) -> float | None:
+        """Of the batches as the model saw them during the epoch (since a resume, if it resumed)."""
+        return int(self.correct) / self.trained if self.trained else None
 
 
 @dataclass
@@ -95,8 +102,11 @@ def train_one_epoch(
     stop: StopRequest | None = None,
     progress: tqdm | None = None,
     on_step: Callable[[int], None] | None = None,
+    budget: TimeBudget | None = None,
 ) -> EpochProgress:
     """Run the plan's steps from `start` (default: the beginning) until it ends or `stop` is requested.
+
+    With a time `budget`, the epoch also ends (complete, shorter) at the run's last planned step.
 
     Losses stay on the device; they are read back only every PROGRESS_EVERY steps, which is also
     when a non-finite loss is caught (and named by its step) and, under torchrun, when the ranks
@@ -110,11 +120,11 @@ def train_one_epoch(
     bad_cuts = any(bool((extra.labels >= NUM_CLASSES).any()) for extra in plan.extras)  # one look an epoch
     for step in range(state.steps_done, len(batches)):
         indices = cluster.shard(batches[step])
-        inputs, labels = as_input(plan.train.images[indices]), plan.train.labels[indices]
-        for extra in plan.extras:
-            extra_inputs, extra_labels = extra.batch(step, cluster)
-            inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
-        loss = batch_loss(model(inputs), labels, bad_cuts)
+        inputs, labels = _step_batch(plan, indices, step, cluster)
+        logits = model(inputs)
+        loss = batch_loss(logits, labels, bad_cuts)
+        state.correct = state.correct + (logits.detach().argmax(1) == labels).sum()
+        state.trained += len(labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -122,6 +132,8 @@ def train_one_epoch(
         state.step_losses[step] = loss.detach()
         state.steps_done = step + 1
         state.images_seen += len(indices)
+        if budget is not None and budget.after_step(plan.epoch * len(batches) + step + 1):
+            state.step_losses = state.step_losses[: step + 1]  # the run's last step: the epoch is complete
         at_check = step + 1 - checked >= PROGRESS_EVERY or state.complete
         if cluster.active:
             state.index_sum = state.index_sum + indices.sum()
@@ -136,9 +148,20 @@ def train_one_epoch(
                 progress.set_postfix(train_loss=f"{state.mean_loss():.4g}", refresh=False)
         if on_step is not None:
             on_step(step + 1)
-        if stopping:
+        if stopping or state.complete:
             break
     return state
+
+
+def _step_batch(
+    plan: EpochPlan, indices: torch.Tensor, step: int, cluster: Cluster
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's inputs and labels of the step: its share of the dataset batch, then the extras'."""
+    inputs, labels = as_input(plan.train.images[indices]), plan.train.labels[indices]
+    for extra in plan.extras:
+        extra_inputs, extra_labels = extra.batch(step, cluster)
+        inputs, labels = torch.cat([inputs, extra_inputs]), torch.cat([labels, extra_labels])
+    return inputs, labels
 
 
 def batch_loss(logits: torch.Tensor, labels: torch.Tensor, bad_cuts: bool = False) -> torch.Tensor:

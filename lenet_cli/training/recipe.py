@@ -45,11 +45,14 @@ def make_optimizer(model: nn.Module, config: TrainConfig, device: torch.device) 
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int
+    optimizer: torch.optim.Optimizer,
+    config: TrainConfig,
+    steps_per_epoch: int,
+    total_steps: int | None = None,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch
+            optimizer, max_lr=config.learning_rate, total_steps=total_steps or config.epochs * steps_per_epoch
         )
     if config.schedule == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
@@ -65,7 +68,26 @@ def restore_recipe(recipe: Recipe, saved: TrainingState, config: TrainConfig, st
     if saved.config.epochs == config.epochs or config.schedule != "onecycle":
         recipe.scheduler.load_state_dict(saved.scheduler)
         return
-    recipe.scheduler.last_epoch = saved.epoch * steps_per_epoch + saved.step - 1
+    _fast_forward(recipe.scheduler, saved.epoch * steps_per_epoch + saved.step)
+
+
+def refit_schedule(recipe: Recipe, config: TrainConfig, total_steps: int, steps_done: int) -> None:
+    """Re-plan a one-cycle schedule to end after `total_steps` (a time budget's plan), in place, at the
+    rate it would have reached after `steps_done` steps of that plan. A constant rate has no end to fit."""
+    if config.schedule != "onecycle":
+        return
+    fresh = make_scheduler(recipe.optimizer, config, 0, total_steps)
+    recipe.scheduler.load_state_dict(fresh.state_dict())  # the loop keeps stepping the same object
+    _fast_forward(recipe.scheduler, steps_done)
+
+
+def planned_steps(recipe: Recipe, config: TrainConfig) -> int | None:
+    """The total steps a one-cycle schedule is planned for (what a resumed --time run continues to)."""
+    return getattr(recipe.scheduler, "total_steps", None) if config.schedule == "onecycle" else None
+
+
+def _fast_forward(scheduler: torch.optim.lr_scheduler.LRScheduler, steps_done: int) -> None:
+    scheduler.last_epoch = steps_done - 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": intended here
-        recipe.scheduler.step()
+        scheduler.step()

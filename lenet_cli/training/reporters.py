@@ -21,6 +21,9 @@ from lenet_cli.inference.plots import draw_confusion_matrix, draw_curves
 if TYPE_CHECKING:
     import torch
 
+    from lenet_cli.training.inputs import TrainingData
+    from lenet_cli.training.loop import EpochProgress
+
 METRICS_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -32,6 +35,9 @@ class RunView(Protocol):
     run_dir: Path
     history: list[EpochRecord]
     model: torch.nn.Module
+    data: TrainingData
+    last_epoch: EpochProgress | None  # the epoch just finished, its losses step by step
+    epochs_planned: int  # --epochs, or fewer when a time budget (--time) plans fewer
 
     def describe(self) -> dict[str, Any]:
         """Where it trains and on what, as the console shows it at the start."""
