@@ -12,6 +12,7 @@ import typer
 
 from lenet_cli import __version__
 from lenet_cli.cli.edge import consoles, fail, handles_errors, print_json
+from lenet_cli.cli.explain import explain
 from lenet_cli.cli.options import (
     AsJson,
     BatchSize,
@@ -287,6 +288,7 @@ def predict(
 
 
 app.command()(handles_errors(read))
+app.command()(handles_errors(explain))
 
 
 @app.command()

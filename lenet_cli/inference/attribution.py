@@ -1,0 +1,68 @@
+"""Why an answer: attribution maps over the 28x28 input, computed by Captum.
+
+Integrated gradients (Sundararajan et al., 2017) integrate the gradient of one class's score along the
+straight path from a black image (no ink) to the digit; occlusion blanks a small square at each place and
+measures how much the score falls. Both say, for each input pixel, how much it pushed the score of a class
+up (positive) or down (negative). Captum is imported here only, so no other command pays for it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# Method names as the CLI and the API take them, and how a person reads them.
+METHODS = {"ig": "integrated gradients", "occlusion": "occlusion"}
+DEFAULT_METHOD = "ig"  # the most faithful that stays fast: bench/predict/explain_faithfulness.py
+IG_STEPS = 16  # points on the path; more changes the maps little (docs/performance.md, Explain)
+OCCLUSION_WINDOW = 2  # the blanked square's side, in input pixels (2 scored best of 1, 2, 3, 5)
+OCCLUSION_STRIDE = 1
+
+
+def attribute(model: nn.Module, inputs: torch.Tensor, targets: list[int], method: str) -> np.ndarray:
+    """Attribution of each class in `targets` (one per row of `inputs`, float (N, 1, 28, 28) in [0, 1]),
+    as float32 (N, 28, 28): positive where a pixel pushed the class's score up."""
+    import torch
+
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            maps = (
+                _integrated_gradients(model, inputs, targets)
+                if method == "ig"
+                else _occlusion(model, inputs, targets)
+            )
+    finally:
+        model.train(was_training)
+    return maps.detach()[:, 0].cpu().numpy().astype(np.float32)
+
+
+def _integrated_gradients(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
+    from captum.attr import IntegratedGradients
+
+    return IntegratedGradients(model).attribute(
+        inputs, baselines=inputs * 0, target=targets, n_steps=IG_STEPS, internal_batch_size=IG_STEPS * 16
+    )
+
+
+def _occlusion(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
+    import torch
+    from captum.attr import Occlusion
+
+    with torch.no_grad():
+        return Occlusion(model).attribute(
+            inputs,
+            sliding_window_shapes=(1, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
+            strides=(1, OCCLUSION_STRIDE, OCCLUSION_STRIDE),
+            baselines=0.0,
+            target=targets,
+            perturbations_per_eval=256,
+        )
