@@ -152,10 +152,10 @@ def layer_values(model: LeNet5, inputs: torch.Tensor) -> list[dict[str, np.ndarr
 
 
 def explain_digits(
-    model: LeNet5, digits_u8: np.ndarray, method: str = DEFAULT_METHOD, classes: list[int] | None = None
+    model: LeNet5, digits_u8: np.ndarray, method: str = DEFAULT_METHOD, also: tuple[int, ...] = ()
 ) -> list[Explanation]:
-    """An Explanation of each uint8 (28, 28) digit: its layers, and the attribution of `classes` (by
-    default its answer and its runner-up)."""
+    """An Explanation of each uint8 (28, 28) digit: its layers, and the attribution of its answer, its
+    runner-up and the classes in `also` (the page asks for the class a person clicks)."""
     import torch
 
     from lenet_cli.data.datasets import as_input
@@ -167,7 +167,7 @@ def explain_digits(
         Explanation(path="", layers=layers, method=method, seen=digit)
         for layers, digit in zip(layer_values(model, inputs), digits_u8, strict=True)
     ]
-    wanted = [classes if classes is not None else e.ranking[:2] for e in explanations]
+    wanted = [list(dict.fromkeys([*e.ranking[:2], *also])) for e in explanations]
     rows = [index for index, targets in enumerate(wanted) for _ in targets]
     if rows:
         targets = [label for labels in wanted for label in labels]

@@ -41,6 +41,7 @@ from lenet_cli.inference.numbers import parse_length, read_named
 from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
+from lenet_cli.serving.explain_routes import add_explain_routes
 from lenet_cli.serving.options import ServeOptions
 from lenet_cli.serving.reader import mark_reader, reading_model
 from lenet_cli.serving.teach_routes import add_teach_routes
@@ -123,6 +124,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
     _add_collect_routes(app, options.collect_dir, options.collect_limit)
     _add_read_route(app)
     add_teach_routes(app, model, info, options)
+    add_explain_routes(app, ClientError, read_uploads)
     return app
 
 
