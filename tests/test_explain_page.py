@@ -67,7 +67,9 @@ def test_drawing_updates_every_layer_and_the_attribution(inside, tmp_path):
     for name, before in seen.items():
         assert pixels(page, f"#inside canvas[data-layer='{name}']") != before, name
     assert pixels(page, "#inside-why") != why_seven
-    page.screenshot(path=str(SHOTS and os.path.join(SHOTS, "inside-zero.png") or tmp_path / "zero.png"), full_page=True)
+    page.screenshot(
+        path=str(SHOTS and os.path.join(SHOTS, "inside-zero.png") or tmp_path / "zero.png"), full_page=True
+    )
 
 
 def test_hovering_a_map_shows_its_kernel_and_clicking_a_score_shows_why(inside):
