@@ -160,3 +160,15 @@ def test_errors(digits, tmp_path, args, code, error):
     result = invoke("explain", tmp_path / "missing.png", *args)
     assert result.exit_code == code
     assert result.stderr.endswith(error)
+
+
+def test_the_attribution_classes_are_captums_own():
+    """attribution.py imports them without Captum's package __init__s; a later full import finds the same."""
+    from lenet_cli.inference.attribution import captum_class
+
+    integrated_gradients = captum_class("integrated_gradients", "IntegratedGradients")
+    occlusion = captum_class("occlusion", "Occlusion")
+    import captum.attr
+
+    assert integrated_gradients is captum.attr.IntegratedGradients
+    assert occlusion is captum.attr.Occlusion

@@ -46,19 +46,18 @@ def attribute(model: nn.Module, inputs: torch.Tensor, targets: list[int], method
 
 
 def _integrated_gradients(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
-    from captum.attr import IntegratedGradients
-
-    return IntegratedGradients(model).attribute(
+    integrated_gradients = captum_class("integrated_gradients", "IntegratedGradients")
+    return integrated_gradients(model).attribute(
         inputs, baselines=inputs * 0, target=targets, n_steps=IG_STEPS, internal_batch_size=IG_STEPS * 16
     )
 
 
 def _occlusion(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
     import torch
-    from captum.attr import Occlusion
 
+    occlusion = captum_class("occlusion", "Occlusion")
     with torch.no_grad():
-        return Occlusion(model).attribute(
+        return occlusion(model).attribute(
             inputs,
             sliding_window_shapes=(1, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
             strides=(1, OCCLUSION_STRIDE, OCCLUSION_STRIDE),
@@ -66,3 +65,25 @@ def _occlusion(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> to
             target=targets,
             perturbations_per_eval=256,
         )
+
+
+def captum_class(module: str, name: str) -> type:
+    """`captum.attr.<name>`, imported without running the `__init__` of `captum` and `captum.attr`: they
+    import all of Captum and matplotlib.pyplot, most of a second of `lenet explain`'s start on 2 cores
+    (docs/performance.md). The packages stand in sys.modules, bare, only while the one module is imported;
+    a later `import captum.attr` runs them in full and finds this same class (tests/test_explain.py)."""
+    import importlib
+    import importlib.util
+    import sys
+
+    bare = []
+    for package in ("captum", "captum.attr"):
+        if package not in sys.modules:
+            spec = importlib.util.find_spec(package)
+            sys.modules[package] = importlib.util.module_from_spec(spec)
+            bare.append(package)
+    try:
+        return getattr(importlib.import_module(f"captum.attr._core.{module}"), name)
+    finally:
+        for package in bare:
+            del sys.modules[package]
