@@ -63,6 +63,30 @@ def round_trips(url: str, path: str, body: bytes, count: int) -> tuple[float, fl
     return statistics.median(times), quantiles[8]
 
 
+def in_browser(url: str) -> str:
+    """Draw digits on the served page in Chromium with the Inside view open, as tests/test_page.py does;
+    the page records each update's time from the drawing's change to its maps painted (insideTimes)."""
+    from test_page import CHROMIUM, STROKES, draw, sync_playwright
+
+    if sync_playwright is None:
+        return "(skipped: no playwright)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 900, "height": 1400})
+        page.goto(url)
+        page.wait_for_function("document.getElementById('model').textContent.includes('test accuracy')")
+        page.click("#inside summary")
+        for _ in range(4):
+            for strokes in STROKES.values():
+                page.click("#clear")
+                draw(page, strokes)
+                page.wait_for_timeout(300)
+        times = page.evaluate("window.insideTimes")
+        browser.close()
+    quantiles = statistics.quantiles(times, n=10)
+    return f"{statistics.median(times):.1f} ms / {quantiles[8]:.1f} ms over {len(times)} updates"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -95,6 +119,7 @@ def main() -> None:
             ):
                 p50, p90 = round_trips(url, path, body, args.requests)
                 print(f"  {name:<42} {p50:6.1f} ms / {p90:6.1f} ms", flush=True)
+            print(f"in Chromium: from a stroke's change to its maps on the page, p50 / p90 {in_browser(url)}")
         finally:
             process.terminate()
             process.wait(timeout=30)

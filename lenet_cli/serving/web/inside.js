@@ -71,7 +71,7 @@
     view.open = event.target.open;
     if (view.open) schedule(0);
   });
-  pad.addEventListener("pointermove", (event) => { if (event.buttons) schedule(40); });
+  pad.addEventListener("pointermove", (event) => { if (event.buttons) schedule(0); });  // one request in flight: no need to wait
   pad.addEventListener("pointerup", () => schedule(0));
   document.getElementById("file").addEventListener("change", () => schedule(300));
   document.getElementById("clear").addEventListener("click", reset);
