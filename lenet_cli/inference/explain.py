@@ -9,6 +9,7 @@ and shapes are `lenet summary`'s (inference/summary.py), less Flatten, which is 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 LAYER_NAMES = ("Input", "Conv1", "Pool1", "Conv2", "Pool2", "FC1", "FC2", "FC3")
 MAPS = ("Input", "Conv1", "Pool1", "Conv2", "Pool2")  # layers of 2-D maps; the rest are vectors
+CHUNK = 64  # images explained together
 DECIMALS = 6  # in JSON: far below the 1e-5 that predict's logits are compared within, and half the size
 
 
@@ -191,7 +193,7 @@ def explain_files(
         raise LenetError("no images found in the given folders")
     digits = read_digits(read_sources(paths), invert=invert, show_progress=show_progress)
     readable = [digit for digit in digits if not isinstance(digit, ImageError)]
-    explained = iter(explain_digits(model, np.stack(readable), method) if readable else [])
+    explained = iter(_in_chunks(model, readable, method, show_progress))
     results = []
     for path, digit in zip(paths, digits, strict=True):
         if isinstance(digit, ImageError):
@@ -201,6 +203,21 @@ def explain_files(
             explanation.path = str(path)
             results.append(explanation)
     return results
+
+
+def _in_chunks(
+    model: LeNet5, digits: list[np.ndarray], method: str, show_progress: bool
+) -> list[Explanation]:
+    """`explain_digits` a chunk at a time (attribution holds many copies of each input), with a tqdm bar on
+    a terminal's stderr when there is more than one chunk."""
+    starts = range(0, len(digits), CHUNK)
+    if show_progress and len(starts) > 1:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="Explaining", unit="chunk", file=sys.stderr, disable=None, leave=False)
+    return [
+        e for start in starts for e in explain_digits(model, np.stack(digits[start : start + CHUNK]), method)
+    ]
 
 
 def kernels(model: LeNet5) -> dict[str, np.ndarray]:
