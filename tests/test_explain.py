@@ -172,3 +172,12 @@ def test_the_attribution_classes_are_captums_own():
 
     assert integrated_gradients is captum.attr.IntegratedGradients
     assert occlusion is captum.attr.Occlusion
+
+
+def test_standard_input_is_one_image(digits):
+    result = invoke(
+        "explain", "-", "-c", PRETRAINED, "--json", "--brief", input=(digits / "3-4.png").read_bytes()
+    )
+    assert result.exit_code == 0, result.output
+    [explanation] = json.loads(result.stdout)["explanations"]
+    assert (explanation["path"], explanation["label"]) == ("-", 4)
