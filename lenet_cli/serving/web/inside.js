@@ -78,7 +78,7 @@
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") reset(); });
 
   function schedule(delay) {  // debounced, one request at a time, the newest drawing wins
-    if (!view.open) return;
+    if (!view.open || document.body.classList.contains("number")) return;  // hidden while reading numbers
     const changed = performance.now();
     clearTimeout(view.timer);
     view.timer = setTimeout(() => { view.timer = null; pad.toBlob((blob) => ask(blob, changed), "image/png"); }, delay);
