@@ -37,7 +37,7 @@ def test_json_holds_every_layer_by_name_and_shape_with_its_values(digits):
     result, document = explained(digits / "0-7.png")
     assert result.exit_code == 0, result.output
     assert list(document) == ["checkpoint", "method", "explanations"]
-    assert document["method"] == "ig"
+    assert document["method"] == "occlusion"
     [explanation] = document["explanations"]
     assert [(layer["name"], layer["shape"]) for layer in explanation["layers"]] == LAYERS
     assert LAYERS == [
@@ -76,12 +76,10 @@ def test_fc3_is_predicts_logits_for_every_image(digits):
 
 
 def test_brief_summarises_each_map(digits):
-    result = invoke(
-        "explain", digits / "1-1.png", "-c", PRETRAINED, "--json", "--brief", "--method", "occlusion"
-    )
+    result = invoke("explain", digits / "1-1.png", "-c", PRETRAINED, "--json", "--brief", "--method", "ig")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
-    assert document["method"] == "occlusion"
+    assert document["method"] == "ig"
     layers = document["explanations"][0]["layers"]
     assert [(layer["name"], layer["shape"]) for layer in layers] == LAYERS
     assert [len(layer["maps"]) for layer in layers[:5]] == [1, 6, 6, 16, 16]
@@ -95,7 +93,7 @@ def test_terminal_view_names_every_layer_and_the_answer(digits):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{digits / '0-7.png'}: 7 (")
-    assert "Attribution by integrated gradients (+: pushed the score up, -: down)" in lines
+    assert "Attribution by occlusion (+: pushed the score up, -: down)" in lines
     for caption in (
         "Conv1 6×28×28  after ReLU",
         "Pool1 6×14×14  2x2 max",

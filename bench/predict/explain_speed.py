@@ -113,9 +113,9 @@ def main() -> None:
             print(f"page update (POST of the canvas, {len(body):,} bytes, one at a time), p50 / p90")
             for name, path in (
                 ("/predict?top_k=10&include_input=true", "/predict?top_k=10&include_input=true"),
-                ("/explain (ig, the page's)", "/explain"),
-                ("/explain?method=occlusion", "/explain?method=occlusion"),
-                ("/explain?brief=true", "/explain?brief=true"),
+                ("/explain?method=ig (the page's)", "/explain?method=ig"),
+                ("/explain (occlusion)", "/explain"),
+                ("/explain?method=ig&brief=true", "/explain?method=ig&brief=true"),
             ):
                 p50, p90 = round_trips(url, path, body, args.requests)
                 print(f"  {name:<42} {p50:6.1f} ms / {p90:6.1f} ms", flush=True)

@@ -31,8 +31,8 @@ ExplainModel = Annotated[
 MethodOption = Annotated[
     Method,
     typer.Option(
-        help="Attribution: ig (integrated gradients, fast and as faithful as occlusion on MNIST) or "
-        "occlusion (blank each 2x2 square, see the score fall; the cross-check)."
+        help="Attribution: occlusion (blank each 2x2 square, see the score fall; the most faithful) or ig "
+        "(integrated gradients: nearly as faithful, 30x faster; the page's)."
     ),
 ]
 OutDir = Annotated[
@@ -51,7 +51,7 @@ Brief = Annotated[
 def explain(
     images: PredictImages,
     checkpoint: ExplainModel = None,
-    method: MethodOption = Method.ig,
+    method: MethodOption = Method.occlusion,
     invert: InvertOption = Invert.auto,
     out: OutDir = None,
     as_json: AsJson = False,

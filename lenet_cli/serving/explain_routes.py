@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.model import LeNet5
-from lenet_cli.inference.attribution import METHODS
+from lenet_cli.inference.attribution import DEFAULT_METHOD, METHODS
 from lenet_cli.inference.explain import Explanation, explain_digits, kernels, rounded
 from lenet_cli.serving.batching import Overloaded
 from lenet_cli.serving.workers import digit_or_error
@@ -48,7 +48,7 @@ def add_explain_routes(app: FastAPI, client_error: type[Exception], read_uploads
     @app.post("/explain")
     async def explain(
         request: Request,
-        method: str = "ig",
+        method: str = DEFAULT_METHOD,
         invert: str = "auto",
         brief: bool = False,
         target: int | None = None,
