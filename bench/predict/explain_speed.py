@@ -100,11 +100,8 @@ def main() -> None:
         for name, command in (
             ("python -c 'import torch'", [sys.executable, "-c", "import torch"]),
             ("lenet predict one.png", [*lenet, "predict", str(image)]),
-            ("lenet explain one.png", [*lenet, "explain", str(image)]),
-            (
-                "lenet explain one.png --method occlusion",
-                [*lenet, "explain", str(image), "--method", "occlusion"],
-            ),
+            ("lenet explain one.png (occlusion)", [*lenet, "explain", str(image)]),
+            ("lenet explain one.png --method ig", [*lenet, "explain", str(image), "--method", "ig"]),
         ):
             print(f"  {name:<42} {whole_process(command, args.runs):.2f} s", flush=True)
         process, url = start_serve(["--workers", "1"], Path(folder))
