@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from lenet_cli.cli.edge import consoles, fail, handles_errors, print_json
+from lenet_cli.cli.explain import explain
 from lenet_cli.cli.options import (
     AsJson,
     BatchSize,
@@ -290,6 +291,7 @@ def predict(
 
 
 app.command()(handles_errors(read))
+app.command()(handles_errors(explain))
 
 
 @app.command()

@@ -30,6 +30,7 @@ from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
 from lenet_cli.serving.collect_routes import add_collect_routes
 from lenet_cli.serving.guards import install_guards
+from lenet_cli.serving.explain_routes import add_explain_routes
 from lenet_cli.serving.options import ServeOptions
 from lenet_cli.serving.read_route import add_read_route
 from lenet_cli.serving.reader import mark_reader
@@ -65,6 +66,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
     add_read_route(app, in_process=pool.size > 0)
     add_collect_routes(app, options.collect_dir, options.collect_limit)
     add_teach_routes(app, model, info, options)
+    add_explain_routes(app, ClientError, read_uploads)
     return app
 
 
