@@ -29,8 +29,8 @@ from lenet_cli.inference.predict import Prediction
 from lenet_cli.inference.summary import summarize
 from lenet_cli.serving.batching import DynamicBatcher, Overloaded
 from lenet_cli.serving.collect_routes import add_collect_routes
-from lenet_cli.serving.guards import install_guards
 from lenet_cli.serving.explain_routes import add_explain_routes
+from lenet_cli.serving.guards import install_guards
 from lenet_cli.serving.options import ServeOptions
 from lenet_cli.serving.read_route import add_read_route
 from lenet_cli.serving.reader import mark_reader
