@@ -11,7 +11,7 @@ from helpers import invoke
 from PIL import Image
 
 from lenet_cli.formats.shipped import PRETRAINED
-from lenet_cli.images.preprocess import read_digits
+from lenet_cli.images.many_files import read_digits
 from lenet_cli.inference.fast_predict import load_predict_model
 from lenet_cli.inference.summary import layer_table
 

@@ -24,7 +24,7 @@ import torch
 
 from lenet_cli.data.datasets import as_input, load_split
 from lenet_cli.formats.shipped import PRETRAINED
-from lenet_cli.images.preprocess import read_digits
+from lenet_cli.images.many_files import read_digits
 from lenet_cli.inference.attribution import METHODS, attribute
 from lenet_cli.inference.explain import load_explain_model
 from lenet_cli.inference.predict import expand_inputs

@@ -19,7 +19,7 @@ import numpy as np
 from lenet_cli.core.config import EXPORT_FORMATS
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.formats.model_info import ModelInfo
-from lenet_cli.images.preprocess import read_digits
+from lenet_cli.images.many_files import read_digits
 from lenet_cli.inference.attribution import DEFAULT_METHOD, METHODS, attribute
 from lenet_cli.inference.predict import expand_inputs, read_sources
 
