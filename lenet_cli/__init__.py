@@ -25,7 +25,7 @@ _PUBLIC = {
     "default_model": "lenet_cli.formats.shipped",
     "load_digit": "lenet_cli.images.preprocess",
     "predict_files": "lenet_cli.inference.predict",
-    "read_files": "lenet_cli.inference.numbers",
+    "read_files": "lenet_cli.inference.number_files",
     "evaluate_numbers": "lenet_cli.inference.number_metrics",
     "evaluate": "lenet_cli.inference.evaluate",
     "load_split": "lenet_cli.data.datasets",
@@ -67,8 +67,8 @@ if TYPE_CHECKING:
     from lenet_cli.images.preprocess import load_digit
     from lenet_cli.inference.evaluate import evaluate
     from lenet_cli.inference.export import export_checkpoint
+    from lenet_cli.inference.number_files import read_files
     from lenet_cli.inference.number_metrics import evaluate_numbers
-    from lenet_cli.inference.numbers import read_files
     from lenet_cli.inference.predict import predict_files
     from lenet_cli.serving.app import create_app
     from lenet_cli.serving.options import ServeOptions

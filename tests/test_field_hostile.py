@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from lenet_cli.core.errors import ImageError
+from lenet_cli.images.field_cuts import cut_into_candidates
 from lenet_cli.images.segment import MAX_CUT_PIECES, MAX_PIECES
-from lenet_cli.inference.numbers import cut_into_candidates
 
 
 def broken_strokes(count: int, top: int, bottom: int, rng) -> np.ndarray:

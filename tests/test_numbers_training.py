@@ -13,9 +13,10 @@ from PIL import Image, ImageDraw
 
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.formats.shipped import READER
+from lenet_cli.images.field_cuts import cut_into_candidates
 from lenet_cli.inference.alignment import candidate_targets, piece_ink, spell
 from lenet_cli.inference.fast_predict import load_predict_model
-from lenet_cli.inference.numbers import candidate_log_probs, cut_into_candidates, scores_of
+from lenet_cli.inference.numbers import candidate_log_probs, scores_of
 from lenet_cli.training.cut_data import NOT_A_DIGIT
 from lenet_cli.training.fit import fit
 

@@ -110,7 +110,8 @@ def test_mnist_form_passes_through_unchanged():
     """A digit already in MNIST's form (as the first pass leaves it) comes out of a second pass
     bit for bit: the normalisation cannot hurt MNIST-like digits. (On the real MNIST test set this
     gives the same accuracy as the tensors: bench/predict/predict_accuracy.py.)"""
-    from lenet_cli.images.preprocess import decode_grey, normalize_digit
+    from lenet_cli.images.decode import decode_grey
+    from lenet_cli.images.preprocess import normalize_digit
 
     rng = random.Random(0)
     for digit in range(10):

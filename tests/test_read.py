@@ -360,7 +360,7 @@ def test_post_read_can_include_each_digits_input_and_probabilities(api, tmp_path
 
 def test_read_never_imports_torch_and_answers_as_the_torch_model(tmp_path):
     from lenet_cli.formats.model_files import load_any_model
-    from lenet_cli.inference.numbers import read_files
+    from lenet_cli.inference.number_files import read_files
 
     path, _ = written(tmp_path, "number.png", "4096")
     code, stdout, stderr, imported = run_lenet("read", path, "--checkpoint", PRETRAINED, "--json")

@@ -4,6 +4,7 @@ import tqdm
 
 import lenet_cli.inference.numbers as numbers
 from lenet_cli.core.errors import ImageError
+from lenet_cli.inference.number_files import read_files
 
 
 def test_the_bar_moves_as_each_image_is_read(tmp_path, monkeypatch):
@@ -31,6 +32,6 @@ def test_the_bar_moves_as_each_image_is_read(tmp_path, monkeypatch):
     read = []
     monkeypatch.setattr(tqdm, "tqdm", Bar)
     monkeypatch.setattr(numbers, "read_source", read_source)
-    readings = numbers.read_files(None, paths, show_progress=True)
+    readings = read_files(None, paths, show_progress=True)
     assert [reading.error for reading in readings] == ["cannot decode image"] * 3
     assert read == [1, 2, 3]  # when image i is read, the bar has counted i images, not all of them

@@ -39,8 +39,9 @@ from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.shipped import READER
 from lenet_cli.images.preprocess import load_digit
 from lenet_cli.inference.forward import predict_logits
+from lenet_cli.inference.number_files import read_files
 from lenet_cli.inference.number_metrics import normalised_distance
-from lenet_cli.inference.numbers import read_files, read_source
+from lenet_cli.inference.numbers import read_source
 
 
 def load_set(folder: Path) -> list[tuple[Path, str]]:

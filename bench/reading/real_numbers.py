@@ -29,8 +29,8 @@ from read_numbers import digits_only, load_set, read_with_tesseract  # noqa: E40
 
 from lenet_cli.formats.shipped import READER  # noqa: E402
 from lenet_cli.inference.fast_predict import load_predict_model  # noqa: E402
+from lenet_cli.inference.number_files import read_files  # noqa: E402
 from lenet_cli.inference.number_metrics import normalised_distance  # noqa: E402
-from lenet_cli.inference.numbers import read_files  # noqa: E402
 
 
 def read_with_lenet(paths: list[Path]) -> list[str]:

@@ -15,10 +15,12 @@ from pathlib import Path
 from lenet_cli.core.errors import ImageError
 from lenet_cli.data.number_folders import load_labels
 from lenet_cli.formats.shipped import reading_model
-from lenet_cli.images.preprocess import read_grey
+from lenet_cli.images.decode import read_grey
+from lenet_cli.images.field_cuts import cut_into_candidates
 from lenet_cli.inference.alignment import spell
 from lenet_cli.inference.fast_predict import load_predict_model
-from lenet_cli.inference.numbers import best_path, candidate_log_probs, cut_into_candidates, scores_of
+from lenet_cli.inference.number_path import best_path
+from lenet_cli.inference.numbers import candidate_log_probs, scores_of
 from lenet_cli.training.number_cuts import end_costs
 
 

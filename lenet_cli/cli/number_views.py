@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from lenet_cli.cli.number_pictures import inputs_strip, overview
 from lenet_cli.cli.render import digit_picture, errors_table, percent, within, without_common_folder
 from lenet_cli.cli.tables import NAME, WRAP, Column, FittedTable
 
@@ -21,7 +22,6 @@ def readings_view(readings: list[Reading], show: bool, color: bool, width: int =
     """A table of the numbers read, each digit's label and confidence beside; with `show`, then for each
     image the field with the digits' boxes outlined and the 28x28 input of each digit, as many to a line
     as `width` columns hold."""
-    from lenet_cli.inference.numbers import inputs_strip, overview
 
     folder, names = without_common_folder([reading.path for reading in readings])
     longest = max((len(reading.number) for reading in readings if reading.error is None), default=0)

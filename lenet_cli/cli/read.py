@@ -38,7 +38,8 @@ def read(
     from lenet_cli.cli.number_views import readings_view
     from lenet_cli.formats.shipped import reading_model
     from lenet_cli.inference.fast_predict import load_predict_model
-    from lenet_cli.inference.numbers import parse_length, read_files
+    from lenet_cli.inference.number_files import read_files
+    from lenet_cli.inference.numbers import parse_length
 
     bounds = parse_length(length)
     checkpoint_path, note = reading_model(checkpoint)

@@ -16,8 +16,8 @@ import torch
 
 from lenet_cli.core.errors import DataError
 from lenet_cli.core.reading import file_kind
+from lenet_cli.images.decode import IMAGE_SUFFIXES
 from lenet_cli.images.many_files import load_digits
-from lenet_cli.images.preprocess import IMAGE_SUFFIXES
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lenet_cli.core.errors import DataError, ImageError
-from lenet_cli.images.preprocess import read_grey
+from lenet_cli.images.decode import read_grey
 
 LABELS_FILE = "labels.csv"
 

@@ -7,14 +7,8 @@ import numpy as np
 
 from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.errors import ImageError
-from lenet_cli.images.preprocess import (
-    _background,
-    _lower_median,
-    _near,
-    _noise_level,
-    _otsu_threshold,
-    _unit,
-)
+from lenet_cli.images.decode import unit
+from lenet_cli.images.ink import background_estimate, lower_median, near, noise_level, otsu_threshold
 
 TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
 BAND_LEVEL = 0.5  # levels (ink bright) above this that run in from an edge of the image ...
@@ -37,27 +31,27 @@ def clean_field(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.
     over as paper, beyond the field's edge for what lies next to them)."""
     if invert not in INVERT_CHOICES:
         raise ValueError(f"invert must be one of {INVERT_CHOICES}")
-    levels = _unit(grey)
+    levels = unit(grey)
     # Ink is a minority of a written field, but a printed box may run all round its border: the polarity
     # comes from the whole field, less any dark band where a scan of light paper ran past the page (it
     # may cover half the image).
-    if invert == "yes" or (invert == "auto" and _lower_median(_off_dark_bands(levels)) > 0.5):
+    if invert == "yes" or (invert == "auto" and lower_median(_off_dark_bands(levels)) > 0.5):
         levels = np.float32(1.0) - levels
     levels, band = without_bands(levels)
-    ink = np.maximum(levels - _background(levels), 0)
+    ink = np.maximum(levels - background_estimate(levels), 0)
     peak = ink.max()
     if float(peak) < 0.08:
         raise ImageError("no digit found (the image is blank)")
-    threshold = _otsu_threshold(ink / peak) * float(peak)
+    threshold = otsu_threshold(ink / peak) * float(peak)
     # A printed or textured background is a third level between the paper and the ink; when what lies
     # above the first threshold splits into two clearly apart levels, the ink is the upper one.
     above = ink[ink > threshold]
-    upper = _otsu_threshold(above / peak) * float(peak)
+    upper = otsu_threshold(above / peak) * float(peak)
     strong, faint = above[above > upper], above[above <= upper]
     if faint.size and strong.size and float(strong.mean()) > TEXTURE_CONTRAST * float(faint.mean()):
         threshold = upper
     mask = ink > threshold
-    noise = _noise_level(ink, ~_near(mask, 1 + max(ink.shape) // 50))
+    noise = noise_level(ink, ~near(mask, 1 + max(ink.shape) // 50))
     return np.maximum(ink - noise, 0), mask, band
 
 
@@ -83,7 +77,7 @@ def without_bands(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not band.any() or band.all():
         return levels, np.zeros(levels.shape, bool)
     painted = levels.copy()
-    painted[band] = _lower_median(levels[~band])
+    painted[band] = lower_median(levels[~band])
     return painted, band
 
 
@@ -93,7 +87,7 @@ def _mark_band(levels: np.ndarray, band: np.ndarray) -> None:
     dark = levels > BAND_LEVEL
     # How deep the dark run from the left edge goes in each row (the whole row when it is all dark).
     depth = np.where(dark.all(axis=1), width, np.argmin(dark, axis=1))
-    if _lower_median(depth) < max(3, BAND_SHARE * width):
+    if lower_median(depth) < max(3, BAND_SHARE * width):
         return
     # The band's edge in each row, smoothed over a stretch of rows so that ink touching it does not count.
     window = max(1, height // 8) | 1

@@ -27,7 +27,7 @@ from PIL import Image
 
 from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.errors import ImageError
-from lenet_cli.images.decode import IMAGE_SUFFIXES, Source, decode_grey, read_grey, unit
+from lenet_cli.images.decode import Source, decode_grey, read_grey, unit
 from lenet_cli.images.image_ops import dilate, min_3x3, pad, spread
 from lenet_cli.images.ink import background_estimate, border, lower_median, near, noise_level, otsu_threshold
 from lenet_cli.images.resample import resample
@@ -35,23 +35,12 @@ from lenet_cli.images.resample import resample
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["IMAGE_SUFFIXES", "Source", "decode_grey", "read_grey"]  # their old home, still imported from here
-
 DIGIT_BOX = 20  # MNIST digits fit a 20x20 box ...
 CANVAS = 28  # ... centred by mass in 28x28
 MNIST_STROKE = 2.5  # typical MNIST stroke width, in pixels of the 20-pixel box
 # From this size up the ink is located on every other pixel of every other row (a sample, not an average,
 # so paper noise keeps its level); only the region around the digit is then worked on at full resolution.
 SAMPLED_PIXELS = 250_000
-# The names images/field.py imports from here (ink.py and decode.py own them, under public names).
-_background, _lower_median, _near, _noise_level, _otsu_threshold, _unit = (
-    background_estimate,
-    lower_median,
-    near,
-    noise_level,
-    otsu_threshold,
-    unit,
-)
 
 
 def read_digit(source: Source, invert: str = "auto") -> np.ndarray:

@@ -80,6 +80,3 @@ def _triangle(centres: np.ndarray, size_in: int, support: float) -> np.ndarray:
     outputs = np.broadcast_to(np.arange(len(centres))[:, None], sources.shape)
     matrix[sources[reached], outputs[reached]] = weights[reached]
     return matrix
-
-
-resample_by_matrices = resample  # the name inference/numbers.py imports it by

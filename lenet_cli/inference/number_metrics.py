@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from lenet_cli.data.number_folders import LABELS_FILE as LABELS_FILE
 from lenet_cli.data.number_folders import load_labels
-from lenet_cli.inference.numbers import Reading, read_files
+from lenet_cli.inference.number_files import read_files
+from lenet_cli.inference.numbers import Reading
 
 if TYPE_CHECKING:
     from lenet_cli.inference.numbers import Model

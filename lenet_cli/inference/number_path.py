@@ -35,7 +35,7 @@ def best_path(
     ending_at: list[list[int]] = [[] for _ in range(count + 1)]
     for index, (_, stop) in enumerate(runs):
         ending_at[stop].append(index)
-    leading, trailing = _skip_costs(segmentation, skip_cost)
+    leading, trailing = skip_costs(segmentation, skip_cost)
     # best[stop][digits]: the best score covering pieces 0..stop-1 with that many digits, and how.
     best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}] + [
         {0: (-leading[stop], SKIPPED)} if leading[stop] < math.inf else {} for stop in range(1, count + 1)
@@ -77,7 +77,7 @@ def best_path(
     return path[::-1]
 
 
-def _skip_costs(segmentation: Segmentation, skip_cost: float | None) -> tuple[list[float], list[float]]:
+def skip_costs(segmentation: Segmentation, skip_cost: float | None) -> tuple[list[float], list[float]]:
     """What leaving out pieces 0..stop-1 costs (leading[stop]) and pieces stop..count-1 (trailing[stop]):
     `skip_cost` for each stroke group they hold (a group cut in pieces is one mark); inf where not allowed."""
     count = segmentation.count

@@ -1,6 +1,6 @@
-"""Read a whole handwritten number with a single-digit LeNet-5: cut the field into candidate pieces
-(images/segment.py), put every candidate digit into MNIST form as predict does, score them all in one
-forward pass, and take the best path through the cuts by dynamic programming.
+"""Read a whole handwritten number with a single-digit LeNet-5: the field cut into candidate digits in MNIST
+form (images/field_cuts.py), all of them scored in one forward pass, and the best path through the cuts
+taken by dynamic programming (number_path.py). Files and folders: number_files.py.
 
 A path's score is the sum over its digits of the network's log-probability for the digit's best class,
 less penalties for what a digit rarely is: much shorter than the field's digits, pieces with blank space
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,23 +20,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.images.field import clean_field
-from lenet_cli.images.preprocess import Source, decode_grey, ink_to_mnist, read_grey
-from lenet_cli.images.resample import resample, resample_by_matrices
-from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
-from lenet_cli.inference.number_path import SHORT_PENALTY
-from lenet_cli.inference.number_path import best_path as best_path  # the reader's search, public here
+from lenet_cli.images.decode import Source, decode_grey, read_grey
+from lenet_cli.images.field_cuts import cut_into_candidates
+from lenet_cli.images.segment import Segmentation
+from lenet_cli.inference.number_path import SHORT_PENALTY, best_path
 from lenet_cli.inference.numpy_forward import ArrayModel, as_input
-from lenet_cli.inference.predict import expand_inputs, read_sources
 
 if TYPE_CHECKING:
     from torch import nn
 
     Model = nn.Module | ArrayModel
 
-WORKING_HEIGHT = 160  # taller fields are averaged down by an integer factor to about this height
-MAX_WORKING_PIXELS = 1_500_000  # a field is cut at no more pixels than this (40 digits at WORKING_HEIGHT)
-MIN_WORKING_HEIGHT = 12  # pixels: a field this short at its working size holds no readable digit
 JOIN_PENALTY = 1.0  # for each separate stroke group joined into one candidate (a digit is rarely two)
 GAP_PENALTY = 0.3  # per tenth of the digits' height of blank space between the pieces of one candidate
 
@@ -90,56 +83,6 @@ def parse_length(text: str | None) -> tuple[int, int] | None:
     return bounds
 
 
-@dataclass
-class Candidates:
-    """A field cut as the reader cuts it: the cleaned ink at the working size, the pieces, the runs of pieces
-    that could be digits and each run's 28x28 input."""
-
-    scale: int  # the field was worked on at 1/scale of its size
-    ink: np.ndarray
-    mask: np.ndarray
-    segmentation: Segmentation
-    runs: list[tuple[int, int]]
-    inputs: np.ndarray  # uint8 (len(runs), 28, 28)
-
-
-def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
-    """Clean `grey` (H, W grey levels), cut it into pieces and put every candidate digit into MNIST form: what
-    the network is shown, here and when `lenet train --cuts` learns from the reader's cuts. Raises
-    ImageError when nothing can be cut."""
-    scale = working_scale(grey.shape)
-    if scale > 1:
-        height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
-        blocks = (
-            grey[:height, :width].astype(np.float32).reshape(height // scale, scale, width // scale, scale)
-        )
-        grey = blocks.mean(axis=(1, 3)) / (255 if grey.dtype == np.uint8 else 1)
-    ink, mask, band = clean_field(grey, invert)
-    try:
-        segmentation = segment(mask, ink, band)
-    except NotANumber as error:
-        raise ImageError(f"no number found ({error})") from None
-    if segmentation.count == 0:
-        raise ImageError("no digit found (only specks, dots, dashes or ruled lines)")
-    runs = candidates(segmentation)
-    inputs = np.stack([candidate_input(segmentation, ink, mask, start, stop) for start, stop in runs])
-    return Candidates(scale, ink, mask, segmentation, runs, inputs)
-
-
-def working_scale(shape: tuple[int, ...]) -> int:
-    """The integer factor a field is averaged down by: to about WORKING_HEIGHT tall, and further where it
-    would still hold more than MAX_WORKING_PIXELS (a field that long and thin is refused)."""
-    height, width = shape[0], shape[1]
-    scale = max(
-        1,
-        min(height // WORKING_HEIGHT, width // 8),
-        math.ceil(math.sqrt(height * width / MAX_WORKING_PIXELS)),
-    )
-    if height // scale < MIN_WORKING_HEIGHT:
-        raise ImageError(f"a {width}x{height} image is too long and thin to hold a written number")
-    return scale
-
-
 def read_number(
     model: Model, grey: np.ndarray, invert: str = "auto", length: tuple[int, int] | None = None
 ) -> Reading:
@@ -168,20 +111,6 @@ def read_number(
     reading.number = "".join(str(digit.label) for digit in reading.digits)
     reading.confidence = float(math.prod(digit.confidence for digit in reading.digits))
     return reading
-
-
-def candidate_input(
-    segmentation: Segmentation, ink: np.ndarray, mask: np.ndarray, start: int, stop: int
-) -> np.ndarray:
-    """Pieces start..stop-1 alone, in MNIST form (uint8 28x28)."""
-    box = segmentation.span(start, stop)
-    window = (slice(box.top, box.bottom), slice(box.left, box.right))
-    labels = segmentation.labels[window]
-    chosen = (labels > start) & (labels <= stop)
-    piece_ink = np.where(chosen, ink[window], 0)
-    if float(piece_ink.max()) <= 0:  # ink that the noise floor took: the mask alone
-        piece_ink = chosen.astype(np.float32)
-    return ink_to_mnist(piece_ink, chosen & mask[window], resample_by_matrices)
 
 
 def candidate_log_probs(model: Model, inputs_u8: np.ndarray) -> np.ndarray:
@@ -219,75 +148,11 @@ def scores_of(segmentation: Segmentation, runs: list[tuple[int, int]], log_probs
     return log_probs - short - apart
 
 
-OUTLINE = (
-    128  # the grey level of the digit boxes drawn into an overview (seen on a black-and-white terminal too)
-)
-
-
-def overview(reading: Reading, rows: int = 28, max_columns: int = 160) -> np.ndarray:
-    """The field at `rows` pixels tall (narrower if it would pass `max_columns`) with each digit's box
-    outlined: uint8, for a terminal picture."""
-    assert reading.field is not None
-    height, width = reading.field.shape
-    factor = min(rows / height, max_columns / width)
-    size = (max(1, round(height * factor / 2)) * 2, max(1, round(width * factor)))  # even: two rows a line
-    picture = resample(reading.field.astype(np.float32), size, antialias=True)
-    picture = np.clip(np.round(picture), 0, 255).astype(np.uint8)
-    for digit in reading.digits:
-        x, y, w, h = (round(value / reading.scale * factor) for value in digit.box)
-        x, y = min(x, size[1] - 1), min(y, size[0] - 1)
-        right, bottom = min(x + max(w, 1), size[1]) - 1, min(y + max(h, 1), size[0]) - 1
-        for rows_, cols_ in ((y, slice(x, right + 1)), (bottom, slice(x, right + 1))):
-            line = picture[rows_, cols_]
-            line[line < OUTLINE] = OUTLINE
-        for cols_ in (x, right):
-            line = picture[y : bottom + 1, cols_]
-            line[line < OUTLINE] = OUTLINE
-    return picture
-
-
-def inputs_strip(digits: list[ReadDigit], gap: int = 2) -> np.ndarray:
-    """The 28x28 inputs of these digits side by side, `gap` black columns apart."""
-    strip = np.zeros((28, max(1, len(digits) * (28 + gap) - gap)), np.uint8)
-    for index, digit in enumerate(digits):
-        strip[:, index * (28 + gap) : index * (28 + gap) + 28] = digit.seen
-    return strip
-
-
 def read_source(model: Model, source: Source, invert: str, length: tuple[int, int] | None) -> Reading:
     grey = (
         decode_grey(io.BytesIO(source)) if isinstance(source, (bytes, bytearray)) else read_grey(Path(source))
     )
     return read_number(model, grey, invert, length)
-
-
-def read_files(
-    model: Model,
-    inputs: list[str | os.PathLike],
-    invert: str = "auto",
-    length: tuple[int, int] | None = None,
-    show_progress: bool = False,
-) -> list[Reading]:
-    """One Reading per image; an image that cannot be read gets `error` and the rest go on."""
-    import sys
-
-    from tqdm import tqdm
-
-    paths = expand_inputs(inputs)
-    if not paths:
-        raise LenetError("no images found in the given folders")
-    sources = read_sources(paths)
-    bar = tqdm(
-        sources,
-        desc="Reading numbers",
-        unit="img",
-        file=sys.stderr,
-        leave=False,
-        disable=None if show_progress else True,
-    )
-    # A generator, so the bar moves as each image is read.
-    named = ((str(path), source) for path, source in zip(paths, bar, strict=True))
-    return read_named(model, named, invert, length)
 
 
 def read_named(

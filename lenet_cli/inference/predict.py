@@ -17,8 +17,9 @@ from lenet_cli.core.config import DEFAULT_TOP_K
 from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.core.reading import MAX_IMAGE_BYTES, NotReadable, read_stdin
 from lenet_cli.core.writing import make_folder
+from lenet_cli.images.decode import IMAGE_SUFFIXES, Source
 from lenet_cli.images.many_files import read_digits
-from lenet_cli.images.preprocess import IMAGE_SUFFIXES, Source, save_png
+from lenet_cli.images.preprocess import save_png
 from lenet_cli.inference import numpy_forward
 from lenet_cli.inference.numpy_forward import ArrayModel
 

@@ -4,7 +4,7 @@ cut exactly as `lenet read` cuts them, each candidate piece labelled by whose in
 A number of 2-6 training digits is laid out at the reader's scale (digits 20-48 pixels tall, from well
 apart to overlapping by a quarter of a digit, slanted, on noisy paper) with a map of which digit owns each
 pixel of ink. The field then goes through the reader's own clean-up (images/field.py), cuts
-(images/segment.py) and MNIST form (inference/numbers.py), so the network learns from the pieces it will
+(images/segment.py) and MNIST form (images/field_cuts.py), so the network learns from the pieces it will
 be shown. A candidate that holds one digit's ink (fragments of its neighbours allowed) keeps that digit's
 label: it teaches reading a digit cut out of a touching pair. One that holds most of two digits, or only
 part of one, is a bad cut and is labelled NOT_A_DIGIT: training asks the network for no digit there (the
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from lenet_cli.core.errors import ImageError, LenetError
-from lenet_cli.inference.numbers import cut_into_candidates
+from lenet_cli.images.field_cuts import cut_into_candidates
 
 NOT_A_DIGIT = 10  # the label of a bad cut: not one digit
 GAP_RANGES = ((0.1, 0.5), (-0.06, 0.08), (-0.28, -0.04))  # apart, touching, overlapping (digit heights)

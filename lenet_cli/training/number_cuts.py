@@ -19,9 +19,10 @@ from tqdm import tqdm
 
 from lenet_cli.core.errors import DataError, ImageError
 from lenet_cli.data.number_folders import load_labels, read_number_image
+from lenet_cli.images.field_cuts import cut_into_candidates
 from lenet_cli.images.segment import Segmentation
 from lenet_cli.inference.alignment import piece_ink, spell
-from lenet_cli.inference.numbers import cut_into_candidates, scores_of
+from lenet_cli.inference.numbers import scores_of
 
 
 @dataclass
@@ -98,10 +99,10 @@ def end_costs(segmentation: Segmentation) -> tuple[list[float], list[float]] | N
     (inference/number_path.py, where the reader's search can do so), so that the label is spelled as the
     reader would read it; None where the search covers every piece."""
     try:
-        from lenet_cli.inference.number_path import SKIP_COST, _skip_costs
+        from lenet_cli.inference.number_path import SKIP_COST, skip_costs
     except ImportError:  # a reader whose search covers every piece
         return None
-    return _skip_costs(segmentation, SKIP_COST)
+    return skip_costs(segmentation, SKIP_COST)
 
 
 def _count(number: int, thing: str) -> str:
