@@ -245,8 +245,8 @@ def test_preprocessing_processes_give_the_same_answers(drawn, tmp_path):
 
 async def read_in_order(pool, images):
     """The answers, in order, and how many reads each worker held once all were sent."""
-    await pool.read(images[0], "auto")  # connected to the workers
-    reads = [asyncio.ensure_future(pool.read(image, "auto")) for image in images]
+    await pool.network_input(images[0], "auto")  # connected to the workers
+    reads = [asyncio.ensure_future(pool.network_input(image, "auto")) for image in images]
     await asyncio.sleep(0)  # each read has been handed to a worker (none can have answered yet)
     loads = [len(channel.reads) for channel in (await pool._dispatcher).channels]
     return await asyncio.gather(*reads), loads
@@ -262,12 +262,14 @@ def test_a_killed_preprocessing_process_is_replaced_and_its_reads_retried(drawn,
     try:
 
         async def kill_with_reads_in_flight():
-            await pool.read(drawn[0].read_bytes(), "auto")  # connected
-            reads = [asyncio.ensure_future(pool.read(path.read_bytes(), "auto")) for path in drawn[:4]]
+            await pool.network_input(drawn[0].read_bytes(), "auto")  # connected
+            reads = [
+                asyncio.ensure_future(pool.network_input(path.read_bytes(), "auto")) for path in drawn[:4]
+            ]
             await asyncio.sleep(0)  # handed to the worker
             pool.workers[0].process.kill()
             answers = await asyncio.wait_for(asyncio.gather(*reads), 30)
-            return answers, await asyncio.wait_for(pool.read(drawn[5].read_bytes(), "auto"), 30)
+            return answers, await asyncio.wait_for(pool.network_input(drawn[5].read_bytes(), "auto"), 30)
 
         killed = pool.workers[0].process
         answers, after = asyncio.run(kill_with_reads_in_flight())
@@ -305,12 +307,12 @@ def test_with_every_process_stopped_reads_go_to_threads(drawn):
     try:
 
         async def read_while_replacing():
-            await pool.read(drawn[0].read_bytes(), "auto")  # connected
+            await pool.network_input(drawn[0].read_bytes(), "auto")  # connected
             dispatcher = await pool._dispatcher
             pool.workers[0].process.kill()
             while dispatcher.channels:  # the loop has seen the worker go
                 await asyncio.sleep(0.001)
-            return await asyncio.wait_for(pool.read(drawn[1].read_bytes(), "auto"), 30)
+            return await asyncio.wait_for(pool.network_input(drawn[1].read_bytes(), "auto"), 30)
 
         assert asyncio.run(read_while_replacing()) == load_digit(drawn[1]).numpy().tobytes()
     finally:

@@ -22,7 +22,8 @@ from concurrent.futures import ProcessPoolExecutor
 from PIL import Image
 
 from lenet_cli.data.datasets import load_split
-from lenet_cli.serving.workers import PreprocessingPool, digit_or_error
+from lenet_cli.serving.worker_process import input_bytes_or_error
+from lenet_cli.serving.workers import PreprocessingPool
 
 IN_FLIGHT = 64
 
@@ -32,7 +33,7 @@ async def through_executor(pool: ProcessPoolExecutor, images: list[bytes]) -> No
 
     async def one(image: bytes) -> None:
         async with limit:
-            await loop.run_in_executor(pool, digit_or_error, image, "auto")
+            await loop.run_in_executor(pool, input_bytes_or_error, image, "auto")
 
     await asyncio.gather(*(one(image) for image in images))
 
@@ -42,7 +43,7 @@ async def through_pipes(pool: PreprocessingPool, images: list[bytes]) -> None:
 
     async def one(image: bytes) -> None:
         async with limit:
-            await pool.read(image, "auto")
+            await pool.network_input(image, "auto")
 
     await asyncio.gather(*(one(image) for image in images))
 
@@ -67,7 +68,7 @@ def main() -> None:
     executor = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
     pipes = PreprocessingPool(2)
     try:
-        for future in [executor.submit(digit_or_error, images[0], "auto") for _ in range(4)]:
+        for future in [executor.submit(input_bytes_or_error, images[0], "auto") for _ in range(4)]:
             future.result()  # both started
         results: dict[str, list[float]] = {"ProcessPoolExecutor": [], "PreprocessingPool": []}
         for _ in range(3):

@@ -31,16 +31,17 @@ def class_names(dataset: str) -> list[str]:
 
 
 # Learning rate when --lr is not given: the peak of the one-cycle schedule, or the constant rate.
-# `constant` + Adam 1e-3 is the tutorial's recipe; one-cycle peaking at 3e-3 reaches 99% for every seed.
+# `constant` + Adam 1e-3 is the tutorial's recipe; one-cycle peaking at 3e-3 learns more in as many epochs
+# (docs/performance.md#training).
 DEFAULT_LR = {
     ("adam", "onecycle"): 3e-3,
     ("adam", "constant"): 1e-3,
     ("sgd", "onecycle"): 0.1,
     ("sgd", "constant"): 0.01,
 }
-# With --init (fine-tuning a trained model): a third of the from-scratch peak. Measured with
-# bench/training/finetune.py: it reaches the same accuracy on the user's held-out digits as 3e-3 and keeps more
-# of MNIST and of other people's digits.
+# With --init (fine-tuning a trained model): a third of the from-scratch peak, which learns the user's digits
+# as well as the full peak and forgets less of MNIST and of other people's digits (bench/training/finetune.py;
+# docs/performance.md#teaching-your-handwriting).
 FINETUNE_LR = {"adam": 1e-3, "sgd": 0.03}
 SGD_MOMENTUM = 0.9
 # With --images, this share of every batch comes from the user's own digits (augmented), the rest from

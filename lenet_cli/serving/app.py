@@ -145,7 +145,7 @@ async def predict_uploads(
         if alone:
             reads = [loop.run_in_executor(app.state.alone, pool.preprocess, uploads[0][1], invert)]
         else:
-            reads = [pool.read(data, invert) for _, data in uploads]
+            reads = [pool.network_input(data, invert) for _, data in uploads]
         digits = [await reads[0]] if len(reads) == 1 else await asyncio.gather(*reads)  # no task for one
         readable = [digit for digit in digits if isinstance(digit, bytes)]
         rows = iter(await batcher.rank(readable, top_k) if readable else [])

@@ -22,18 +22,12 @@ MAX_DRAWING_BYTES = 1 * MiB  # a drawing the page saves with --collect (its canv
 def add_collect_routes(app: FastAPI, folder: Path | None, limit: int) -> None:
     """GET /collect (what is saved, per class) and POST /collect?label=N (save the body)."""
 
-    def counts() -> dict[str, int]:
-        return {
-            name: sum(1 for _ in (folder / name).glob("*.png")) if (folder / name).is_dir() else 0
-            for name in map(str, range(len(app.state.names)))
-        }
-
     @app.get("/collect")
     def collected() -> dict[str, Any]:
         return {
             "enabled": folder is not None,
             "folder": str(folder) if folder else None,
-            "counts": counts() if folder else {},
+            "counts": collected_counts(folder, len(app.state.names)) if folder else {},
             "limit": limit,
         }
 
@@ -46,7 +40,7 @@ def add_collect_routes(app: FastAPI, folder: Path | None, limit: int) -> None:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_DRAWING_BYTES:
             raise ClientError(413, f"a drawing is at most {MAX_DRAWING_BYTES // MiB} MiB")
-        saved = counts()
+        saved = collected_counts(folder, len(app.state.names))
         if saved[str(label)] >= limit:
             raise ClientError(
                 507,
@@ -58,7 +52,18 @@ def add_collect_routes(app: FastAPI, folder: Path | None, limit: int) -> None:
             raise ClientError(413, f"a drawing is at most {MAX_DRAWING_BYTES // MiB} MiB")
         if not body.startswith(b"\x89PNG\r\n\x1a\n"):
             raise ClientError(415, "send the drawing as a PNG")
-        return {"saved": str(save_drawing(folder, label, body).relative_to(folder)), "counts": counts()}
+        return {
+            "saved": str(save_drawing(folder, label, body).relative_to(folder)),
+            "counts": collected_counts(folder, len(app.state.names)),
+        }
+
+
+def collected_counts(folder: Path, classes: int) -> dict[str, int]:
+    """How many drawings of each class `folder` holds, by class ("0", "1", ...)."""
+    return {
+        name: sum(1 for _ in (folder / name).glob("*.png")) if (folder / name).is_dir() else 0
+        for name in map(str, range(classes))
+    }
 
 
 def save_drawing(folder: Path, label: int, body: bytes | bytearray) -> Path:

@@ -57,7 +57,7 @@ def protocol_with(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
     return type("LimitedConnection", (LimitedConnection,), attributes)
 
 
-def answer(status: int, reason: str, message: str, extra: str = "") -> bytes:
+def error_response(status: int, reason: str, message: str, extra: str = "") -> bytes:
     """A whole HTTP response with {"error": message}, for answers written outside the app."""
     body = json.dumps({"error": message}).encode()
     return (
@@ -146,7 +146,7 @@ class LimitedConnection(HttpToolsProtocol):
         cycle = self.cycle if self.cycle is not None and self.cycle.scope is self.scope else None
         if self.receiving and (cycle is None or not cycle.response_started):
             why = why or f"the request did not arrive within {self.limits.request_timeout_s:g} s"
-            self.transport.write(answer(408, "Request Timeout", why))
+            self.transport.write(error_response(408, "Request Timeout", why))
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app's reads end and its answer goes nowhere
             cycle.message_event.set()
@@ -194,7 +194,7 @@ class _Refused(asyncio.Protocol):
     def __init__(self, transport: asyncio.Transport, limits: ConnectionLimits, lingering: list[int]):
         self.transport, self.lingering, self.discarded, self.timer = transport, lingering, 0, None
         message = f"the server has {limits.max_connections} connections open, its limit; try again shortly"
-        transport.write(answer(503, "Service Unavailable", message, "retry-after: 1\r\n"))
+        transport.write(error_response(503, "Service Unavailable", message, "retry-after: 1\r\n"))
         if lingering[0] >= MAX_REFUSED_LINGERING:
             transport.close()  # the answer is still written before the socket closes
             return

@@ -40,18 +40,19 @@ def add_teach_routes(app: FastAPI, model: nn.Module, info: ModelInfo, options: S
 
     @app.get("/teach")
     def teach_state() -> Any:
-        return answer(lambda: teacher().status())
+        return json_unless_refused(lambda: teacher().status())
 
     @app.post("/teach")
     def teach() -> Any:
-        return answer(lambda: teacher().start(), 202)
+        return json_unless_refused(lambda: teacher().start(), 202)
 
     @app.post("/teach/undo")
     def undo() -> Any:
-        return answer(lambda: teacher().undo())
+        return json_unless_refused(lambda: teacher().undo())
 
 
-def answer(work: Any, status: int = 200) -> JSONResponse:
+def json_unless_refused(work: Any, status: int = 200) -> JSONResponse:
+    """`work()`'s document as JSON with `status`, or its refusal's error with the refusal's status."""
     try:
         return JSONResponse(work(), status_code=status)
     except Refused as refused:

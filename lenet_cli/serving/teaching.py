@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lenet_cli.data.datasets import Split, find_split
+from lenet_cli.serving.collect_routes import collected_counts
 from lenet_cli.serving.teach_child import TrainChild
 from lenet_cli.serving.teach_run import MIN_PER_CLASS, missing_per_class
 from lenet_cli.serving.teach_state import RUNNING, Answering, TeachState, mark_run, now_stamp
@@ -61,7 +62,7 @@ class Teacher:
             document = self.state.to_dict()
         if document["state"] == "learning" and self.child is not None:
             document["progress"] = self.child.progress()
-        counts = collected_counts(self.settings)
+        counts = collected_counts(self.settings.collect_dir, len(self.settings.names))
         document.update(
             counts=counts,
             needed_per_class=MIN_PER_CLASS,
@@ -73,7 +74,11 @@ class Teacher:
     def start(self) -> dict[str, Any]:
         """Begin a run, or Refused: one is running, too few drawings, no dataset, a model it cannot teach,
         the server stopping."""
-        refuse_untaught(self.answering, collected_counts(self.settings), self.settings.names)
+        refuse_untaught(
+            self.answering,
+            collected_counts(self.settings.collect_dir, len(self.settings.names)),
+            self.settings.names,
+        )
         test = dataset_test_set(self.answering.info.dataset, self.settings.data_dir)
         self._check_thread()
         with self.lock:
@@ -135,17 +140,6 @@ class Teacher:
                 why = "the teaching run ended unexpectedly" if not self.stopping.is_set() else None
                 state = "failed" if why else "stopped"
                 self.state = dataclasses.replace(self.state, state=state, error=why)
-
-
-def collected_counts(settings: TeachSettings) -> dict[str, int]:
-    """How many drawings of each class are saved in --collect's folder."""
-    folder = settings.collect_dir
-    return {
-        str(label): sum(1 for _ in (folder / str(label)).glob("*.png"))
-        if (folder / str(label)).is_dir()
-        else 0
-        for label in range(len(settings.names))
-    }
 
 
 def refuse_untaught(answering: Answering, counts: dict[str, int], names: list[str]) -> None:

@@ -36,7 +36,7 @@ class ReadFailed(Exception):
         self.kind = kind
 
 
-def digit_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
+def input_bytes_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
     """An uploaded image file's bytes -> its 28x28 network input as raw uint8 bytes, or why it cannot be
     read (plain values, cheap to send between processes)."""
     try:
@@ -45,7 +45,11 @@ def digit_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
         return str(error)
 
 
-def work(connection: Connection, preprocess: Preprocess = digit_or_error) -> None:
+# The name serving/explain_routes.py imports until its branch moves to `input_bytes_or_error`.
+digit_or_error = input_bytes_or_error
+
+
+def work(connection: Connection, preprocess: Preprocess = input_bytes_or_error) -> None:
     """A worker: answer each (invert, image file) message in order until the server closes the pipe."""
     torch.set_num_threads(1)  # one process per core: each uses one
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the server stops us

@@ -3,8 +3,8 @@ alive by the server: one that exits or is killed is replaced at once, and the re
 
 Each process is fed over a pipe that the server's event loop reads and writes itself, with no executor
 thread between: at hundreds of small images a second, a ProcessPoolExecutor's pickled work items, queue
-thread and cross-thread wake-ups cost the server's own process, the one that cannot use a second core,
-about as much as the HTTP request does. Here a job is one framed write and one framed read on the loop
+thread and cross-thread wake-ups are a real share of the work of the server's own process, the one that
+cannot use a second core. Here a job is one framed write and one framed read on the loop
 (`python bench/serving/handover_cost.py` measures both; figures in docs/performance.md).
 
 A message is multiprocessing's framing (a 4-byte big-endian length, then the bytes), so the worker side
@@ -39,14 +39,14 @@ from lenet_cli.serving.worker_process import (
     READY,
     Preprocess,
     ReadFailed,
-    digit_or_error,
+    input_bytes_or_error,
     work,
 )
 
 START_TIMEOUT_S = 120  # importing torch in a fresh process takes seconds on a slow machine
 # Reads sent to one worker at a time: enough that it still has work while the event loop is busy for a
 # few milliseconds (a forward pass, a burst of requests), few enough that a worker the system pauses
-# holds up only these (2 cost a fifth of the throughput at 64 clients; 8 as much as no limit).
+# holds up only these (fewer cost throughput under many clients; more gain nothing).
 IN_FLIGHT = 8
 LOAD_PERIOD_S = 0.1  # how often the server's own load is read to choose how many workers take reads
 CRASHED = "this image crashed the reader"
@@ -60,14 +60,14 @@ class Worker:
 
 
 class PreprocessingPool:
-    """`await pool.read(data, invert)` -> network input bytes or an error message, in the first worker
+    """`await pool.network_input(data, invert)` -> network input bytes or an error message, in the first worker
     process free, or on a thread of this process when made with `workers=0` (tests, and comparison) and
     while no worker is up. Used from one event loop at a time; a new loop reconnects.
 
     `preprocess` turns an upload into its network input or an error message, in every worker and thread;
     a worker process receives it pickled, so it is a module-level function."""
 
-    def __init__(self, workers: int | None = None, preprocess: Preprocess = digit_or_error):
+    def __init__(self, workers: int | None = None, preprocess: Preprocess = input_bytes_or_error):
         self.threads = ThreadPoolExecutor(os.cpu_count() or 1, "lenet-preprocess")
         self.size = 0 if workers == 0 else workers or os.cpu_count() or 1
         self.preprocess, self.restarts = preprocess, 0
@@ -91,7 +91,7 @@ class PreprocessingPool:
     def alive(self) -> int:
         return sum(worker.process.is_alive() for worker in self.workers)
 
-    async def read(self, data: bytes | bytearray, invert: str) -> bytes | str:
+    async def network_input(self, data: bytes | bytearray, invert: str) -> bytes | str:
         loop = asyncio.get_running_loop()
         if not self.size:
             return await loop.run_in_executor(self.threads, self.preprocess, data, invert)

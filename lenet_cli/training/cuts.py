@@ -18,7 +18,7 @@ from lenet_cli.core.config import CUT_SHARE, TrainConfig
 from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split
 from lenet_cli.training.cut_data import NOT_A_DIGIT, make_cut_pool
-from lenet_cli.training.own_images import MadePool
+from lenet_cli.training.made_pool import MadePool, check_dataset
 
 POOL_SIZE = 20_000  # pieces cut per run; at most half of them bad cuts
 
@@ -48,14 +48,6 @@ class ReaderCuts(MadePool):
 
     def summary(self) -> dict[str, Any]:
         return {"count": len(self), "bad_cuts": self.bad, "per_batch": self.per_batch}
-
-
-def check_dataset(config: TrainConfig) -> None:
-    """Before any data is read: the reader reads digits."""
-    if config.cuts and config.dataset != "mnist":
-        raise LenetError(
-            f"--cuts composes numbers from digits; it works with --dataset mnist, not {config.dataset}"
-        )
 
 
 def load_cuts(config: TrainConfig, train: Split, device: torch.device) -> ReaderCuts:

@@ -11,12 +11,11 @@ from lenet_cli.core.distributed import Cluster
 from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split, load_split, split_train_val
 from lenet_cli.training.cuts import ReaderCuts, load_cuts
-from lenet_cli.training.cuts import check_dataset as check_cuts_dataset
 from lenet_cli.training.loop import EpochPlan, epoch_batches, epoch_order
+from lenet_cli.training.made_pool import check_dataset
 from lenet_cli.training.number_pool import OwnNumbers, load_numbers
-from lenet_cli.training.number_pool import check_dataset as check_numbers_dataset
 from lenet_cli.training.own_images import OwnImages, load_own_images
-from lenet_cli.training.styles import StyleMix, check_dataset, load_styles
+from lenet_cli.training.styles import StyleMix, load_styles
 
 
 @dataclass
@@ -55,8 +54,6 @@ class TrainingData:
 def load_training_data(config: TrainConfig, device: torch.device, cluster: Cluster) -> TrainingData:
     """The dataset's splits (and the user's images, the style pool, the reader's cuts), with the batch size checked against them."""
     check_dataset(config)
-    check_cuts_dataset(config)
-    check_numbers_dataset(config)
     train_full = load_split(config.dataset, config.data_dir, "train")
     test = load_split(config.dataset, config.data_dir, "test")
     train, val = split_train_val(train_full, config.val_size, config.seed)

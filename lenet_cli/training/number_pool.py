@@ -22,11 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from lenet_cli.core.config import DIGIT_DATASETS, NUMBER_SHARE, TrainConfig
+from lenet_cli.core.config import NUMBER_SHARE, TrainConfig
 from lenet_cli.core.errors import LenetError
 from lenet_cli.inference.alignment import candidate_targets, spell
 from lenet_cli.inference.forward import predict_logits
 from lenet_cli.training.cut_data import NOT_A_DIGIT
+from lenet_cli.training.made_pool import check_dataset
 from lenet_cli.training.number_cuts import CutNumbers, cut_numbers
 from lenet_cli.training.own_images import EpochExtras, random_affine
 
@@ -134,14 +135,6 @@ def _draws(pool: np.ndarray, per_step: int, steps: int, generator: torch.Generat
     rounds = math.ceil(steps * per_step / len(pool))
     order = torch.cat([torch.randperm(len(pool), generator=generator) for _ in range(rounds)])
     return torch.from_numpy(pool)[order[: steps * per_step]].reshape(steps, per_step)
-
-
-def check_dataset(config: TrainConfig) -> None:
-    """Before any data is read: numbers are written in digits."""
-    if config.numbers and config.dataset not in DIGIT_DATASETS:
-        raise LenetError(
-            f"--numbers learns digits; it works with --dataset mnist or usps, not {config.dataset}"
-        )
 
 
 def load_numbers(config: TrainConfig, device: torch.device, show_progress: bool) -> OwnNumbers:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -48,31 +47,6 @@ class EpochExtras:
         inputs = as_input(self.images_u8[indices])
         grid = F.affine_grid(transforms, list(inputs.shape), align_corners=False)
         return F.grid_sample(inputs, grid, mode="bilinear", align_corners=False), self.labels[indices]
-
-
-class MadePool:
-    """Digits made at the start of a run (the style pool, the reader's cuts), resident on the device: a
-    share of every batch, drawn per (seed, epoch) with `salt` keeping each source's draws its own, and a
-    digest of the images and labels that a resume must match."""
-
-    salt = 0
-
-    def __init__(
-        self, images_u8: np.ndarray, labels: np.ndarray, per_batch: int, seed: int, device: torch.device
-    ):
-        self.images_u8 = torch.from_numpy(images_u8).to(device)
-        self.labels = torch.from_numpy(labels).to(device)
-        self.per_batch, self.seed = per_batch, seed
-        digest = hashlib.sha256(images_u8.tobytes())
-        digest.update(labels.tobytes())
-        self.digest = digest.hexdigest()
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
-        generator = torch.Generator().manual_seed((self.seed + 1) * self.salt + epoch)
-        return extras_plan(self.images_u8, self.labels, self.per_batch, steps, generator)
 
 
 class OwnImages:

@@ -29,10 +29,10 @@ from lenet_cli.images.preprocess import normalize_digit
 from lenet_cli.images.segment import label_components
 
 WORK = 48  # side of the canvas digits are drawn and damaged on, before preprocessing to 28x28
-# Checked in styles_edits.png and by the model shipped before them (bench/training/style_sheets.py). Dropped: an open
-# top on 4 (most MNIST 4s are already open; the edit changed little). That model misreads edited 1s as 7
-# or 9 and curled 9s as 3: the very misreads it makes of real flagged 1s and curled 9s (the photos' tuning
-# half), which is why they are taught. Each class's share of the edits, by how often its style is missed:
+# The edits are the styles a model that never saw them misreads, as it misreads real flagged 1s and curled
+# 9s: 1s read as 7 or 9, 9s as 3 (bench/training/style_sheets.py draws and checks them; figures in
+# docs/performance.md). An open top on 4 is not among them: most MNIST 4s are open already. Each class's
+# share of the edits, by how often its style is missed:
 EDIT_WEIGHTS = {1: 0.4, 7: 0.2, 9: 0.25, 2: 0.15}
 EDITED_CLASSES = tuple(EDIT_WEIGHTS)
 SOURCES = ("fonts", "edits", "scans")

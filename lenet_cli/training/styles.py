@@ -17,7 +17,7 @@ import torch
 from lenet_cli.core.config import TrainConfig
 from lenet_cli.core.errors import LenetError
 from lenet_cli.data.datasets import Split
-from lenet_cli.training.own_images import MadePool
+from lenet_cli.training.made_pool import MadePool, check_dataset
 from lenet_cli.training.style_data import SOURCES, StylePool, make_style_pool
 from lenet_cli.training.style_fonts import FoundFonts, find_fonts
 
@@ -62,12 +62,6 @@ class StyleMix(MadePool):
             "font_files": len(self.fonts.paths),
             "missing": self.fonts.missing_line(),
         }
-
-
-def check_dataset(config: TrainConfig) -> None:
-    """Before any data is read: the style digits are digits."""
-    if config.styles and config.dataset != "mnist":
-        raise LenetError(f"--styles draws digits; it works with --dataset mnist, not {config.dataset}")
 
 
 def load_styles(config: TrainConfig, train: Split, device: torch.device) -> StyleMix:
