@@ -18,6 +18,7 @@ from lenet_cli.core.model import LeNet5
 from lenet_cli.data.datasets import load_split
 from lenet_cli.formats.checkpoint import load_checkpoint
 from lenet_cli.formats.checkpoint_rules import STATE_DICT_SHAPES
+from lenet_cli.formats.model_file import open_model
 from lenet_cli.formats.model_files import load_any_model
 from lenet_cli.formats.pt_weights import NeedsTorch, read_checkpoint
 from lenet_cli.images.many_files import read_digits
@@ -69,7 +70,7 @@ def test_the_inputs_are_the_same_with_torch_loaded_or_blocked(images, tmp_path):
 
 @pytest.mark.parametrize("kind", ["pt", "onnx"])
 def test_the_answers_are_the_torch_paths(models, images, kind):
-    fast, info = load_array_model(models[kind])
+    fast, info = load_array_model(open_model(models[kind]))
     assert isinstance(fast, ArrayModel) and info.dataset == "mnist"
     torch_model, torch_info = load_any_model(models[kind])
     assert info.format == torch_info.format and info.test_accuracy == torch_info.test_accuracy
@@ -84,14 +85,14 @@ def test_the_answers_are_the_torch_paths(models, images, kind):
 
 
 def test_an_image_gets_the_same_answer_alone_or_with_others(models, images):
-    fast, _ = load_array_model(models["pt"])
+    fast, _ = load_array_model(open_model(models["pt"]))
     alone = predict_files(fast, images[:1])[0]
     together = predict_files(fast, images[:7])[0]
     assert alone.to_dict() == together.to_dict()
 
 
 def test_the_pt_reader_reads_what_torch_reads(trained_checkpoint):
-    ours, theirs = read_checkpoint(trained_checkpoint), load_checkpoint(trained_checkpoint)
+    ours, theirs = read_checkpoint(open_model(trained_checkpoint)), load_checkpoint(trained_checkpoint)
     assert list(ours["model"]) == list(theirs["model"]) == list(STATE_DICT_SHAPES)
     for key, tensor in theirs["model"].items():
         assert ours["model"][key].dtype == np.float32 and np.array_equal(ours["model"][key], tensor.numpy())
@@ -104,7 +105,7 @@ def test_the_pt_reader_reads_what_torch_reads(trained_checkpoint):
 def test_predict_on_the_fast_path_never_imports_torch(models, images, tmp_path, monkeypatch):
     digit = images[0]
     monkeypatch.chdir(tmp_path)  # no checkpoints/ here: the shipped model is the default
-    monkeypatch.setattr("lenet_cli.inference.fast_predict.load_array_model", lambda path: None)
+    monkeypatch.setattr("lenet_cli.inference.fast_predict.load_array_model", lambda model_file: None)
     for model in (models["pt"], models["onnx"]):
         code, stdout, stderr, imported = run_lenet("predict", digit, "-c", model, "--json")
         assert (code, imported, stderr) == (0, False, "")
@@ -145,7 +146,7 @@ def test_checkpoints_only_torch_reads_still_predict_through_it(trained_checkpoin
         "predictions"
     ]
     for path in (legacy, parameters):
-        assert load_array_model(path) is None
+        assert load_array_model(open_model(path)) is None
         code, stdout, stderr, imported = run_lenet("predict", images[0], "-c", path, "--json")
         assert (code, stderr, imported) == (0, "", True)
         assert json.loads(stdout)["predictions"][0]["label"] == expected[0]["label"]
@@ -176,7 +177,7 @@ def test_summary_of_a_checkpoint_never_imports_torch(models, trained_checkpoint,
     assert (code, stderr, imported) == (0, "", False)
     assert stdout == invoke("summary", models["pt"]).stdout
 
-    def only_torch(path):
+    def only_torch(model_file):
         raise NeedsTorch("as if")
 
     monkeypatch.setattr("lenet_cli.inference.fast_predict.read_checkpoint", only_torch)

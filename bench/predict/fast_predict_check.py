@@ -31,6 +31,7 @@ from predict_accuracy import FONTS, KINDS  # noqa: E402
 
 from lenet_cli.core.errors import ImageError  # noqa: E402
 from lenet_cli.data.datasets import load_split  # noqa: E402
+from lenet_cli.formats.model_file import open_model  # noqa: E402
 from lenet_cli.formats.model_files import load_any_model  # noqa: E402
 from lenet_cli.formats.shipped import PRETRAINED  # noqa: E402
 from lenet_cli.images.many_files import read_digits  # noqa: E402
@@ -154,11 +155,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch_model, _ = load_any_model(args.checkpoint)
-    loaded = load_array_model(args.checkpoint)
+    loaded = load_array_model(open_model(args.checkpoint))
     assert loaded is not None, "this checkpoint is not read without torch"
     array_models = {"numpy": loaded[0]}
     if args.onnx:
-        array_models["onnxruntime"] = load_array_model(args.onnx)[0]
+        array_models["onnxruntime"] = load_array_model(open_model(args.onnx))[0]
     sets = write_sets(
         Path(tempfile.mkdtemp(prefix="lenet-fast-")), args.data_dir, args.mnist, args.drawn, args.seed
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FORCE_TORCH = (
-    "import sys, lenet_cli.inference.fast_predict as fast; fast.load_array_model = lambda path: None; "
+    "import sys, lenet_cli.inference.fast_predict as fast; fast.load_array_model = lambda model_file: None; "
     "from lenet_cli.cli import main; sys.argv[0] = 'lenet'; main()"
 )
 

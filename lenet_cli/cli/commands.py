@@ -309,24 +309,24 @@ def summary(
     Given an exported .onnx or .pt2 file: its inputs, outputs, opset and the metadata lenet wrote.
     """
     from lenet_cli.cli.render import checkpoint_table, export_table, summary_table
-    from lenet_cli.core.config import EXPORT_FORMATS
+    from lenet_cli.formats.model_file import open_model
     from lenet_cli.formats.model_info import ModelInfo
     from lenet_cli.formats.shipped import default_model
     from lenet_cli.inference.fast_predict import read_checkpoint_record
     from lenet_cli.inference.summary import layer_table
 
-    if checkpoint is not None and checkpoint.suffix.lower() in EXPORT_FORMATS.values():
+    named = checkpoint is not None  # else: describe the model predict and serve would use
+    model_file = open_model(checkpoint if named else default_model(DEFAULTS.checkpoint_dir)[0])
+    if model_file.kind != "checkpoint":
         from lenet_cli.formats.model_files import describe_export
 
-        description = describe_export(checkpoint)
+        description = describe_export(model_file)
         if as_json:
             print_json(description)
         else:
             consoles(as_json)[0].print(export_table(description))
         return
-    named = checkpoint is not None  # else: describe the model predict and serve would use
-    path = checkpoint if named else default_model(DEFAULTS.checkpoint_dir)[0]
-    info = ModelInfo.of_checkpoint(path, read_checkpoint_record(path))
+    info = ModelInfo.of_checkpoint(model_file.given, read_checkpoint_record(model_file))
     model_summary = layer_table()  # every LeNet-5 has this table; the file was checked to be one
     if as_json:
         document = model_summary.to_dict()

@@ -51,8 +51,8 @@ from lenet_cli.core.records import EpochRecord
 from lenet_cli.core.version import __version__
 from lenet_cli.core.writing import atomic_write
 from lenet_cli.formats.checkpoint_rules import FORMAT_VERSION as FORMAT_VERSION  # defined without torch
-from lenet_cli.formats.checkpoint_rules import as_checkpoint, read_model_bytes
-from lenet_cli.formats.checkpoint_rules import open_model_file as open_model_file
+from lenet_cli.formats.checkpoint_rules import as_checkpoint
+from lenet_cli.formats.model_file import ModelFile, open_model
 from lenet_cli.formats.pt_archive import checked_archive, is_zip
 from lenet_cli.formats.shipped import find_latest_checkpoint as find_latest_checkpoint
 from lenet_cli.formats.shipped import init_source
@@ -200,13 +200,17 @@ def _flag(setting: str) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a lenet checkpoint or a bare LeNet-5 state_dict; always a dict with `model` checked.
+    """Read a lenet checkpoint or a bare LeNet-5 state_dict; always a dict with `model` checked."""
+    return checkpoint_of(open_model(path), device)
+
+
+def checkpoint_of(model_file: ModelFile, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The checkpoint in an opened model file, read by torch; always a dict with `model` checked.
 
     Only tensors and plain containers are unpickled (`weights_only=True`), so a file that would run
     code when loaded is refused instead.
     """
-    path = Path(path)
-    data = read_model_bytes(path)
+    path, data = model_file.path, model_file.data
     if is_zip(data):  # else a legacy file, a pickle alone: torch reads it or says why not
         checked_archive(data, path)
     return _as_checkpoint(_unpickle_weights(data, path, device), path)
@@ -239,7 +243,12 @@ def _as_checkpoint(loaded: Any, path: Path) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[LeNet5, dict[str, Any]]:
     """A ready-to-run LeNet5 (eval mode, on `device`) and the checkpoint it came from."""
-    checkpoint = load_checkpoint(path, device)
+    return model_of(open_model(path), device)
+
+
+def model_of(model_file: ModelFile, device: torch.device | str = "cpu") -> tuple[LeNet5, dict[str, Any]]:
+    """`load_model` of an opened model file."""
+    checkpoint = checkpoint_of(model_file, device)
     model = LeNet5().to(device, memory_format=torch.channels_last)
     model.load_state_dict(checkpoint["model"], strict=True)
     model.eval()

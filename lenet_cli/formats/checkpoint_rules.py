@@ -1,17 +1,16 @@
 """What makes a file a lenet checkpoint, checked the same way whether torch or lenet's own reader
-(lenet_cli/formats/pt_weights.py) unpickled it: the file limits, the format version, and a LeNet-5
-state_dict with the right keys, shapes and float values. No torch here; the reader says what a tensor is.
+(lenet_cli/formats/pt_weights.py) unpickled it: the format version, a LeNet-5 state_dict with the right
+keys, shapes and float values, and a record lenet can show. No torch here; the reader says what a tensor
+is. (The file itself is opened and its size limited in model_file.py.)
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from lenet_cli.core.errors import CheckpointError
-from lenet_cli.core.reading import MAX_MODEL_BYTES, MiB, NotReadable, open_regular
 from lenet_cli.core.version import __version__
 
 FORMAT_VERSION = 1
@@ -34,32 +33,6 @@ STATE_DICT_SHAPES: dict[str, tuple[int, ...]] = {
     "head.fc3.weight": (10, 84),
     "head.fc3.bias": (10,),
 }
-
-
-def open_model_file(path: Path) -> BinaryIO:
-    """The regular file at `path`, at most MAX_MODEL_BYTES, opened without blocking; else one clear error."""
-    try:
-        handle = open_regular(path, MAX_MODEL_BYTES)
-    except NotReadable as error:
-        why = str(error)
-        if why == "no such file":
-            raise CheckpointError(f"checkpoint {path} does not exist") from None
-        if why == "is a folder":
-            raise CheckpointError(f"{path} is a folder, not a checkpoint file") from None
-        raise CheckpointError(f"{path} {why.replace('limit', 'limit for a model file')}") from None
-    if os.fstat(handle.fileno()).st_size == 0:
-        handle.close()
-        raise CheckpointError(f"checkpoint {path} is empty")
-    return handle
-
-
-def read_model_bytes(path: Path) -> bytes:
-    """The whole model file at `path` (see open_model_file), refused if it grew past the limit since."""
-    with open_model_file(path) as handle:
-        data = handle.read(MAX_MODEL_BYTES + 1)
-    if len(data) > MAX_MODEL_BYTES:
-        raise CheckpointError(f"{path} is over the {MAX_MODEL_BYTES // MiB} MiB limit for a model file")
-    return data
 
 
 def as_checkpoint(loaded: Any, path: Path, is_tensor: Callable[[Any], bool]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""Opening every model file lenet runs: checkpoints (.pt), ONNX files and torch.export programs (.pt2).
+"""Torch's reader of every model file lenet runs, once model_file.py has opened it: checkpoints (.pt), ONNX
+files and torch.export programs (.pt2).
 
-This module owns the export file formats (their suffixes, the metadata lenet writes into them), so
-`export.py` writes what this module reads. An ONNX file runs through onnxruntime, a `.pt2` program
+This module owns the metadata lenet writes into an export, so `export.py` writes what this module reads. An ONNX file runs through onnxruntime, a `.pt2` program
 through `torch.export.load`; each is wrapped as an `nn.Module` taking the model's usual input, so
 evaluate and predict use them unchanged. onnx and onnxruntime are imported only when such a file is used.
 """
@@ -21,10 +21,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lenet_cli.core.config import EXPORT_FORMATS
 from lenet_cli.core.errors import CheckpointError
-from lenet_cli.formats.checkpoint import load_model
-from lenet_cli.formats.checkpoint_rules import read_model_bytes
+from lenet_cli.formats.checkpoint import model_of
+from lenet_cli.formats.model_file import ModelFile, open_model
 from lenet_cli.formats.model_info import ModelInfo
 from lenet_cli.formats.onnx_session import OnnxSession, first_line
 from lenet_cli.formats.pt_archive import checked_archive, is_zip
@@ -35,12 +34,6 @@ FORCE_WEIGHTS_ONLY, FORCE_NO_WEIGHTS_ONLY = (
 )
 METADATA_FILE = "lenet.json"  # inside a .pt2 archive; an ONNX file keeps the same keys in metadata_props
 INPUT_CONVENTION = "float32 (N, 1, 28, 28) in [0, 1], white digit on black; output logits (N, 10)"
-
-
-def export_format_of(path: str | os.PathLike) -> str | None:
-    """ "onnx" or "pt2" for an exported file, None for anything else (a checkpoint)."""
-    suffix = Path(path).suffix.lower()
-    return next((name for name, known in EXPORT_FORMATS.items() if known == suffix), None)
 
 
 class OnnxModel(nn.Module):
@@ -67,12 +60,11 @@ class ProgramModel(nn.Module):
         return self.program(images.to("cpu", torch.float32))
 
 
-def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Module, dict[str, Any]]:
-    """The exported model, ready to call, and the metadata lenet wrote into it. The file is read once,
-    as a regular file within the size limit; a .pt2 archive is vetted before torch reads it."""
-    path = Path(path)
-    data = read_model_bytes(path)
-    if export_format == "onnx":
+def load_exported(model_file: ModelFile) -> tuple[nn.Module, dict[str, Any]]:
+    """The exported model in an opened file (ONNX or .pt2), ready to call, and the metadata lenet wrote
+    into it; a .pt2 archive is vetted before torch reads it."""
+    path, data = model_file.path, model_file.data
+    if model_file.kind == "onnx":
         return OnnxModel(path, data), onnx_metadata(path, data)
     _vet_pt2_archive(path, data)
     extra = {METADATA_FILE: ""}
@@ -86,7 +78,7 @@ def load_exported(path: str | os.PathLike, export_format: str) -> tuple[nn.Modul
                 f"refusing to load {path}: it holds Python objects that are not allowed in a safe file"
             ) from None
         raise CheckpointError(
-            f"{path} is not a readable torch.export program ({_first_line(error)})"
+            f"{path} is not a readable torch.export program ({first_line(error)})"
         ) from None
     try:
         metadata = json.loads(extra[METADATA_FILE]) if extra[METADATA_FILE] else {}
@@ -182,7 +174,7 @@ def describe_onnx(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
     try:
         model = onnx.load_model_from_string(data)
     except Exception as error:
-        raise CheckpointError(f"{path} is not a readable ONNX model ({_first_line(error)})") from None
+        raise CheckpointError(f"{path} is not a readable ONNX model ({first_line(error)})") from None
 
     def tensors(values: Any) -> list[dict[str, Any]]:
         described = []
@@ -210,15 +202,14 @@ def describe_onnx(path: str | os.PathLike, data: bytes) -> dict[str, Any]:
     }
 
 
-def describe_export(path: Path) -> dict[str, Any]:
+def describe_export(model_file: ModelFile) -> dict[str, Any]:
     """What `lenet summary` shows of an exported file; a broken one raises CheckpointError."""
-    if export_format_of(path) == "onnx":
-        data = read_model_bytes(path)
-        OnnxModel(path, data)  # checks it is a readable LeNet-5-shaped model
-        return describe_onnx(path, data)
-    _, metadata = load_exported(path, "pt2")
+    if model_file.kind == "onnx":
+        OnnxModel(model_file.path, model_file.data)  # checks it is a readable LeNet-5-shaped model
+        return describe_onnx(model_file.path, model_file.data)
+    _, metadata = load_exported(model_file)
     return {
-        "path": str(path),
+        "path": str(model_file.path),
         "format": "pt2",
         "inputs": [{"name": "x", "type": "float", "shape": ["batch", 1, 28, 28]}],
         "outputs": [{"name": "logits", "type": "float", "shape": ["batch", 10]}],
@@ -231,21 +222,13 @@ def load_any_model(
 ) -> tuple[nn.Module, ModelInfo]:
     """A model to evaluate or predict with, from a checkpoint (.pt), an ONNX file or a .pt2 program,
     and what the file says of itself."""
-    export_format = export_format_of(path)
-    if export_format is None:
-        model, checkpoint = load_model(path, device)
-        return model, ModelInfo.of_checkpoint(path, checkpoint)
-    model, metadata = load_exported(path, export_format)
-    accuracy = metadata.get("test_accuracy")
-    info = ModelInfo(
-        str(path),
-        export_format,
-        metadata.get("dataset") or "mnist",
-        float(accuracy) if accuracy else None,
-        metadata.get("data_dir") or None,
-        metadata,
-    )
-    return model, info
+    return torch_model(open_model(path), device)
 
 
-_first_line = first_line
+def torch_model(model_file: ModelFile, device: torch.device | str = "cpu") -> tuple[nn.Module, ModelInfo]:
+    """`load_any_model` of an opened model file: torch's reader for every kind."""
+    if model_file.kind == "checkpoint":
+        model, checkpoint = model_of(model_file, device)
+        return model, ModelInfo.of_checkpoint(model_file.given, checkpoint)
+    model, metadata = load_exported(model_file)
+    return model, ModelInfo.of_export(model_file.given, model_file.kind, metadata)

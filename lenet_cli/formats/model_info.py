@@ -49,6 +49,19 @@ class ModelInfo:
             record,
         )
 
+    @classmethod
+    def of_export(cls, path: str | os.PathLike, export_format: str, metadata: dict[str, str]) -> ModelInfo:
+        """An ONNX or .pt2 export, from the metadata lenet wrote into it."""
+        accuracy = metadata.get("test_accuracy")
+        return cls(
+            str(path),
+            export_format,
+            metadata.get("dataset") or "mnist",
+            float(accuracy) if accuracy else None,
+            metadata.get("data_dir") or None,
+            metadata,
+        )
+
     @property
     def bare(self) -> bool:
         """A bare state_dict: weights with no training record."""

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from lenet_cli.core.errors import CheckpointError
-from lenet_cli.formats.checkpoint_rules import as_checkpoint, read_model_bytes
+from lenet_cli.formats.checkpoint_rules import as_checkpoint
+from lenet_cli.formats.model_file import ModelFile
 from lenet_cli.formats.pt_archive import checked_archive, is_zip
 
 STORAGE_DTYPES = {
@@ -221,11 +222,10 @@ def unpickle_checkpoint(data: bytes, path: Path) -> Any:
         raise NeedsTorch(type(error).__name__) from None
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(model_file: ModelFile) -> dict[str, Any]:
     """A checked lenet checkpoint dict, as `load_checkpoint` gives, with `model` holding float32 numpy
     arrays. Raises CheckpointError as torch's path would, or NeedsTorch."""
-    path = Path(path)
-    loaded = unpickle_checkpoint(read_model_bytes(path), path)
-    checkpoint = as_checkpoint(loaded, path, lambda value: isinstance(value, StoredTensor))
+    loaded = unpickle_checkpoint(model_file.data, model_file.path)
+    checkpoint = as_checkpoint(loaded, model_file.path, lambda value: isinstance(value, StoredTensor))
     checkpoint["model"] = {key: tensor.array for key, tensor in checkpoint["model"].items()}
     return checkpoint

@@ -28,7 +28,8 @@ from lenet_cli.core.version import __version__
 from lenet_cli.core.writing import fsync_folder, temporary_path
 from lenet_cli.data.datasets import Split, as_input, class_names, find_split
 from lenet_cli.formats.checkpoint import load_checkpoint, now_iso
-from lenet_cli.formats.model_files import INPUT_CONVENTION, METADATA_FILE, export_format_of, load_exported
+from lenet_cli.formats.model_file import export_format_of, open_model
+from lenet_cli.formats.model_files import INPUT_CONVENTION, METADATA_FILE, load_exported
 from lenet_cli.formats.model_info import ModelInfo
 
 TOLERANCE = 1e-4  # largest |logit difference| accepted between the export and the checkpoint
@@ -251,7 +252,7 @@ def _write_pt2(model: LeNet5, path: Path, metadata: dict[str, str]) -> None:
 def verify(model: LeNet5, path: Path, export_format: str, inputs: torch.Tensor) -> tuple[float, float]:
     """(largest |logit difference|, share of equal argmax) of the file against `model`, at the full
     batch and image by image for the first ten (the batch dimension must really be free)."""
-    exported, _ = load_exported(path, export_format)
+    exported, _ = load_exported(open_model(path))
     with torch.inference_mode():
         reference = model(inputs)
         logits = exported(inputs)
