@@ -8,11 +8,11 @@ from lenet_cli.core.errors import CheckpointError
 from lenet_cli.core.model import LeNet5
 from lenet_cli.formats.checkpoint import (
     FORMAT_VERSION,
-    find_latest_checkpoint,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
+from lenet_cli.formats.shipped import find_latest_checkpoint
 from lenet_cli.training.run_folder import create_run_dir
 
 

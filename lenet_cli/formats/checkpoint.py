@@ -54,7 +54,6 @@ from lenet_cli.formats.checkpoint_rules import FORMAT_VERSION as FORMAT_VERSION 
 from lenet_cli.formats.checkpoint_rules import as_checkpoint
 from lenet_cli.formats.model_file import ModelFile, open_model
 from lenet_cli.formats.pt_archive import checked_archive, is_zip
-from lenet_cli.formats.shipped import find_latest_checkpoint as find_latest_checkpoint
 from lenet_cli.formats.shipped import init_source
 
 RESUMABLE_SETTINGS = ("epochs", "device", "data_dir", "checkpoint_dir")  # may change on --resume

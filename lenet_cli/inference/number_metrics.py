@@ -16,7 +16,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lenet_cli.data.number_folders import LABELS_FILE as LABELS_FILE
 from lenet_cli.data.number_folders import load_labels
 from lenet_cli.inference.number_files import read_files
 from lenet_cli.inference.numbers import Reading
