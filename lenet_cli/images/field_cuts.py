@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lenet_cli.core.errors import ImageError
+from lenet_cli.images.decode import block_mean
 from lenet_cli.images.field import clean_field
 from lenet_cli.images.preprocess import ink_to_mnist
 from lenet_cli.images.segment import NotANumber, Segmentation, candidates, segment
@@ -39,11 +40,7 @@ def cut_into_candidates(grey: np.ndarray, invert: str = "auto") -> Candidates:
     ImageError when nothing can be cut."""
     scale = working_scale(grey.shape)
     if scale > 1:
-        height, width = grey.shape[0] // scale * scale, grey.shape[1] // scale * scale
-        blocks = (
-            grey[:height, :width].astype(np.float32).reshape(height // scale, scale, width // scale, scale)
-        )
-        grey = blocks.mean(axis=(1, 3)) / (255 if grey.dtype == np.uint8 else 1)
+        grey = block_mean(grey, scale)
     ink, mask, band = clean_field(grey, invert)
     try:
         segmentation = segment(mask, ink, band)
