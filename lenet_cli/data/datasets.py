@@ -23,7 +23,7 @@ from lenet_cli.core.config import class_names as class_names  # its old home
 from lenet_cli.core.errors import DataError
 from lenet_cli.core.reading import MAX_DATA_BYTES, NotReadable, file_kind, open_regular
 
-# torchvision is imported only where it is used: importing it costs over a second here.
+# torchvision is imported only where it is used, since importing it is slow: commands that never read a dataset skip it.
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -162,7 +162,7 @@ def _read_idx(folder: Path, name: str, expected_magic: int) -> torch.Tensor:
         raise DataError(f"{folder / name} is missing (gzipped or not)")
     if path.suffix != ".gz":
         _check_idx(path, path, expected_magic)
-        return _parse_idx(path.read_bytes(), expected_magic)
+        return _parse_idx(path, expected_magic)
     with tempfile.TemporaryDirectory(prefix="lenet-") as scratch:
         plain_path = Path(scratch) / name
         try:
@@ -171,16 +171,17 @@ def _read_idx(folder: Path, name: str, expected_magic: int) -> torch.Tensor:
         except (OSError, EOFError, gzip.BadGzipFile) as error:
             raise DataError(f"{path} is not a readable gzip file ({error})") from None
         _check_idx(plain_path, path, expected_magic)
-        return _parse_idx(plain_path.read_bytes(), expected_magic)
+        return _parse_idx(plain_path, expected_magic)
 
 
-def _parse_idx(data: bytes, expected_magic: int) -> torch.Tensor:
-    """An IDX file `_check_idx` has checked, as uint8 images or int64 labels. Parsed here, not by
-    torchvision: importing torchvision costs more than a second of every `lenet train`."""
-    dims = expected_magic - 2048
-    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
-    values = torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=4 + 4 * dims).reshape(shape)
-    return values if expected_magic == IMAGES_MAGIC else values.long()
+def _parse_idx(path: Path, expected_magic: int) -> torch.Tensor:
+    """An IDX file `_check_idx` has checked, parsed by torchvision: uint8 images or int64 labels.
+
+    Importing torchvision costs little here: it brings torch._dynamo, which the optimizer imports anyway.
+    """
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    return read_image_file(str(path)) if expected_magic == IMAGES_MAGIC else read_label_file(str(path))
 
 
 def _check_idx(path: Path, shown_as: Path, expected_magic: int) -> None:
