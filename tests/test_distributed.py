@@ -47,6 +47,8 @@ def test_torchrun_two_processes(tiny_mnist, tmp_path):
         "train",
         "--epochs",
         "3",
+        "--batch-size",
+        "64",
         "--data-dir",
         str(tiny_mnist),
         "--images",

@@ -114,7 +114,7 @@ def test_missing_fonts_are_named_in_one_line_and_the_run_goes_on(
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "Style digits: 120 (60 edits, 60 scans; 0 fonts, 0 files), 16 in every batch, augmented" in lines
+    assert "Style digits: 120 (60 edits, 60 scans; 0 fonts, 0 files), 32 in every batch, augmented" in lines
     assert (
         "--styles: fonts not found: Nowhere Hand (apt-get install fonts-nowhere); using the others" in lines
     )
@@ -140,7 +140,7 @@ def test_found_fonts_write_digits_into_the_pool(tiny_mnist, tmp_path, small_pool
     assert result.exit_code == 0, result.output
     start = next(line for line in result.output.splitlines() if line.startswith("Style digits:"))
     assert start.startswith("Style digits: 120 (48 fonts, 42 edits, 30 scans; ")
-    assert start.endswith(", 32 in every batch, augmented")
+    assert start.endswith(", 64 in every batch, augmented")
     saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
     assert saved["styles"]["fonts"] == FONTS.names
 

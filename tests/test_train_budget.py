@@ -13,7 +13,7 @@ from lenet_cli.core.model import LeNet5
 from lenet_cli.formats.checkpoint import resume_config
 from lenet_cli.training.fit import TrainingInterrupted, fit
 
-STEPS_PER_EPOCH = 8  # the tiny set: 600 training images less 100 held out, 64 a batch
+STEPS_PER_EPOCH = 4  # the tiny set: 600 training images less 100 held out, 128 a batch (the default)
 
 
 def saved(path):
@@ -60,7 +60,7 @@ def test_epochs_end_a_budgeted_run_first_when_they_are_fewer(tiny_mnist, tmp_pat
         "train", "--time", "1h", "--epochs", "1", "--data-dir", tiny_mnist, "--checkpoint-dir", tmp_path
     )
     assert result.exit_code == 0, result.output
-    assert "Time budget 3600s: trained 1 epoch (10 steps); --epochs ended it first" in result.stdout
+    assert "Time budget 3600s: trained 1 epoch (5 steps); --epochs ended it first" in result.stdout
 
 
 def test_an_interrupted_budget_run_resumes_to_the_end_of_the_schedule_it_planned(tiny_mnist, tmp_path):

@@ -84,10 +84,21 @@ def train_config(options: dict[str, Any]) -> TrainConfig:
 # train's options, one line each in its signature.
 Epochs = Annotated[int, typer.Option(min=1, help="Passes over the training images.")]
 BatchSize = Annotated[
-    int,
+    int | None,
     typer.Option(
         min=1,
-        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch.",
+        show_default=False,
+        help="Images per optimizer step, in all: under torchrun each of N processes takes 1/N of every batch. "
+        "Default: 128; 64 (the tutorial's) with --init or --schedule constant.",
+    ),
+]
+LabelSmoothing = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=0.5,
+        show_default=False,
+        help="Share of each target spread over all ten classes. Default: 0.1; 0 with --init or --schedule constant.",
     ),
 ]
 LearningRate = Annotated[
@@ -95,14 +106,12 @@ LearningRate = Annotated[
     typer.Option(
         callback=positive_finite,
         help="Learning rate: the peak for onecycle, the fixed rate for constant. "
-        "Default: 3e-3 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 (adam) or 0.03 (sgd) with --init.",
+        "Default: 1.2e-2 (onecycle) or 1e-3 (constant) with adam; 0.1 or 0.01 with sgd; 1e-3 (adam) or 0.03 (sgd) with --init.",
     ),
 ]
 ScheduleOption = Annotated[
     Schedule,
-    typer.Option(
-        help="onecycle: warm up, then anneal (reaches 99% for every seed). constant: the tutorial's."
-    ),
+    typer.Option(help="onecycle: warm up, then anneal. constant: the tutorial's."),
 ]
 OptimizerOption = Annotated[Optimizer, typer.Option(help="adam, or sgd with momentum 0.9.")]
 DatasetOption = Annotated[Dataset, typer.Option(help="Which MNIST-family dataset.")]

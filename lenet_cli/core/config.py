@@ -30,18 +30,22 @@ def class_names(dataset: str) -> list[str]:
     return list(getattr(torchvision.datasets, DATASETS[dataset]).classes)
 
 
+# Two recipes. From scratch on the one-cycle schedule (the default): larger batches (fewer Python steps a
+# second), a high peak rate and label smoothing; bench/training/time_to_accuracy.py
+# chose them for the time to a good model. Otherwise (--init, or the tutorial's constant schedule): the
+# tutorial's batch of 64 and plain cross-entropy, so a fine-tuned model keeps the confidence it started with.
+FAST_BATCH_SIZE, TUTORIAL_BATCH_SIZE = 128, 64
+FAST_LABEL_SMOOTHING = 0.1
 # Learning rate when --lr is not given: the peak of the one-cycle schedule, or the constant rate.
-# `constant` + Adam 1e-3 is the tutorial's recipe; one-cycle peaking at 3e-3 learns more in as many epochs
-# (docs/performance.md#training).
+# `constant` + Adam 1e-3 is the tutorial's recipe.
 DEFAULT_LR = {
-    ("adam", "onecycle"): 3e-3,
+    ("adam", "onecycle"): 1.2e-2,
     ("adam", "constant"): 1e-3,
     ("sgd", "onecycle"): 0.1,
     ("sgd", "constant"): 0.01,
 }
-# With --init (fine-tuning a trained model): a third of the from-scratch peak, which learns the user's digits
-# as well as the full peak and forgets less of MNIST and of other people's digits (bench/training/finetune.py;
-# docs/performance.md#teaching-your-handwriting).
+# With --init (fine-tuning a trained model): it keeps more of MNIST and of other people's digits than the
+# from-scratch peak would (bench/training/finetune.py).
 FINETUNE_LR = {"adam": 1e-3, "sgd": 0.03}
 SGD_MOMENTUM = 0.9
 # With --images, this share of every batch comes from the user's own digits (augmented), the rest from
@@ -61,7 +65,7 @@ EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to kee
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 5  # passes over the training images
-    batch_size: int = 64  # images per optimizer step
+    batch_size: int | None = None  # images per optimizer step; None = the recipe's (see images_per_step)
     lr: float | None = None  # peak (onecycle) or fixed (constant) rate; None = DEFAULT_LR
     schedule: str = "onecycle"  # "onecycle" or "constant" (the tutorial's)
     optimizer: str = "adam"  # "adam" or "sgd" (momentum 0.9)
@@ -76,14 +80,31 @@ class TrainConfig:
     init: str | None = None  # start from this checkpoint's weights (a new optimizer and schedule)
     styles: bool = False  # mix digits in the hands MNIST lacks (fonts, edits, scans) into every batch
     style_share: float = DEFAULT_STYLE_SHARE  # with `styles`: the fraction of every batch drawn from them
-    cuts: bool = (
-        False  # mix the number reader's cuts (digits and bad cuts, taught as no digit) into every batch
-    )
-    numbers: tuple[
-        str, ...
-    ] = ()  # folders of labelled whole numbers (images + labels.csv) learned by alignment
+    # Mix the number reader's cuts (digits, and bad cuts taught as no digit) into every batch.
+    cuts: bool = False
+    # Folders of labelled whole numbers (images + labels.csv), learned by alignment.
+    numbers: tuple[str, ...] = ()
     time: float | None = None  # a time budget in seconds (--time): the one-cycle schedule is fitted to it
     patience: int = 0  # with val_size: stop when validation accuracy has not improved for this many epochs
+    label_smoothing: float | None = None  # None = the recipe's (see smoothing)
+
+    @property
+    def fast_recipe(self) -> bool:
+        """From scratch on the one-cycle schedule: the recipe tuned for the time to a good model."""
+        return self.init is None and self.schedule == "onecycle"
+
+    @property
+    def images_per_step(self) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        return FAST_BATCH_SIZE if self.fast_recipe else TUTORIAL_BATCH_SIZE
+
+    @property
+    def smoothing(self) -> float:
+        """Label smoothing of the training loss."""
+        if self.label_smoothing is not None:
+            return self.label_smoothing
+        return FAST_LABEL_SMOOTHING if self.fast_recipe else 0.0
 
     @property
     def learning_rate(self) -> float:
@@ -97,6 +118,8 @@ class TrainConfig:
         return {
             **asdict(self),
             "lr": self.learning_rate,
+            "batch_size": self.images_per_step,
+            "label_smoothing": self.smoothing,
             "images": list(self.images),
             "numbers": list(self.numbers),
         }
@@ -104,6 +127,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
+        known.setdefault("label_smoothing", 0.0)  # saved before smoothing existed: trained without it
         for folders in ("images", "numbers"):
             if folders in known:
                 known[folders] = tuple(known[folders])

@@ -54,5 +54,5 @@ def load_cuts(config: TrainConfig, train: Split, device: torch.device) -> Reader
     """Compose numbers from `train` (the run's training images, after any hold-out) and cut them."""
     check_dataset(config)
     pool = make_cut_pool(train.images.cpu().numpy(), train.labels.cpu().numpy(), POOL_SIZE, config.seed)
-    per_batch = max(1, round(config.batch_size * CUT_SHARE))
+    per_batch = max(1, round(config.images_per_step * CUT_SHARE))
     return ReaderCuts(pool.images_u8, pool.labels, per_batch, config.seed, device)

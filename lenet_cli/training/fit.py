@@ -154,6 +154,7 @@ def _train_epoch(
                 progress=progress,
                 on_step=on_step,
                 budget=run.budget,
+                label_smoothing=run.config.smoothing,
             )
         except NonFiniteLossError as error:
             error.last_good = run.checkpoint if run.history else None
@@ -179,7 +180,7 @@ def _time_budget(run: TrainingRun, planned: int | None) -> TimeBudget | None:
         cap,
         lambda total, done: refit_schedule(run.recipe, config, total, done),
         run.cluster,
-        config.batch_size,
+        config.images_per_step,
         (len(data.val) if data.val else 0, len(data.test)),
         data.steps_per_epoch,
         planned if planned is not None and planned < cap else None,

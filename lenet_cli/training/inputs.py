@@ -62,7 +62,7 @@ def load_training_data(config: TrainConfig, device: torch.device, cluster: Clust
     cuts = load_cuts(config, train, device) if config.cuts else None
     numbers = load_numbers(config, device, cluster.is_main) if config.numbers else None
     mixed_in = sum(source.per_batch for source in (own_images, styles, cuts, numbers) if source is not None)
-    dataset_per_step = config.batch_size - mixed_in
+    dataset_per_step = config.images_per_step - mixed_in
     if dataset_per_step < cluster.world_size:
         shares = (
             [f"--image-share {config.image_share}"] * bool(own_images)
@@ -71,10 +71,10 @@ def load_training_data(config: TrainConfig, device: torch.device, cluster: Clust
             + [f"--numbers (a share of {NUMBER_SHARE})"] * bool(numbers)
         )
         raise LenetError(
-            f"--batch-size {config.batch_size} with {' and '.join(shares)} leaves "
+            f"--batch-size {config.images_per_step} with {' and '.join(shares)} leaves "
             f"{dataset_per_step} dataset images per step; use a larger --batch-size"
             if mixed_in
-            else f"--batch-size {config.batch_size} is global and must be at least the number of "
+            else f"--batch-size {config.images_per_step} is global and must be at least the number of "
             f"processes ({cluster.world_size})"
         )
     steps = len(epoch_batches(torch.arange(len(train)), dataset_per_step, cluster.world_size))

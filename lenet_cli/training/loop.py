@@ -103,6 +103,7 @@ def train_one_epoch(
     progress: tqdm | None = None,
     on_step: Callable[[int], None] | None = None,
     budget: TimeBudget | None = None,
+    label_smoothing: float = 0.0,
 ) -> EpochProgress:
     """Run the plan's steps from `start` (default: the beginning) until it ends or `stop` is requested.
 
@@ -122,7 +123,7 @@ def train_one_epoch(
         indices = cluster.shard(batches[step])
         inputs, labels = _step_batch(plan, indices, step, cluster)
         logits = model(inputs)
-        loss = batch_loss(logits, labels, bad_cuts)
+        loss = batch_loss(logits, labels, bad_cuts, label_smoothing)
         state.correct = state.correct + (logits.detach().argmax(1) == labels).sum()
         state.trained += len(labels)
         optimizer.zero_grad(set_to_none=True)
@@ -164,17 +165,19 @@ def _step_batch(
     return inputs, labels
 
 
-def batch_loss(logits: torch.Tensor, labels: torch.Tensor, bad_cuts: bool = False) -> torch.Tensor:
-    """Cross-entropy. With `bad_cuts`, a label beyond the classes (training/cut_data.py's NOT_A_DIGIT)
-    asks for no class: its target is the uniform answer, as the 1998 paper taught LeNet-5 the garbage its
-    segmenter made."""
+def batch_loss(
+    logits: torch.Tensor, labels: torch.Tensor, bad_cuts: bool = False, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Cross-entropy, with `label_smoothing` of the targets. With `bad_cuts`, a label beyond the classes
+    (training/cut_data.py's NOT_A_DIGIT) asks for no class: its target is the uniform answer, as the 1998
+    paper taught LeNet-5 the garbage its segmenter made."""
     if not bad_cuts:
-        return F.cross_entropy(logits, labels)
+        return F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
     classes = logits.shape[1]
     known = labels < classes
     one_hot = F.one_hot(labels.clamp(max=classes - 1), classes).to(logits.dtype)
     targets = torch.where(known[:, None], one_hot, torch.full_like(one_hot, 1.0 / classes))
-    return F.cross_entropy(logits, targets)
+    return F.cross_entropy(logits, targets, label_smoothing=label_smoothing)
 
 
 def _all_agree_to_stop(stop: StopRequest | None, cluster: Cluster, device: torch.device) -> bool:

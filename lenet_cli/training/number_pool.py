@@ -141,5 +141,5 @@ def load_numbers(config: TrainConfig, device: torch.device, show_progress: bool)
     """Cut the numbers of `config.numbers` for training."""
     check_dataset(config)
     cut = cut_numbers(list(config.numbers), show_progress)
-    per_batch = max(2, round(config.batch_size * NUMBER_SHARE))
+    per_batch = max(2, round(config.images_per_step * NUMBER_SHARE))
     return OwnNumbers(cut, config.numbers, per_batch, config.seed, device)

@@ -105,7 +105,7 @@ def load_own_images(config: TrainConfig, device: torch.device, cluster: Cluster)
         path, _, why = labelled.errors[0]
         more = f" and {len(labelled.errors) - 1} more" if len(labelled.errors) > 1 else ""
         raise DataError(f"cannot train on {path}: {why}{more}; fix or remove the unreadable images")
-    per_batch = max(1, round(config.batch_size * config.image_share))
+    per_batch = max(1, round(config.images_per_step * config.image_share))
     return OwnImages(labelled, config.images, per_batch, config.seed, device)
 
 

@@ -1,7 +1,7 @@
 """The recipe: a seeded LeNet-5, its optimizer and learning-rate schedule, and restoring them.
 
-The default is Adam on a one-cycle schedule (see config.DEFAULT_LR); the tutorial's constant Adam 1e-3
-is `schedule="constant"`.
+The default is Adam on a one-cycle schedule (config.py says why its rate, batch and smoothing); the
+tutorial's constant Adam 1e-3 is `schedule="constant"`.
 """
 
 from __future__ import annotations

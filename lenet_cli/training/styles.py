@@ -75,5 +75,5 @@ def load_styles(config: TrainConfig, train: Split, device: torch.device) -> Styl
         POOL_SIZE,
         config.seed,
     )
-    per_batch = max(1, round(config.batch_size * config.style_share))
+    per_batch = max(1, round(config.images_per_step * config.style_share))
     return StyleMix(pool, fonts, per_batch, config.seed, device)
