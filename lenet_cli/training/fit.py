@@ -22,9 +22,9 @@ from lenet_cli.core.config import TrainConfig
 from lenet_cli.core.distributed import Cluster, distributed_model, join_cluster, leave_cluster
 from lenet_cli.core.errors import LenetError, StoppedBySignal
 from lenet_cli.core.interrupts import StopRequest, stop_on_signals
-from lenet_cli.core.records import EpochRecord, TrainResult
+from lenet_cli.core.records import EpochRecord, Misclassified, TrainResult
 from lenet_cli.formats.checkpoint import TrainingState, read_init, read_training, save_training
-from lenet_cli.inference.evaluate import evaluate
+from lenet_cli.inference.evaluate import evaluate, evaluate_with_mistakes
 from lenet_cli.training.inputs import TrainingData, load_training_data
 from lenet_cli.training.loop import EpochProgress, NonFiniteLossError, train_one_epoch
 from lenet_cli.training.recipe import Recipe, build_recipe, planned_steps, refit_schedule, restore_recipe
@@ -234,6 +234,7 @@ class TrainingRun:
         self.budget: TimeBudget | None = None  # --time
         self.ended: str | None = None  # how a --time run ended, or why --patience stopped it
         self.last_epoch: EpochProgress | None = None  # the losses of the epoch just finished, step by step
+        self.test_mistakes: list[Misclassified] | None = None  # set by finish() in a single process
 
     @property
     def checkpoint(self) -> Path:
@@ -299,8 +300,12 @@ class TrainingRun:
         return self.ended is not None
 
     def finish(self) -> TrainResult:
-        """Test the final weights and save them with the test metrics."""
-        test = evaluate(self.model, self.data.test, cluster=self.cluster)
+        """Test the final weights and save them with the test metrics (and keep the mistakes, for the
+        reporters' pictures, when one process tested all of them)."""
+        if self.cluster.active:
+            test = evaluate(self.model, self.data.test, cluster=self.cluster)
+        else:
+            test, self.test_mistakes = evaluate_with_mistakes(self.model, self.data.test)
         last = self.history[-1]
         metrics = {"val_accuracy": last.val_accuracy, "val_loss": last.val_loss}
         self.save(self.checkpoint, None, {**metrics, "test_accuracy": test.accuracy, "test_loss": test.loss})

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lenet_cli.core.config import TrainConfig, class_names
-from lenet_cli.core.records import EpochRecord, TrainResult
+from lenet_cli.core.records import EpochRecord, Misclassified, TrainResult
 from lenet_cli.core.writing import atomic_write
 from lenet_cli.inference.plots import draw_confusion_matrix, draw_curves
 
@@ -38,6 +38,7 @@ class RunView(Protocol):
     data: TrainingData
     last_epoch: EpochProgress | None  # the epoch just finished, its losses step by step
     epochs_planned: int  # --epochs, or fewer when a time budget (--time) plans fewer
+    test_mistakes: list[Misclassified] | None  # the misclassified test images, once tested (one process)
 
     def describe(self) -> dict[str, Any]:
         """Where it trains and on what, as the console shows it at the start."""

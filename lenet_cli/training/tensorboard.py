@@ -75,7 +75,7 @@ class TensorBoardLog(Reporter):
             step = result.steps
             writer.add_scalar("accuracy/test", result.test.accuracy, step)
             writer.add_scalar("loss/test", result.test.loss, step)
-            for tag, picture in _test_pictures(run).items():
+            for tag, picture in _test_pictures(run, result.test.confusion).items():
                 writer.add_image(tag, picture, step, dataformats="HWC")
             writer.add_hparams(
                 _settings(run),
@@ -96,7 +96,7 @@ def _settings(run: RunView) -> dict[str, Any]:
     return settings
 
 
-def _test_pictures(run: RunView) -> dict[str, Any]:
+def _test_pictures(run: RunView, confusion: Any) -> dict[str, Any]:
     """The misclassified test images (a grid, the most confident mistakes first) and the confusion
     matrix (RunPictures' confusion_matrix.png, drawn first), as (H, W, 3) uint8 arrays."""
     import numpy as np
@@ -106,14 +106,16 @@ def _test_pictures(run: RunView) -> dict[str, Any]:
     from lenet_cli.inference.plots import draw_confusion_matrix
 
     test = run.data.test
-    metrics, mistakes = evaluate_with_mistakes(run.model, test)
+    mistakes = run.test_mistakes
+    if mistakes is None:  # under torchrun each process tested a share: rank 0 tests all of them here
+        mistakes = evaluate_with_mistakes(run.model, test)[1]
     wrong = test.images.cpu()[[mistake.index for mistake in mistakes[:GRID_IMAGES]]]
     pictures = {"test/misclassified": np.repeat(_grid(wrong.numpy())[..., None], 3, axis=2)}
     drawn = run.run_dir / "confusion_matrix.png"
     with tempfile.TemporaryDirectory() as folder:
         if not drawn.is_file():
             drawn = draw_confusion_matrix(
-                metrics.confusion, class_names(run.config.dataset), Path(folder) / drawn.name
+                confusion, class_names(run.config.dataset), Path(folder) / drawn.name
             )
         with Image.open(drawn) as image:
             pictures["test/confusion_matrix"] = np.asarray(image.convert("RGB"))
