@@ -148,7 +148,10 @@ def warped_digits(
     picks = rng.choice(len(train_u8), count, replace=False)
     canvases = [other_pen(as_canvas(train_u8[i]), rng) for i in picks]
     warped = warp(np.stack(canvases), rng, slant=0.3, rotate_deg=12, elastic=0.06, wobble=0.012)
-    return list(warped), train_labels[picks].astype(np.int64)
+    # A warp that closes a loop (a hooked 7 made a 9) keeps the digit unwarped: no label noise.
+    pairs = zip(canvases, warped, strict=True)
+    kept = [new if holes(new > 0.35) <= holes(old > 0.35) else old for old, new in pairs]
+    return kept, train_labels[picks].astype(np.int64)
 
 
 def other_pen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -200,11 +203,11 @@ def as_canvas(image_u8: np.ndarray) -> np.ndarray:
 def to_mnist_form(image: np.ndarray, damaged: bool, rng: np.random.Generator) -> np.ndarray:
     """A WORK x WORK white-on-black image through predict's preprocessing (after damage, if asked)."""
     try:
-        small = rng.random() < SMALL_SHARE
+        side = small_side(image, rng) if rng.random() < SMALL_SHARE else None
         if not damaged:
-            return normalize_digit(shrink(image, rng) if small else image, invert="no")
+            return normalize_digit(shrink(image, side) if side else image, invert="no")
         hurt = damage(image, rng)
-        return normalize_digit(shrink(hurt, rng) if small else hurt, invert="auto")
+        return normalize_digit(shrink(hurt, side) if side else hurt, invert="auto")
     except ImageError:  # damage wiped the digit out: keep it undamaged
         return normalize_digit(image, invert="no")
 
@@ -240,10 +243,16 @@ def damage(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(grey, 0, 1).astype(np.float32)
 
 
-def shrink(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """`image` as a small scan gives it: the digit 11-17 pixels tall (box-filtered), to be enlarged again
-    by the preprocessing."""
+def small_side(image: np.ndarray, rng: np.random.Generator) -> int | None:
+    """The side to scan `image` at so that its digit is 11-17 pixels tall; None where that would close
+    a loop (the gap of a hooked 7 filled in), so the digit keeps its size."""
     side = int(round(WORK * rng.uniform(0.33, 0.5)))
+    return side if holes(shrink(image, side) > 0.35) <= holes(image > 0.35) else None
+
+
+def shrink(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` as a small scan gives it: `side` pixels square (box-filtered), to be enlarged again by the
+    preprocessing."""
     picture = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
     return np.asarray(picture.resize((side, side), Image.BOX), np.float32) / 255
 

@@ -151,8 +151,11 @@ def _unless_it_closes_a_loop(edited: np.ndarray, mask: np.ndarray, label: int) -
     after = edited > 0.35
     if label == 0:  # opened, and most of the ring still there
         return edited if holes(after) < holes(mask) and after.sum() > 0.75 * mask.sum() else None
-    if label == 5:  # the bar lost or shortened, the rest kept
-        return edited if 0.06 * mask.sum() < mask.sum() - after.sum() < 0.35 * mask.sum() else None
+    if label == 5:  # the bar lost or shortened, the rest kept, and no loop (a 6) made of what is left
+        lost = mask.sum() - after.sum()
+        return (
+            edited if 0.06 * mask.sum() < lost < 0.35 * mask.sum() and holes(after) <= holes(mask) else None
+        )
     return None if label != 2 and holes(after) > holes(mask) else edited
 
 
