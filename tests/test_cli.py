@@ -148,7 +148,7 @@ def test_summary_exact(tmp_path, monkeypatch):
     table, default = result.stdout[: len(SUMMARY)], result.stdout[len(SUMMARY) :].splitlines()
     assert table == SUMMARY
     assert default[:2] == ["The model predict and serve use when none is named:", f"Checkpoint {PRETRAINED}"]
-    assert "│ Test accuracy │ 99.26%" in result.stdout and "│ Epochs        │ 5 of 5" in result.stdout
+    assert "│ Test accuracy │ 99.42%" in result.stdout and "│ Epochs        │ 8 of 8" in result.stdout
     document = json.loads(invoke("summary", "--json").stdout)
     assert document["default_model"]["path"] == str(PRETRAINED) and "checkpoint" not in document
 
@@ -204,7 +204,7 @@ def test_predict_defaults_to_the_newest_checkpoint(trained_checkpoint, tiny_mnis
     shipped = invoke("predict", "a.png", "--json")  # no checkpoints/ here: the model in the package answers
     assert shipped.exit_code == 0, shipped.output
     assert shipped.stderr == (
-        "Using the model shipped with lenet (LeNet-5 on mnist, 99.26% test accuracy); "
+        "Using the model shipped with lenet (LeNet-5 on mnist, 99.42% test accuracy); "
         "train your own with: lenet train\n"
     )
     assert json.loads(shipped.stdout)["checkpoint"].endswith("lenet_cli/formats/pretrained/lenet5-mnist.pt")

@@ -160,7 +160,7 @@ def test_model_health_and_page(client):
     assert client.get("/health").json() == {"status": "ok", "preprocessing_processes": 0, "restarts": 0}
     model = client.get("/model").json()
     assert model["total_params"] == 61_706 and model["class_names"] == [str(d) for d in range(10)]
-    assert model["checkpoint"]["dataset"] == "mnist" and model["checkpoint"]["test_accuracy"] == 0.9926
+    assert model["checkpoint"]["dataset"] == "mnist" and model["checkpoint"]["test_accuracy"] == 0.9942
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     assert "http://" not in page.text and "https://" not in page.text  # nothing fetched from elsewhere

@@ -1,7 +1,8 @@
 """`lenet train --styles`: the style pool, its fonts, and mixing it into training exactly and resumably.
 
 Whether the edits keep their labels is checked on real MNIST digits by a model that never saw them, in
-bench/training/style_sheets.py (figures in the README); here, that they only add strokes near the digit.
+bench/training/style_sheets.py (figures in the README); here, that the added strokes stay near the digit
+and that the strokes left out are the ones meant (a gap in a 0's ring, a 5's bar).
 Where the handwriting fonts are not installed, the test that needs them is skipped with the reason; CI
 installs them and sets LENET_FONT_TESTS=required, so there it fails instead of skipping.
 """
@@ -17,14 +18,8 @@ from lenet_cli.core.config import TrainConfig
 from lenet_cli.data.datasets import load_split
 from lenet_cli.training import styles
 from lenet_cli.training.fit import fit
-from lenet_cli.training.style_data import (
-    EDITED_CLASSES,
-    SOURCES,
-    as_canvas,
-    edit_digit,
-    holes,
-    make_style_pool,
-)
+from lenet_cli.training.style_data import SOURCES, as_canvas, make_style_pool, shrink, warped_digits
+from lenet_cli.training.style_edits import ADDING_STROKES, EDITED_CLASSES, edit_digit, holes
 from lenet_cli.training.style_fonts import INSTALL_HINT, HandFont, find_fonts
 
 FONTS = find_fonts()
@@ -41,7 +36,7 @@ def small_pool(monkeypatch):
 
 @pytest.fixture(scope="module")
 def stroke_digits():
-    """Digit-like MNIST-form images: a slanted bar (a 1), a 7, a 2 and a 9 drawn as thick lines."""
+    """Digit-like MNIST-form images: a slanted bar (a 1), a 7, a 2, a 9, a 5 and a 0 drawn as thick lines."""
     from PIL import Image, ImageDraw
 
     shapes = {
@@ -49,6 +44,8 @@ def stroke_digits():
         7: [(6, 5), (21, 5), (12, 24)],
         2: [(7, 8), (14, 4), (20, 9), (7, 24), (21, 24)],
         9: [(19, 10), (15, 5), (10, 7), (10, 12), (15, 14), (19, 10), (18, 24)],
+        5: [(20, 5), (10, 5), (9, 13), (15, 12), (19, 16), (18, 21), (13, 24), (8, 22)],
+        0: [(14, 4), (19, 7), (20, 14), (19, 21), (14, 24), (9, 21), (8, 14), (9, 7), (14, 4)],
     }
     images = {}
     for label, points in shapes.items():
@@ -68,13 +65,13 @@ def test_the_pool_is_the_same_for_the_same_seed_and_another_for_another(tiny_mni
     assert not np.array_equal(first.images_u8, other.images_u8)
     assert first.images_u8.shape == (90, 28, 28) and first.images_u8.dtype == np.uint8
     counts = {name: int((first.sources == i).sum()) for i, name in enumerate(SOURCES)}
-    assert sum(counts.values()) == 90 and counts["edits"] > 0 and counts["scans"] > 0
-    edited = first.labels[first.sources == SOURCES.index("edits")]
-    assert set(edited.tolist()) == set(EDITED_CLASSES)
+    assert sum(counts.values()) == 90 and min(counts["edits"], counts["scans"], counts["warped"]) > 0
+    edited = set(first.labels[first.sources == SOURCES.index("edits")].tolist())
+    assert set(ADDING_STROKES) <= edited <= set(EDITED_CLASSES)
     assert (counts["fonts"] > 0) == bool(FONTS.paths)
 
 
-@pytest.mark.parametrize("label", EDITED_CLASSES)
+@pytest.mark.parametrize("label", ADDING_STROKES)
 def test_edits_only_add_strokes_near_the_digit(stroke_digits, label):
     canvas = as_canvas(stroke_digits[label])
     for seed in range(5):
@@ -88,6 +85,34 @@ def test_edits_only_add_strokes_near_the_digit(stroke_digits, label):
         margin = 0.35 * canvas.shape[0]
         assert new_rows.min() >= rows.min() - margin and new_rows.max() <= rows.max() + margin
         assert new_cols.min() >= cols.min() - margin and new_cols.max() <= cols.max() + margin
+
+
+def test_a_zero_is_left_open_and_a_five_loses_its_bar_and_nothing_else(stroke_digits):
+    zero, five = as_canvas(stroke_digits[0]), as_canvas(stroke_digits[5])
+    assert holes(zero > 0.35) == 1
+    opened = [edit_digit(zero, 0, np.random.default_rng(seed)) for seed in range(10)]
+    assert sum(edit is not None for edit in opened) >= 5  # most gaps open the ring
+    for edit in (edit for edit in opened if edit is not None):
+        assert np.all(edit <= zero + 1 / 255)  # ink only taken away ...
+        assert holes(edit > 0.35) == 0 and (edit > 0.35).sum() > 0.75 * (zero > 0.35).sum()  # ... a gap
+    rows, _ = np.nonzero(five > 0.35)
+    bar_rows = rows.min() + 0.35 * (rows.max() - rows.min())
+    for seed in range(10):
+        edit = edit_digit(five, 5, np.random.default_rng(seed))
+        assert edit is not None and np.all(edit <= five + 1 / 255)
+        lost_rows, lost_cols = np.nonzero((five > 0.35) & (edit <= 0.35))
+        assert len(lost_rows) > 0 and lost_rows.max() <= bar_rows  # the bar, at the top ...
+        stem = np.nonzero(five[rows.min() : int(bar_rows)] > 0.35)[1].min()
+        assert lost_cols.min() > stem  # ... right of the stem, which stays
+
+
+def test_warped_digits_keep_their_labels_and_small_scans_shrink(stroke_digits):
+    digits = np.stack([stroke_digits[label] for label in (1, 7, 2)])
+    warped, labels = warped_digits(digits, np.array([1, 7, 2]), 3, np.random.default_rng(0))
+    assert sorted(labels.tolist()) == [1, 2, 7] and all(image.shape == (48, 48) for image in warped)
+    assert all(0.02 < (image > 0.35).mean() < 0.5 for image in warped)  # still a digit's ink, not a blot
+    small = shrink(as_canvas(stroke_digits[7]), 18)
+    assert small.shape == (18, 18) and small.max() > 0.5
 
 
 def test_an_edit_that_closes_a_loop_is_not_used():
@@ -114,7 +139,10 @@ def test_missing_fonts_are_named_in_one_line_and_the_run_goes_on(
     )
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "Style digits: 120 (60 edits, 60 scans; 0 fonts, 0 files), 32 in every batch, augmented" in lines
+    assert (
+        "Style digits: 120 (24 edits, 24 scans, 72 warped; 0 fonts, 0 files), 32 in every batch, augmented"
+        in lines
+    )
     assert (
         "--styles: fonts not found: Nowhere Hand (apt-get install fonts-nowhere); using the others" in lines
     )
@@ -139,7 +167,7 @@ def test_found_fonts_write_digits_into_the_pool(tiny_mnist, tmp_path, small_pool
     )
     assert result.exit_code == 0, result.output
     start = next(line for line in result.output.splitlines() if line.startswith("Style digits:"))
-    assert start.startswith("Style digits: 120 (48 fonts, 42 edits, 30 scans; ")
+    assert start.startswith("Style digits: 120 (24 fonts, 24 edits, 24 scans, 48 warped; ")
     assert start.endswith(", 64 in every batch, augmented")
     saved = torch.load(tmp_path / "run-1" / "last.pt", weights_only=True)
     assert saved["styles"]["fonts"] == FONTS.names

@@ -154,11 +154,11 @@ def test_a_directory_listing_more_entries_than_a_model_has_is_refused_before_it_
 
 
 def test_a_pickle_over_its_limit_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(pt_archive, "MAX_PICKLE_BYTES", 1024)  # the genuine one is 2,342 bytes
+    monkeypatch.setattr(pt_archive, "MAX_PICKLE_BYTES", 1024)  # the genuine one is 2,664 bytes
     result = invoke("summary", GENUINE)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"Error: refusing to load {GENUINE}: its pickle {PICKLE} is 2,342 bytes, over the limit of 1,024 "
+        f"Error: refusing to load {GENUINE}: its pickle {PICKLE} is 2,664 bytes, over the limit of 1,024 "
         "bytes for a model file's record\n"
     )
 

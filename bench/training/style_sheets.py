@@ -19,14 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from lenet_cli.data.datasets import load_split
 from lenet_cli.images.preprocess import normalize_digit
-from lenet_cli.training.style_data import (
-    EDITED_CLASSES,
-    SOURCES,
-    WORK,
-    as_canvas,
-    edit_digit,
-    make_style_pool,
-)
+from lenet_cli.training.style_data import SOURCES, WORK, as_canvas, make_style_pool
+from lenet_cli.training.style_edits import EDITED_CLASSES, edit_digit
 from lenet_cli.training.style_fonts import find_fonts
 
 ZOOM = 2

@@ -1,15 +1,18 @@
 """The style pool of `lenet train --styles`: digits in the hands MNIST lacks, made at train time.
 
-Three sources, each put into MNIST form by predict's own preprocessing (`normalize_digit`), so the
+Four sources, each put into MNIST form by predict's own preprocessing (`normalize_digit`), so the
 network learns them as it will later see them:
 - fonts: digits written in handwriting fonts (style_fonts.py), slanted, stretched, elastically
   distorted at two scales (the shape, and the pen's wobble), with varied stroke widths;
-- edits: MNIST training digits given the strokes other hands add: a flag (sometimes a foot) on a 1,
-  a bar across a 7, a loop where a 2 turns, a tail on a 9 that curls round to the left;
-- scans: MNIST training digits (and a share of the two above) through scan- and photo-like damage:
+- edits: MNIST training digits with the strokes other hands add or leave out (style_edits.py);
+- warped: MNIST training digits in other hands: another pen (thicker or thinner), slanted, turned,
+  stretched and elastically distorted like the font digits;
+- scans: MNIST training digits (and a share of the others) through scan- and photo-like damage:
   blur, thickening, uneven ink, broken strokes, paper tone, shading and noise.
-Everything is drawn from one numpy generator seeded by the run's seed, so the pool is the same for the
-same (seed, training images, fonts); torch is used only to warp whole batches at once.
+A share of every source is also made small, as a digit scanned 11-17 pixels tall is, and enlarged
+again by the preprocessing. Everything is drawn from one numpy generator seeded by the run's seed, so
+the pool is the same for the same (seed, training images, fonts); torch is used only to warp whole
+batches at once.
 """
 
 from __future__ import annotations
@@ -27,17 +30,13 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from lenet_cli.core.errors import ImageError
 from lenet_cli.images.preprocess import normalize_digit
 from lenet_cli.images.segment import label_components
+from lenet_cli.training.style_edits import EDIT_WEIGHTS, EDITED_CLASSES, edit_digit, holes
 
 WORK = 48  # side of the canvas digits are drawn and damaged on, before preprocessing to 28x28
-# The edits are the styles a model that never saw them misreads, as it misreads real flagged 1s and curled
-# 9s: 1s read as 7 or 9, 9s as 3 (bench/training/style_sheets.py draws and checks them; figures in
-# docs/performance.md). An open top on 4 is not among them: most MNIST 4s are open already. Each class's
-# share of the edits, by how often its style is missed:
-EDIT_WEIGHTS = {1: 0.4, 7: 0.2, 9: 0.25, 2: 0.15}
-EDITED_CLASSES = tuple(EDIT_WEIGHTS)
-SOURCES = ("fonts", "edits", "scans")
-SHARES = {"fonts": 0.4, "edits": 0.35, "scans": 0.25}  # of the pool
-DAMAGED_SHARE = 0.35  # of font digits and edited digits that are also damaged like a scan
+SOURCES = ("fonts", "edits", "scans", "warped")
+SHARES = {"fonts": 0.2, "edits": 0.2, "warped": 0.4, "scans": 0.2}  # of the pool, made in this order
+DAMAGED_SHARE = 0.35  # of font, edited and warped digits that are also damaged like a scan
+SMALL_SHARE = 0.3  # of every source's digits that are scanned small (`shrink`)
 
 
 @dataclass
@@ -50,12 +49,13 @@ class StylePool:
 def make_style_pool(
     train_u8: np.ndarray, train_labels: np.ndarray, font_paths: Sequence[Path], size: int, seed: int
 ) -> StylePool:
-    """`size` style digits from the training digits and the fonts (no fonts: edits and scans only)."""
+    """`size` style digits from the training digits and the fonts (no fonts: their share is warped digits)."""
     rng = np.random.default_rng([seed, 25])
     counts = {name: round(size * share) for name, share in SHARES.items()}
     if not font_paths:
-        counts = {"fonts": 0, "edits": size // 2, "scans": size - size // 2}
-    counts["scans"] = size - counts["fonts"] - counts["edits"]
+        counts["warped"] += counts["fonts"]
+        counts["fonts"] = 0
+    counts["scans"] = size - sum(count for name, count in counts.items() if name != "scans")
     images, labels, sources = [], [], []
     for source, count in counts.items():
         if count == 0:
@@ -64,6 +64,8 @@ def make_style_pool(
             made, made_labels = font_digits(font_paths, count, rng)
         elif source == "edits":
             made, made_labels = edited_digits(train_u8, train_labels, count, rng)
+        elif source == "warped":
+            made, made_labels = warped_digits(train_u8, train_labels, count, rng)
         else:
             picks = rng.choice(len(train_u8), count, replace=False)
             made, made_labels = [as_canvas(train_u8[i]) for i in picks], train_labels[picks].astype(np.int64)
@@ -131,6 +133,38 @@ def warp(
     return F.grid_sample(inputs, grid, mode="bilinear", align_corners=False)[:, 0].clamp(0, 1).numpy()
 
 
+def warped_digits(
+    train_u8: np.ndarray, train_labels: np.ndarray, count: int, rng: np.random.Generator
+) -> tuple[list, np.ndarray]:
+    """`count` training digits in other hands: another pen (thicker or thinner), slanted, turned,
+    stretched and elastically distorted like the font digits."""
+    picks = rng.choice(len(train_u8), count, replace=False)
+    canvases = [other_pen(as_canvas(train_u8[i]), rng) for i in picks]
+    warped = warp(np.stack(canvases), rng, slant=0.3, rotate_deg=12, elastic=0.06, wobble=0.012)
+    # A warp that closes a loop (a hooked 7 made a 9) keeps the digit unwarped: no label noise.
+    pairs = zip(canvases, warped, strict=True)
+    kept = [new if holes(new > 0.35) <= holes(old > 0.35) else old for old, new in pairs]
+    return kept, train_labels[picks].astype(np.int64)
+
+
+def other_pen(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`image` written with a thicker pen (unless that closes a loop) or a thinner one (unless that
+    breaks the strokes), or as it is."""
+    draw = rng.random()
+    if draw > 0.5:
+        return image
+    ink = Image.fromarray(np.round(image * 255).astype(np.uint8))
+    if draw < 0.25:
+        other = (
+            np.asarray(ink.filter(ImageFilter.MaxFilter(3 if rng.random() < 0.6 else 5)), np.float32) / 255
+        )
+        return other if holes(other > 0.35) <= holes(image > 0.35) else image
+    other = np.asarray(ink.filter(ImageFilter.MinFilter(3)), np.float32) / 255
+    _, pieces = label_components(other > 0.35)
+    _, before = label_components(image > 0.35)
+    return other if pieces <= before and (other > 0.35).sum() > 0.45 * (image > 0.35).sum() else image
+
+
 # Edits of MNIST digits -----------------------------------------------------------------------------
 
 
@@ -156,123 +190,17 @@ def as_canvas(image_u8: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image_u8).resize((WORK, WORK), Image.BILINEAR), np.float32) / 255
 
 
-@dataclass(frozen=True)
-class _Ink:
-    """Where a digit's ink is, and the pen it was written with, for drawing an edit onto it."""
-
-    mask: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
-    top: int
-    bottom: int
-    height: int
-    pen: int
-
-    def x_at(self, row: int) -> float | None:
-        xs = np.flatnonzero(self.mask[row])
-        return float(xs.mean()) if len(xs) else None
-
-
-def edit_digit(image: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray | None:
-    """The edit of `label`'s class drawn onto `image`; None where the digit's shape does not allow it."""
-    mask = image > 0.35
-    draw_edit = _EDITS.get(label)
-    if mask.sum() < 20 or draw_edit is None:
-        return None
-    rows, cols = np.nonzero(mask)
-    top, bottom = int(rows.min()), int(rows.max())
-    ink = _Ink(mask, rows, cols, top, bottom, bottom - top + 1, max(2, round(stroke_width(mask))))
-    picture = Image.fromarray(np.round(image * 255).astype(np.uint8))
-    if not draw_edit(ImageDraw.Draw(picture), ink, rng):
-        return None
-    return _unless_it_closes_a_loop(np.asarray(picture, np.float32) / 255, mask, label)
-
-
-def _flag_a_one(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
-    """A flag from the top down to the left, and sometimes a base."""
-    top_x, bottom_x = ink.x_at(ink.top), ink.x_at(ink.bottom)
-    if top_x is None or bottom_x is None:
-        return False
-    length = ink.height * rng.uniform(0.3, 0.55)
-    drop = math.radians(rng.uniform(30, 65))  # below the horizontal, towards the left
-    flag_end = (top_x - length * math.cos(drop), ink.top + length * math.sin(drop))
-    draw.line([(top_x, ink.top), flag_end], fill=255, width=ink.pen, joint="curve")
-    if rng.random() < 0.4:
-        half = ink.height * rng.uniform(0.18, 0.4)
-        draw.line([(bottom_x - half, ink.bottom), (bottom_x + half, ink.bottom)], fill=255, width=ink.pen)
-    return True
-
-
-def _cross_a_seven(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
-    """A bar across the stem, a little below the middle."""
-    row = ink.top + round(ink.height * rng.uniform(0.45, 0.6))
-    middle = ink.x_at(row)
-    if middle is None:
-        return False
-    half = ink.height * rng.uniform(0.16, 0.24)
-    draw.line([(middle - half, row), (middle + half, row)], fill=255, width=ink.pen)
-    return True
-
-
-def _loop_a_two(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
-    """A loop drawn from the corner up and round, as a pen makes it before the base."""
-    low = ink.rows >= ink.top + 0.7 * ink.height
-    corner = int(np.argmin(ink.cols[low]))
-    cx, cy = float(ink.cols[low][corner]), float(ink.rows[low][corner])
-    radius = ink.height * rng.uniform(0.12, 0.17)
-    centre = (cx + radius * 1.0, cy - radius * 1.0)
-    loop = [
-        (centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a))
-        for a in np.linspace(math.radians(135), math.radians(135 + 360), 28)
-    ]
-    draw.line(loop, fill=255, width=max(2, ink.pen - 1), joint="curve")
-    return True
-
-
-def _curl_a_nine(draw: ImageDraw.ImageDraw, ink: _Ink, rng: np.random.Generator) -> bool:
-    """The tail curls down and round to the left."""
-    bottom_x = ink.x_at(ink.bottom)
-    if bottom_x is None:
-        return False
-    radius = ink.height * rng.uniform(0.18, 0.26)
-    centre = (bottom_x - radius, ink.bottom - radius * 0.6)
-    sweep = np.linspace(0, math.radians(rng.uniform(150, 200)), 20)
-    curl = [(centre[0] + radius * math.cos(a), centre[1] + radius * math.sin(a)) for a in sweep]
-    draw.line(curl, fill=255, width=ink.pen, joint="curve")
-    return True
-
-
-_EDITS = {1: _flag_a_one, 7: _cross_a_seven, 2: _loop_a_two, 9: _curl_a_nine}
-
-
-def _unless_it_closes_a_loop(edited: np.ndarray, mask: np.ndarray, label: int) -> np.ndarray | None:
-    """None where the edit closed a loop the digit did not have (a barred 7 that looks like a 9 is not a 7
-    any more); a 2's loop is the edit itself."""
-    return None if label != 2 and holes(edited > 0.35) > holes(mask) else edited
-
-
-def holes(mask: np.ndarray) -> int:
-    """How many regions of paper the ink encloses (the loops of a 0, 6, 8 or 9)."""
-    _, count = label_components(np.pad(~mask, 1, constant_values=True))
-    return count - 1  # all but the paper round the digit, which the padding joins into one
-
-
-def stroke_width(mask: np.ndarray) -> float:
-    """2 * area / boundary of an ink mask: the width of its strokes (exact for long ones)."""
-    padded = np.pad(mask, 1)
-    inner = padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
-    return 2 * float(mask.sum()) / max(float((mask & ~inner).sum()), 1.0)
-
-
 # Scan- and photo-like damage, and MNIST form ------------------------------------------------------
 
 
 def to_mnist_form(image: np.ndarray, damaged: bool, rng: np.random.Generator) -> np.ndarray:
     """A WORK x WORK white-on-black image through predict's preprocessing (after damage, if asked)."""
     try:
+        side = small_side(image, rng) if rng.random() < SMALL_SHARE else None
         if not damaged:
-            return normalize_digit(image, invert="no")
-        return normalize_digit(damage(image, rng), invert="auto")
+            return normalize_digit(shrink(image, side) if side else image, invert="no")
+        hurt = damage(image, rng)
+        return normalize_digit(shrink(hurt, side) if side else hurt, invert="auto")
     except ImageError:  # damage wiped the digit out: keep it undamaged
         return normalize_digit(image, invert="no")
 
@@ -306,6 +234,20 @@ def damage(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         picture = picture.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 1.6)))
     grey = np.asarray(picture, np.float32) / 255 + rng.normal(0, rng.uniform(0.0, 0.05), (WORK, WORK))
     return np.clip(grey, 0, 1).astype(np.float32)
+
+
+def small_side(image: np.ndarray, rng: np.random.Generator) -> int | None:
+    """The side to scan `image` at so that its digit is 11-17 pixels tall; None where that would close
+    a loop (the gap of a hooked 7 filled in), so the digit keeps its size."""
+    side = int(round(WORK * rng.uniform(0.33, 0.5)))
+    return side if holes(shrink(image, side) > 0.35) <= holes(image > 0.35) else None
+
+
+def shrink(image: np.ndarray, side: int) -> np.ndarray:
+    """`image` as a small scan gives it: `side` pixels square (box-filtered), to be enlarged again by the
+    preprocessing."""
+    picture = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    return np.asarray(picture.resize((side, side), Image.BOX), np.float32) / 255
 
 
 def smooth_field(rng: np.random.Generator, low: float, high: float, cells: int = 4) -> np.ndarray:

@@ -21,7 +21,7 @@ from lenet_cli.training.made_pool import MadePool, check_dataset
 from lenet_cli.training.style_data import SOURCES, StylePool, make_style_pool
 from lenet_cli.training.style_fonts import FoundFonts, find_fonts
 
-POOL_SIZE = 10_000  # style digits made per run; each is seen about twice an epoch, differently augmented
+POOL_SIZE = 20_000  # style digits made per run; each is seen about twice an epoch, differently augmented
 
 
 class StyleMix(MadePool):
