@@ -4,7 +4,8 @@ accuracy, SHA-256, with --usps the accuracy on USPS's test digits (never trained
 run, the fonts its style digits were drawn in (package, licence). The shipped models were made with
 `lenet train` run in a checkout of the commit named (`git worktree add /tmp/at a4eb0bb`), this script
 from today's tree; `--commit` records that commit in the note, and the style pool's SHA-256 there checks
-that a rerun drew the same digits:
+that a rerun drew the same digits. Those commits trained from scratch with batches of 64, a one-cycle
+peak of 3e-3 and no label smoothing, the defaults then; the checkpoint's config records them:
 
     # the digit model, trained by commit a4eb0bb
     OMP_NUM_THREADS=1 lenet train --styles --epochs 8 --seed 0 --data-dir ../shared/data/mnist \\
