@@ -10,11 +10,12 @@ import numpy as np
 THIN = 0.15  # a component no wider than this share of its height ...
 LONG = 0.3  # ... and at least this share of the field's height is a piece of a ruled line
 EDGE = 2  # pixels: a component this close to the field's edge (or a scan band) is a mark from beyond it
-FIRST_LINE = 0.4  # the topmost line of writing with this share of the most ink a line holds is the number's
+FIRST_LINE = 0.25  # the topmost line of writing with this share of the most ink a line holds is the number's
 EDGE_DIGIT = 0.5  # ink at an edge, with nothing clear of the edges, is a digit only this share of the height
 TALL = 0.6  # marks at least this share of the tallest sizeable one's height count as a line's writing
 SIZEABLE = 0.2  # components with at least this share of the largest's ink count when choosing a line
 RULE_OVER = 1.8  # a thin stroke this much taller than the tallest mark that is not thin: a rule's piece
+RULE_IN_LINE = 1.2  # ... or this much taller, in line with another thin stroke above or below it
 RULE_REFERENCE = 0.04  # marks shorter than this share of the field's height (specks) are no such reference
 TICK_LEAN = 30  # degrees from upright: a thin stroke leaning back further is a tick, not a digit ...
 TICK_THIN = 3.5  # ... where it is at least this many times longer than wide (its spread along and across)
@@ -55,20 +56,37 @@ def not_writing(labels: np.ndarray, boxes: list, areas: np.ndarray, outside: np.
 
 
 def _rule_pieces(boxes: list, height: int, dropped: set[int]) -> set[int]:
-    """Thin upright strokes far taller than any mark that is not thin: what is left of a ruled line that
-    stops inside the cell (a broken or short vertical rule), which would otherwise set the digits' height
-    and have the number dropped as specks beside it. Where every mark is thin (a "1", an "11"), none goes."""
+    """Thin upright strokes far taller than any mark that is not thin, or taller and in line with another
+    thin stroke above or below them: what is left of a ruled line that stops inside the cell or is broken,
+    which would otherwise set the digits' height and have the number dropped beside it. Where every mark
+    is thin (a "1", an "11"), none goes."""
+    floor = max(6, RULE_REFERENCE * height)
+    thin = {
+        index for index, box in enumerate(boxes) if box.width <= THIN * box.height and box.height >= floor
+    }
     kept = [index for index in range(len(boxes)) if index not in dropped]
-    thin = {index for index in kept if boxes[index].width <= THIN * boxes[index].height}
-    # Faint digits hold little ink beside a dark rule: any mark that is not thin and not a speck counts.
-    others = [
-        boxes[index].height
-        for index in kept
-        if index not in thin and boxes[index].height >= max(6, RULE_REFERENCE * height)
-    ]
+    others = [boxes[index].height for index in kept if index not in thin and boxes[index].height >= floor]
     if not others:
         return set()
-    return {index for index in thin if boxes[index].height >= RULE_OVER * max(others)}
+    reference = max(others)
+    return {
+        index
+        for index in thin
+        if index not in dropped
+        and (
+            boxes[index].height >= RULE_OVER * reference
+            or boxes[index].height >= RULE_IN_LINE * reference
+            and any(_in_line(boxes[index], boxes[other]) for other in thin if other != index)
+        )
+    }
+
+
+def _in_line(box, other) -> bool:
+    """Whether two thin strokes share columns one above the other (the parts of one broken rule)."""
+    shared = min(box.right, other.right) - max(box.left, other.left)
+    return shared >= 0.5 * min(box.width, other.width) and (
+        other.top >= box.bottom or other.bottom <= box.top
+    )
 
 
 def _like_the_digits(box, inside: list) -> bool:
