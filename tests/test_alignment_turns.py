@@ -36,7 +36,7 @@ def test_the_reader_path_from_runs_and_end_costs_is_the_reader_search(seed):
 
 
 def test_the_wrong_turns_are_the_reader_candidates_off_the_label_path():
-    segmentation = pieces((20, 40), (8, 40), (20, 40))  # a 1, then a 6 cut in two
+    # a 1, then a 6 cut in two: pieces of widths 20, 8 and 20
     runs = all_runs(3)  # (0,1) (0,2) (1,2) (1,3) (2,3)
     scores = np.full((len(runs), 10), -6.0)
     scores[runs.index((0, 1)), 1] = -0.01
