@@ -17,7 +17,7 @@ SIZEABLE = 0.2  # components with at least this share of the largest's ink count
 RULE_OVER = 1.8  # a thin stroke this much taller than the tallest mark that is not thin: a rule's piece
 RULE_IN_LINE = 1.2  # ... or this much taller, in line with another thin stroke above or below it
 RULE_REFERENCE = 0.04  # marks shorter than this share of the field's height (specks) are no such reference
-TICK_LEAN = 30  # degrees from upright: a thin stroke leaning back further is a tick, not a digit ...
+TICK_LEAN = 25  # degrees from upright: a thin stroke leaning back further is a tick, not a digit ...
 TICK_THIN = 3.5  # ... where it is at least this many times longer than wide (its spread along and across)
 
 
