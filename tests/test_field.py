@@ -10,6 +10,9 @@ from drawing import draw_number
 from helpers import invoke
 from PIL import Image
 
+from lenet_cli.images.clutter import backward_ticks
+from lenet_cli.images.segment import Box, segment
+
 
 def ruled_cell(text: str, seed: int = 0, band: int = 40, at: tuple[int, int] = (70, 45)) -> Image.Image:
     """`text` written 24 pixels tall into a 160x140 register cell with faint, broken, slightly slanted
@@ -77,3 +80,45 @@ def test_a_small_trailing_zero_is_a_digit(tmp_path):
     path = tmp_path / "seventy.png"
     field.save(path)
     assert read(path)["number"] == "70"
+
+
+def test_a_short_vertical_rule_does_not_set_the_digits_height(tmp_path):
+    # A piece of a ruled line that stops inside the cell, far taller than the small number beside it.
+    cell = np.asarray(ruled_cell("47", at=(70, 45)), np.float32).copy()
+    cell[30:150, 56:58] = 60
+    path = tmp_path / "rule.png"
+    Image.fromarray(cell.astype(np.uint8)).save(path)
+    assert read(path)["number"] == "47"
+
+
+def test_a_cross_under_the_number_is_not_a_digit():
+    # Two rings 30 pixels tall, and a cross beside them whose middle lies below their line.
+    mask = np.zeros((80, 110), bool)
+    for left in (20, 46):
+        mask[20:50, left : left + 16] = True
+        mask[23:47, left + 3 : left + 13] = False
+    mask[50:52, 72:88] = True  # the cross: its top within the digits' band, its middle below it
+    mask[44:58, 79:81] = True
+    segmentation = segment(mask)
+    assert [box.xywh() for box in segmentation.boxes] == [(20, 20, 16, 30), (46, 20, 16, 30)]
+    assert Box(72, 44, 88, 58) in segmentation.dropped
+
+
+def test_a_tick_over_the_number_is_not_its_line(tmp_path):
+    # A clerk's bold tick leaning back, alone on a line above the number: not the number's line.
+    cell = np.asarray(ruled_cell("47", at=(70, 50)), np.float32).copy()
+    for row in range(22):
+        cell[6 + row, 60 + row : 64 + row] = 10
+    path = tmp_path / "tick.png"
+    Image.fromarray(cell.astype(np.uint8)).save(path)
+    assert read(path)["number"] == "47"
+
+
+def test_only_thin_strokes_leaning_back_are_ticks():
+    labels = np.zeros((40, 120), np.int32)
+    for row in range(30):
+        labels[5 + row, 5 + row : 8 + row] = 1  # "\" at 45 degrees: a tick
+        labels[5 + row, 70 - row : 73 - row] = 2  # "/" : a forward-leaning stroke, as a 1 or a 7's stem
+        labels[5 + row, 80 + row // 6 : 83 + row // 6] = 3  # a 1 leaning back a little
+    labels[5:35, 95:115] = 4  # a blob
+    assert backward_ticks(labels, 4) == {0}

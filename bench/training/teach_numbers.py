@@ -10,12 +10,16 @@ Subsets are folders of symbolic links in --workdir (the images are never copied)
     python bench/training/teach_numbers.py --train ../shared/data/numbers/register-rows-train \\
         --validation ../shared/data/numbers/register-rows-validation --data-dir ../shared/data/mnist \\
         --shares 10 2 1 --timing 600 --workdir /tmp/teach-numbers
+
+For development, `--dev-split 7` only writes WORKDIR/fit and WORKDIR/dev, the train folder split by page
+(the tuning of this round was done by teaching on fit and reading dev).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -38,6 +42,33 @@ def subset(source: Path, every: int, limit: int | None, target: Path) -> int:
                 link.symlink_to((source / name).resolve())
             writer.writerow([name, label])
     return len(chosen)
+
+
+def split_by_page(source: Path, modulus: int, workdir: Path) -> tuple[int, int]:
+    """Development folders of links from a register folder, split by page (a cell's file name less its
+    `_row_id_N`): pages whose name's SHA-256 is 0 mod `modulus` go to workdir/dev, the rest to workdir/fit,
+    so that no page is in both. The numbers of rows in each."""
+    with open(source / "labels.csv", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    counts = []
+    for name, held_out in (("dev", True), ("fit", False)):
+        target = workdir / name
+        target.mkdir(parents=True, exist_ok=True)
+        chosen = [row for row in rows if (_page_hash(row[0]) % modulus == 0) == held_out]
+        with open(target / "labels.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "label"])
+            for file, label in chosen:
+                link = target / file
+                if not link.exists():
+                    link.symlink_to((source / file).resolve())
+                writer.writerow([file, label])
+        counts.append(len(chosen))
+    return counts[0], counts[1]
+
+
+def _page_hash(file: str) -> int:
+    return int(hashlib.sha256(file.rsplit("_row_id_", 1)[0].encode()).hexdigest(), 16)
 
 
 def lenet(*args: str) -> tuple[dict, float]:
@@ -97,7 +128,17 @@ def main() -> None:
     parser.add_argument("--timing", type=int, default=0, help="also time training on this many numbers")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/teach-numbers"))
+    parser.add_argument(
+        "--dev-split",
+        type=int,
+        metavar="K",
+        help="only write WORKDIR/fit and WORKDIR/dev from --train, split by page (1 page in K to dev), and stop",
+    )
     args = parser.parse_args()
+    if args.dev_split:
+        dev, fit = split_by_page(args.train, args.dev_split, args.workdir)
+        print(json.dumps({"dev": dev, "fit": fit}))
+        return
     results: dict[str, dict] = {}
     if not args.skip_baseline:
         results["shipped reader"] = read_validation(args.validation, None)

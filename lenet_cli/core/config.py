@@ -58,7 +58,7 @@ DEFAULT_STYLE_SHARE = 0.25
 # With --cuts, this share of every batch comes from the reader's cuts (training/cut_data.py).
 CUT_SHARE = 0.25
 # With --numbers, this share of every batch comes from the pieces of the user's numbers (training/number_pool.py).
-NUMBER_SHARE = 0.25
+NUMBER_SHARE = 0.5
 EVAL_BATCH_SIZE = 1000  # large enough to amortise dispatch, small enough to keep memory flat
 
 

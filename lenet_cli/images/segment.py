@@ -33,6 +33,8 @@ WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
 MAX_CUT_PIECES = 120  # a field cut into more pieces than this holds more than a written number
 MERGE_SWEEPS = 4  # sweeps that group the parts of broken digits, at most
+SMALL_MARK = 0.6  # digit heights: a shorter mark centred above or below the digits' band is not a digit
+TALLEST_GROUP = 1.3  # digit heights: marks over one another make one digit only if no taller together
 
 
 class NotANumber(ValueError):
@@ -200,9 +202,11 @@ def segment(
             dropped.append(box)  # a flat stroke clear of the digits: a dash
         elif box.bottom <= band_top + 0.15 * digit_height or box.top >= band_bottom - 0.15 * digit_height:
             dropped.append(box)  # above or below the digits' band
+        elif box.height < SMALL_MARK * digit_height and not band_top <= _middle(box) <= band_bottom:
+            dropped.append(box)  # a small mark centred off the band: a cross under the number, a tick over it
         else:
             keep.append(index)
-    groups = _merge_broken(keep, boxes)
+    groups = _merge_broken(keep, boxes, digit_height)
     return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
 
 
@@ -261,6 +265,10 @@ def _find(parent: dict[int, int], item: int) -> int:
     return item
 
 
+def _middle(box: Box) -> float:
+    return (box.top + box.bottom) / 2
+
+
 def _centre(group: list[int], boxes: list[Box]) -> float:
     return sum((boxes[i].left + boxes[i].right) / 2 for i in group) / len(group)
 
@@ -278,21 +286,21 @@ def _overlaps_any(index: int, boxes: list[Box], areas: np.ndarray, digit_height:
     return False
 
 
-def _merge_broken(keep: list[int], boxes: list[Box]) -> list[list[int]]:
+def _merge_broken(keep: list[int], boxes: list[Box], digit_height: float) -> list[list[int]]:
     """Components grouped where one lies mostly over or under another (the parts of a broken digit): a
     sweep from left to right that checks each group only against the groups whose columns it reaches,
     repeated while a grown group reaches further (at most MERGE_SWEEPS times). O(n log n) for a number's
     marks; at most MAX_MARKS squared checks a sweep for any field."""
     groups = [[index] for index in keep]
     for _ in range(MERGE_SWEEPS):
-        merged = _merge_sweep(groups, boxes)
+        merged = _merge_sweep(groups, boxes, TALLEST_GROUP * digit_height)
         if len(merged) == len(groups):
             break
         groups = merged
     return groups
 
 
-def _merge_sweep(groups: list[list[int]], boxes: list[Box]) -> list[list[int]]:
+def _merge_sweep(groups: list[list[int]], boxes: list[Box], tallest: float) -> list[list[int]]:
     order = sorted(range(len(groups)), key=lambda g: _group_box(groups[g], boxes).left)
     merged: list[list[int]] = []
     merged_boxes: list[Box] = []
@@ -303,7 +311,7 @@ def _merge_sweep(groups: list[list[int]], boxes: list[Box]) -> list[list[int]]:
         for m in reaching:
             other = merged_boxes[m]
             shared = min(box.right, other.right) - max(box.left, other.left)
-            if shared >= 0.6 * min(box.width, other.width):
+            if shared >= 0.6 * min(box.width, other.width) and other.union(box).height <= tallest:
                 merged[m] = merged[m] + group
                 merged_boxes[m] = other.union(box)
                 break

@@ -65,6 +65,35 @@ def spell(
     return path[::-1]
 
 
+def read_through(
+    runs: list[tuple[int, int]],
+    pieces: int,
+    class_scores: np.ndarray,
+    ends: tuple[list[float], list[float]] | None = None,
+) -> list[int]:
+    """The reader's own best path (any number of digits, each candidate by its best class), as
+    inference/number_path.py takes it, from the runs and end costs alone: what the model being trained
+    reads. Empty where no path covers the pieces."""
+    leading, trailing = ends or ([0.0] + [math.inf] * pieces, [math.inf] * pieces + [0.0])
+    scores = class_scores.max(axis=1)
+    # best[stop]: the best score of one digit or more covering pieces 0..stop-1, and its last candidate.
+    best = [(-math.inf, -1)] * (pieces + 1)
+    for index, (start, stop) in sorted(enumerate(runs), key=lambda item: item[1][1]):
+        total = max(best[start][0], -leading[start]) + float(scores[index])
+        if total > best[stop][0]:
+            best[stop] = (total, index)
+    total, stop = max((best[stop][0] - trailing[stop], stop) for stop in range(1, pieces + 1))
+    path: list[int] = []
+    while total > -math.inf and stop > 0 and best[stop][1] >= 0:
+        index = best[stop][1]
+        path.append(index)
+        start = runs[index][0]
+        if best[start][0] < -leading[start] or start == 0:  # the pieces before were left out
+            break
+        stop = start
+    return path[::-1]
+
+
 def piece_ink(segmentation: Segmentation, mask: np.ndarray) -> np.ndarray:
     """Ink pixels of each piece (count,): what says how much of a digit a candidate holds."""
     counts = np.bincount(segmentation.labels[mask].ravel(), minlength=segmentation.count + 1)
@@ -97,3 +126,10 @@ def candidate_targets(
     for place, index in enumerate(path):
         targets[index] = int(label[place])
     return targets
+
+
+def wrong_turns(runs: list[tuple[int, int]], read: list[int], spelled: list[int]) -> list[int]:
+    """The candidates the reader's path takes that the label's path does not: where a misreading goes
+    wrong (a stroke read twice, two digits read as one, a cross read as a digit)."""
+    right = {runs[index] for index in spelled}
+    return [index for index in read if runs[index] not in right]

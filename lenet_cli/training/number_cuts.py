@@ -10,6 +10,7 @@ Numpy only, and the same folders always give the same cuts and digest.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ from lenet_cli.images.segment import Segmentation
 from lenet_cli.inference.alignment import piece_ink, spell
 from lenet_cli.inference.numbers import scores_of
 
+# The alignment leaves out a mark before the first digit or after the last (a cross after a register's
+# number) for this much each, far less than the reader's search does: a cross is then spelled as no digit
+# and taught so, instead of being folded into the digit beside it, and the reader learns to leave it out.
+SPELLING_SKIP_COST = 0.3
+
 
 @dataclass
 class CutNumber:
@@ -35,6 +41,7 @@ class CutNumber:
     pieces: int
     ink: np.ndarray  # ink pixels of each piece
     ends: tuple[list[float], list[float]] | None  # what leaving out end marks costs the reader, if it can
+    spelling_ends: tuple[list[float], list[float]] | None = None  # ... and costs the alignment
 
 
 @dataclass
@@ -77,7 +84,9 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
         zero = np.zeros((len(cut.runs), 10), np.float32)
         penalties.append(-scores_of(cut.segmentation, cut.runs, zero)[:, 0])
         inputs.append(cut.inputs)
-        numbers.append(CutNumber(label, first, cut.runs, pieces, piece_ink(cut.segmentation, cut.mask), ends))
+        ink = piece_ink(cut.segmentation, cut.mask)
+        spelling = end_costs(cut.segmentation, SPELLING_SKIP_COST) if ends else None
+        numbers.append(CutNumber(label, first, cut.runs, pieces, ink, ends, spelling))
         first += len(cut.runs)
     if not numbers:
         names = ", ".join(str(folder) for folder in folders)
@@ -94,15 +103,28 @@ def cut_numbers(folders: list[str | os.PathLike], show_progress: bool = False) -
     )
 
 
-def end_costs(segmentation: Segmentation) -> tuple[list[float], list[float]] | None:
+def end_costs(
+    segmentation: Segmentation, flat: float | None = None
+) -> tuple[list[float], list[float]] | None:
     """What the reader's search charges for leaving out marks before the first digit or after the last
     (inference/number_path.py, where the reader's search can do so), so that the label is spelled as the
-    reader would read it; None where the search covers every piece."""
+    reader would read it; None where the search covers every piece. With `flat`, the same marks may be
+    left out at that cost each and no more (the alignment's: see SPELLING_SKIP_COST)."""
     try:
         from lenet_cli.inference.number_path import SKIP_COST, skip_costs
     except ImportError:  # a reader whose search covers every piece
         return None
-    return skip_costs(segmentation, SKIP_COST)
+    if flat is None:
+        return skip_costs(segmentation, SKIP_COST)
+    leading, trailing = skip_costs(segmentation, 0.0)  # inf where the reader never leaves the marks out
+    groups, count = segmentation.groups, segmentation.count
+    return (
+        [cost if cost == math.inf else flat * len(set(groups[:stop])) for stop, cost in enumerate(leading)],
+        [
+            cost if cost == math.inf else flat * len(set(groups[stop:count]))
+            for stop, cost in enumerate(trailing)
+        ],
+    )
 
 
 def _count(number: int, thing: str) -> str:

@@ -24,7 +24,7 @@ from torch import nn
 
 from lenet_cli.core.config import NUMBER_SHARE, TrainConfig
 from lenet_cli.core.errors import LenetError
-from lenet_cli.inference.alignment import candidate_targets, spell
+from lenet_cli.inference.alignment import candidate_targets, read_through, spell, wrong_turns
 from lenet_cli.inference.forward import predict_logits
 from lenet_cli.training.cut_data import NOT_A_DIGIT
 from lenet_cli.training.made_pool import check_dataset
@@ -32,6 +32,7 @@ from lenet_cli.training.number_cuts import CutNumbers, cut_numbers
 from lenet_cli.training.own_images import EpochExtras, random_affine
 
 DIGIT_SHARE = 0.5  # of the numbers' share of a batch: pieces on the path; the rest, pieces off it
+HARD_SHARE = 0.5  # of each: pieces of the numbers the model misreads (its wrong path and the label's)
 SHOWN_UNSPELLABLE = 3  # numbers named in the start line when some cannot be spelled
 
 
@@ -48,6 +49,7 @@ class OwnNumbers:
         self.model: nn.Module | None = None
         self.aligned_epoch = -1
         self.targets = np.full(len(cut.inputs_u8), -1, np.int64)
+        self.hard = np.zeros(len(cut.inputs_u8), bool)
         self.cuts_digest = hashlib.sha256(cut.inputs_u8.tobytes() + cut.penalties.tobytes()).hexdigest()
 
     def __len__(self) -> int:
@@ -57,30 +59,41 @@ class OwnNumbers:
         """Align with this model (the one being trained) at the start of each epoch."""
         self.model = model
 
-    def align(self) -> np.ndarray:
-        """Each candidate's target under the current weights: its digit, NOT_A_DIGIT, or -1 (left out)."""
+    def align(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each candidate's target under the current weights (its digit, NOT_A_DIGIT, or -1: left out), and
+        which candidates are hard: where the model's own reading of a number leaves the label's path."""
         assert self.model is not None, "follow(model) first"
         logits = predict_logits(self.model, self.images_u8).double()
         scores = torch.log_softmax(logits, dim=1).cpu().numpy() - self.cut.penalties[:, None]
         targets = np.full(len(scores), -1, np.int64)
+        hard = np.zeros(len(scores), bool)
         for number in self.cut.numbers:
             rows = slice(number.first, number.first + len(number.runs))
-            path = spell(number.runs, number.pieces, scores[rows], number.label, number.ends)
+            ends = number.spelling_ends or number.ends
+            path = spell(number.runs, number.pieces, scores[rows], number.label, ends)
             assert path is not None  # spellability does not depend on the scores; checked when cut
-            targets[rows] = candidate_targets(number.runs, number.ink, path, number.label, NOT_A_DIGIT)
-        return targets
+            wanted = candidate_targets(number.runs, number.ink, path, number.label, NOT_A_DIGIT)
+            read = read_through(number.runs, number.pieces, scores[rows], number.ends)
+            wrong = wrong_turns(number.runs, read, path)
+            if wrong:  # a misreading: its wrong pieces are no digit, and both paths are drawn more often
+                wanted[[index for index in wrong if wanted[index] < 0]] = NOT_A_DIGIT
+                hard[number.first + np.array(wrong + path)] = True
+            targets[rows] = wanted
+        return targets, hard
 
     def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
-        """The pieces of each step of `epoch`: half on the alignment's paths, half off them."""
+        """The pieces of each step of `epoch`: half on the alignment's paths, half off them; of each half,
+        up to HARD_SHARE from the numbers the model misreads."""
         if self.aligned_epoch != epoch:
-            self.targets, self.aligned_epoch = self.align(), epoch
-        digits = np.flatnonzero((self.targets >= 0) & (self.targets < NOT_A_DIGIT))
-        others = np.flatnonzero(self.targets == NOT_A_DIGIT)
+            (self.targets, self.hard), self.aligned_epoch = self.align(), epoch
         generator = torch.Generator().manual_seed((self.seed + 1) * self.salt + epoch)
-        on_path = max(1, round(self.per_batch * DIGIT_SHARE)) if len(others) else self.per_batch
-        indices = _draws(digits, on_path, steps, generator)
+        digit = (self.targets >= 0) & (self.targets < NOT_A_DIGIT)
+        other = self.targets == NOT_A_DIGIT
+        on_path = max(1, round(self.per_batch * DIGIT_SHARE)) if other.any() else self.per_batch
+        indices = _hard_and_easy(digit, self.hard, on_path, steps, generator)
         if self.per_batch > on_path:
-            indices = torch.cat([indices, _draws(others, self.per_batch - on_path, steps, generator)], dim=1)
+            more = _hard_and_easy(other, self.hard, self.per_batch - on_path, steps, generator)
+            indices = torch.cat([indices, more], dim=1)
         transforms = random_affine(steps * self.per_batch, generator).reshape(steps, self.per_batch, 2, 3)
         device = self.images_u8.device
         labels = torch.from_numpy(self.targets).to(device)
@@ -97,6 +110,7 @@ class OwnNumbers:
             "cuts_sha256": self.cuts_digest,
             "aligned_epoch": self.aligned_epoch,
             "targets": torch.from_numpy(self.targets.astype(np.int8)),
+            "hard": torch.from_numpy(self.hard),
         }
 
     def check_same_as(self, saved: dict[str, Any] | None, checkpoint: object) -> None:
@@ -116,6 +130,7 @@ class OwnNumbers:
             )
         self.aligned_epoch = int(saved.get("aligned_epoch", -1))
         self.targets = saved["targets"].numpy().astype(np.int64)
+        self.hard = saved["hard"].numpy() if "hard" in saved else np.zeros(len(self.targets), bool)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -128,6 +143,19 @@ class OwnNumbers:
                 f"{path} ({why})" for path, why in self.cut.unspellable[:SHOWN_UNSPELLABLE]
             ],
         }
+
+
+def _hard_and_easy(
+    pool: np.ndarray, hard: np.ndarray, per_step: int, steps: int, generator: torch.Generator
+) -> torch.Tensor:
+    """(steps, per_step) indices drawn from the candidates in `pool` (bool), up to HARD_SHARE of each step
+    from its hard ones."""
+    hard_pool, whole = np.flatnonzero(pool & hard), np.flatnonzero(pool)
+    from_hard = min(per_step - 1, round(per_step * HARD_SHARE)) if len(hard_pool) else 0
+    drawn = _draws(whole, per_step - from_hard, steps, generator)
+    if from_hard:
+        drawn = torch.cat([drawn, _draws(hard_pool, from_hard, steps, generator)], dim=1)
+    return drawn
 
 
 def _draws(pool: np.ndarray, per_step: int, steps: int, generator: torch.Generator) -> torch.Tensor:
