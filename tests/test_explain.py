@@ -166,10 +166,49 @@ def test_the_attribution_classes_are_captums_own():
 
     integrated_gradients = captum_class("integrated_gradients", "IntegratedGradients")
     occlusion = captum_class("occlusion", "Occlusion")
+    input_x_gradient = captum_class("input_x_gradient", "InputXGradient")
     import captum.attr
 
     assert integrated_gradients is captum.attr.IntegratedGradients
     assert occlusion is captum.attr.Occlusion
+    assert input_x_gradient is captum.attr.InputXGradient
+
+
+def test_every_method_explains_the_log_probability(digits):
+    """Occlusion's value at a pixel is how far the class's log-probability falls when that pixel goes black;
+    integrated gradients' values add up to its fall from a black image; gradient x input is its gradient
+    times the pixel: all three checked against the model's own log-softmax."""
+    import torch
+
+    from lenet_cli.data.datasets import as_input
+    from lenet_cli.inference.attribution import attribute
+    from lenet_cli.inference.explain import load_explain_model
+
+    model, _ = load_explain_model(PRETRAINED)
+    [digit] = read_digits([digits / "0-7.png"])
+    inputs = as_input(torch.from_numpy(digit[None]))
+    runner_up = 1
+
+    def log_probability(images):
+        with torch.no_grad():
+            return torch.log_softmax(model(images), dim=1)[:, runner_up].numpy()
+
+    occlusion = attribute(model, inputs, [runner_up], "occlusion")[0]
+    ink = np.argwhere(digit > 0)[::17]  # a sample of pixels, ink and its rim
+    blanked = inputs.repeat(len(ink), 1, 1, 1)
+    blanked[torch.arange(len(ink)), 0, ink[:, 0], ink[:, 1]] = 0
+    falls = log_probability(inputs) - log_probability(blanked)
+    np.testing.assert_allclose(occlusion[ink[:, 0], ink[:, 1]], falls, atol=1e-4)
+
+    ig = attribute(model, inputs, [runner_up], "ig")[0]
+    whole_fall = (log_probability(inputs) - log_probability(inputs * 0))[0]
+    assert ig.sum() == pytest.approx(whole_fall, rel=0.1)
+
+    gradient = attribute(model, inputs, [runner_up], "gradient")[0]
+    pixels = inputs.clone().requires_grad_()
+    torch.log_softmax(model(pixels), dim=1)[0, runner_up].backward()
+    expected = (pixels.grad * inputs)[0, 0].numpy()
+    np.testing.assert_allclose(gradient, expected, atol=1e-5)
 
 
 def test_standard_input_is_one_image(digits):

@@ -9,6 +9,7 @@
   const NOTE = { Conv1: "after ReLU", Pool1: "2×2 max", Conv2: "after ReLU", Pool2: "2×2 max" };
   const view = { open: false, timer: null, busy: false, again: false, target: null, last: null, kernels: null, kernelsFor: null };
   window.insideTimes = [];  // ms from a drawing's change to its maps on screen, newest last (for bench and tests)
+  window.insidePhases = [];  // the same updates in phases: [encoded, waited, answered, parsed, painted] ms
 
   const style = document.createElement("style");
   style.textContent = `
@@ -81,19 +82,23 @@
     if (!view.open || document.body.classList.contains("number")) return;  // hidden while reading numbers
     const changed = performance.now();
     clearTimeout(view.timer);
-    view.timer = setTimeout(() => { view.timer = null; pad.toBlob((blob) => ask(blob, changed), "image/png"); }, delay);
+    view.timer = setTimeout(() => { view.timer = null; pad.toBlob((blob) => { view.encoded = performance.now() - changed; ask(blob, changed); }, "image/png"); }, delay);
   }
   async function ask(blob, changed) {
     if (view.busy) { view.again = [blob, changed]; return; }
     view.busy = true;
+    const encoded = view.encoded, sent = performance.now();
     try {
-      // integrated gradients: nearly as faithful as occlusion (the CLI's default) and fast enough to follow a pen
+      // gradient x input: next to occlusion (the CLI's default) in faithfulness, and fast enough to follow a pen
       const query = view.target === null ? "" : `&target=${view.target}`;
-      const response = await fetch("explain?method=ig" + query, { method: "POST", body: blob, headers: { "Content-Type": "image/png" } });
+      const response = await fetch("explain?method=gradient" + query, { method: "POST", body: blob, headers: { "Content-Type": "image/png" } });
+      const answered = performance.now();
       const answer = await response.json();
+      const parsed = performance.now();
       if (!response.ok) throw new Error(answer.error || response.statusText);
       show(answer.explanations[0], answer.checkpoint);
       window.insideTimes.push(performance.now() - changed);
+      window.insidePhases.push([encoded, sent - changed - encoded, answered - sent, parsed - answered, performance.now() - parsed]);
       status(`updated in ${Math.round(performance.now() - changed)} ms after your last stroke`);
     } catch (error) {
       status(error.message);
