@@ -175,13 +175,13 @@ def test_the_attribution_classes_are_captums_own():
 
 
 def test_every_method_explains_the_log_probability(digits):
-    """Occlusion's value at a pixel is how far the class's log-probability falls when that pixel goes black;
-    integrated gradients' values add up to its fall from a black image; gradient x input is its gradient
-    times the pixel: all three checked against the model's own log-softmax."""
+    """Occlusion's value at a pixel is the mean fall of the class's log-probability when a square holding
+    it goes black; integrated gradients' values add up to its fall from a black image; gradient x input is
+    its gradient times the pixel: all three checked against the model's own log-softmax."""
     import torch
 
     from lenet_cli.data.datasets import as_input
-    from lenet_cli.inference.attribution import attribute
+    from lenet_cli.inference.attribution import OCCLUSION_WINDOW, attribute
     from lenet_cli.inference.explain import load_explain_model
 
     model, _ = load_explain_model(PRETRAINED)
@@ -194,11 +194,14 @@ def test_every_method_explains_the_log_probability(digits):
             return torch.log_softmax(model(images), dim=1)[:, runner_up].numpy()
 
     occlusion = attribute(model, inputs, [runner_up], "occlusion")[0]
-    ink = np.argwhere(digit > 0)[::17]  # a sample of pixels, ink and its rim
-    blanked = inputs.repeat(len(ink), 1, 1, 1)
-    blanked[torch.arange(len(ink)), 0, ink[:, 0], ink[:, 1]] = 0
-    falls = log_probability(inputs) - log_probability(blanked)
-    np.testing.assert_allclose(occlusion[ink[:, 0], ink[:, 1]], falls, atol=1e-4)
+    side = OCCLUSION_WINDOW
+    for row, column in np.argwhere(digit > 0)[::40]:  # a sample of the ink and its rim
+        corners = [(row - down, column - left) for down in range(side) for left in range(side)]
+        blanked = inputs.repeat(len(corners), 1, 1, 1)
+        for index, (top, left) in enumerate(corners):
+            blanked[index, 0, top : top + side, left : left + side] = 0
+        falls = log_probability(inputs) - log_probability(blanked)
+        assert occlusion[row, column] == pytest.approx(falls.mean(), abs=1e-4)
 
     ig = attribute(model, inputs, [runner_up], "ig")[0]
     whole_fall = (log_probability(inputs) - log_probability(inputs * 0))[0]
