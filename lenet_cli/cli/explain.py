@@ -32,9 +32,9 @@ ExplainModel = Annotated[
 MethodOption = Annotated[
     Method,
     typer.Option(
-        help="Attribution of each class's log-probability: occlusion (blank each pixel, see it fall; the "
-        "most faithful), gradient (gradient x input: next, 100x faster; the page's) or ig (integrated "
-        "gradients)."
+        help="Attribution of each class's log-probability: occlusion (blank each 2x2 square, see it fall; "
+        "the most faithful), gradient (gradient x input: next, and far faster; the page's) or ig "
+        "(integrated gradients)."
     ),
 ]
 OutDir = Annotated[

@@ -88,7 +88,12 @@
   function send() {
     const changed = view.changed, started = performance.now();
     view.timer = null; view.busy = true; view.again = false;
-    pad.toBlob((blob) => ask(blob, changed, started), "image/png");
+    ask(encoded(), changed, started);
+  }
+  function encoded() {  // the drawing as a PNG, at once: toBlob waits for the page to be idle, which a pen never lets it be
+    const bytes = atob(pad.toDataURL("image/png").split(",")[1]), data = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i += 1) data[i] = bytes.charCodeAt(i);
+    return new Blob([data], { type: "image/png" });
   }
   async function ask(blob, changed, started) {
     const sent = performance.now();
