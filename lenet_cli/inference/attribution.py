@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # Method names as the CLI and the API take them, and how a person reads them.
 METHODS = {"occlusion": "occlusion", "ig": "integrated gradients", "gradient": "gradient × input"}
 # The most faithful in bench/predict/explain_faithfulness.py, and fast enough for one command; the page
-# asks for gradient x input, next in faithfulness at a few hundredths of the time (docs/performance.md).
+# asks for gradient x input, next in faithfulness and hundreds of times faster (docs/performance.md).
 DEFAULT_METHOD = "occlusion"
 IG_STEPS = 16  # points on the path; 32 changed the bench's figures by less than their noise
 OCCLUSION_WINDOW = 2  # the blanked square's side, in pixels: 2 and 3 scored alike, above 1; 2 is finer
