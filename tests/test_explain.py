@@ -166,10 +166,52 @@ def test_the_attribution_classes_are_captums_own():
 
     integrated_gradients = captum_class("integrated_gradients", "IntegratedGradients")
     occlusion = captum_class("occlusion", "Occlusion")
+    input_x_gradient = captum_class("input_x_gradient", "InputXGradient")
     import captum.attr
 
     assert integrated_gradients is captum.attr.IntegratedGradients
     assert occlusion is captum.attr.Occlusion
+    assert input_x_gradient is captum.attr.InputXGradient
+
+
+def test_every_method_explains_the_log_probability(digits):
+    """Occlusion's value at a pixel is the mean fall of the class's log-probability when a square holding
+    it goes black; integrated gradients' values add up to its fall from a black image; gradient x input is
+    its gradient times the pixel: all three checked against the model's own log-softmax."""
+    import torch
+
+    from lenet_cli.data.datasets import as_input
+    from lenet_cli.inference.attribution import OCCLUSION_WINDOW, attribute
+    from lenet_cli.inference.explain import load_explain_model
+
+    model, _ = load_explain_model(PRETRAINED)
+    [digit] = read_digits([digits / "0-7.png"])
+    inputs = as_input(torch.from_numpy(digit[None]))
+    runner_up = 1
+
+    def log_probability(images):
+        with torch.no_grad():
+            return torch.log_softmax(model(images), dim=1)[:, runner_up].numpy()
+
+    occlusion = attribute(model, inputs, [runner_up], "occlusion")[0]
+    side = OCCLUSION_WINDOW
+    for row, column in np.argwhere(digit > 0)[::40]:  # a sample of the ink and its rim
+        corners = [(row - down, column - left) for down in range(side) for left in range(side)]
+        blanked = inputs.repeat(len(corners), 1, 1, 1)
+        for index, (top, left) in enumerate(corners):
+            blanked[index, 0, top : top + side, left : left + side] = 0
+        falls = log_probability(inputs) - log_probability(blanked)
+        assert occlusion[row, column] == pytest.approx(falls.mean(), abs=1e-4)
+
+    ig = attribute(model, inputs, [runner_up], "ig")[0]
+    whole_fall = (log_probability(inputs) - log_probability(inputs * 0))[0]
+    assert ig.sum() == pytest.approx(whole_fall, rel=0.1)
+
+    gradient = attribute(model, inputs, [runner_up], "gradient")[0]
+    pixels = inputs.clone().requires_grad_()
+    torch.log_softmax(model(pixels), dim=1)[0, runner_up].backward()
+    expected = (pixels.grad * inputs)[0, 0].numpy()
+    np.testing.assert_allclose(gradient, expected, atol=1e-5)
 
 
 def test_standard_input_is_one_image(digits):

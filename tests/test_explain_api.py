@@ -55,9 +55,11 @@ def test_answers_what_lenet_explain_json_prints(client, drawing):
 
 
 def test_a_target_adds_why_that_class_and_brief_summarises(client, drawing):
-    document = client.post("/explain?target=8&brief=true&method=ig", content=drawing.read_bytes()).json()
+    document = client.post(
+        "/explain?target=8&brief=true&method=gradient", content=drawing.read_bytes()
+    ).json()
     explanation = document["explanations"][0]
-    assert document["method"] == explanation["attribution"]["method"] == "ig"
+    assert document["method"] == explanation["attribution"]["method"] == "gradient"
     answer, runner_up = str(explanation["label"]), str(explanation["runner_up"]["label"])
     assert list(explanation["attribution"]["classes"]) == list(dict.fromkeys([answer, runner_up, "8"]))
     assert [len(layer["maps"]) for layer in explanation["layers"][:5]] == [1, 6, 6, 16, 16]
@@ -85,7 +87,7 @@ def test_multipart_files_are_each_explained_and_a_bad_one_reported(client, drawi
             415,
             "send an image (image/*, application/octet-stream or multipart), not application/json",
         ),
-        ("?method=saliency", b"x", {}, 422, "method must be one of ig, occlusion"),
+        ("?method=saliency", b"x", {}, 422, "method must be one of occlusion, ig, gradient"),
         ("?invert=maybe", b"x", {}, 422, "invert must be one of auto, yes, no"),
         ("?target=10", b"x", {}, 422, "target must be between 0 and 9"),
     ],
@@ -104,7 +106,7 @@ def test_kernels_and_the_script(client):
     assert np.asarray(kernels["Conv2"]["values"]).shape == (16, 6, 5, 5)
     script = client.get("/inside.js")
     assert script.headers["content-type"].startswith("text/javascript")
-    assert 'fetch("explain?method=ig"' in script.text  # the page asks for the fast method
+    assert 'fetch("explain?method=gradient"' in script.text  # the page asks for the fast method
 
 
 def test_an_exported_model_is_refused(tmp_path, drawing):

@@ -1,6 +1,6 @@
 """How fast `lenet explain` is: the whole process for one image, and the page's Inside update.
 
-    flock /tmp/lenet-cpu.lock python bench/predict/explain_speed.py [--runs 7] [--requests 60]
+    flock -x /tmp/lenet-cpu.lock python bench/predict/explain_speed.py [--runs 7] [--requests 60]
 
 1. `lenet explain one.png` as a whole process (median of --runs), beside `lenet predict one.png` (no torch)
    and `python -c "import torch"` in the same run: the floor torch sets.
@@ -65,7 +65,8 @@ def round_trips(url: str, path: str, body: bytes, count: int) -> tuple[float, fl
 
 def in_browser(url: str) -> str:
     """Draw digits on the served page in Chromium with the Inside view open, as tests/test_page.py does;
-    the page records each update's time from the drawing's change to its maps painted (insideTimes)."""
+    the page records each update's time from the drawing's change to its maps painted (insideTimes), and
+    its parts (insidePhases)."""
     from test_page import CHROMIUM, STROKES, draw, sync_playwright
 
     if sync_playwright is None:
@@ -81,10 +82,17 @@ def in_browser(url: str) -> str:
                 page.click("#clear")
                 draw(page, strokes)
                 page.wait_for_timeout(300)
-        times = page.evaluate("window.insideTimes")
+        times, phases = page.evaluate("[window.insideTimes, window.insidePhases]")
         browser.close()
     quantiles = statistics.quantiles(times, n=10)
-    return f"{statistics.median(times):.1f} ms / {quantiles[8]:.1f} ms over {len(times)} updates"
+    parts = ("waiting", "encoding", "server", "parsing", "painting")
+    medians = ", ".join(
+        f"{name} {statistics.median(p[i] for p in phases):.1f}" for i, name in enumerate(parts)
+    )
+    return (
+        f"{statistics.median(times):.1f} ms / {quantiles[8]:.1f} ms over {len(times)} updates\n"
+        f"  medians of its parts, ms: {medians}"
+    )
 
 
 def main() -> None:
@@ -101,7 +109,10 @@ def main() -> None:
             ("python -c 'import torch'", [sys.executable, "-c", "import torch"]),
             ("lenet predict one.png", [*lenet, "predict", str(image)]),
             ("lenet explain one.png (occlusion)", [*lenet, "explain", str(image)]),
-            ("lenet explain one.png --method ig", [*lenet, "explain", str(image), "--method", "ig"]),
+            (
+                "lenet explain one.png --method gradient",
+                [*lenet, "explain", str(image), "--method", "gradient"],
+            ),
         ):
             print(f"  {name:<42} {whole_process(command, args.runs):.2f} s", flush=True)
         process, url = start_serve(["--workers", "1"], Path(folder))
@@ -110,9 +121,9 @@ def main() -> None:
             print(f"page update (POST of the canvas, {len(body):,} bytes, one at a time), p50 / p90")
             for name, path in (
                 ("/predict?top_k=10&include_input=true", "/predict?top_k=10&include_input=true"),
-                ("/explain?method=ig (the page's)", "/explain?method=ig"),
+                ("/explain?method=gradient (the page's)", "/explain?method=gradient"),
+                ("/explain?method=ig", "/explain?method=ig"),
                 ("/explain (occlusion)", "/explain"),
-                ("/explain?method=ig&brief=true", "/explain?method=ig&brief=true"),
             ):
                 p50, p90 = round_trips(url, path, body, args.requests)
                 print(f"  {name:<42} {p50:6.1f} ms / {p90:6.1f} ms", flush=True)

@@ -14,8 +14,9 @@ from lenet_cli.cli.options import AsJson, Invert, InvertOption, PredictImages
 
 
 class Method(StrEnum):  # lenet_cli/inference/attribution.py's METHODS
-    ig = "ig"
     occlusion = "occlusion"
+    ig = "ig"
+    gradient = "gradient"
 
 
 ExplainModel = Annotated[
@@ -31,8 +32,9 @@ ExplainModel = Annotated[
 MethodOption = Annotated[
     Method,
     typer.Option(
-        help="Attribution: occlusion (blank each 2x2 square, see the score fall; the most faithful) or ig "
-        "(integrated gradients: nearly as faithful, 30x faster; the page's)."
+        help="Attribution of each class's log-probability: occlusion (blank each 2x2 square, see it fall; "
+        "the most faithful), gradient (gradient x input: next, and far faster; the page's) or ig "
+        "(integrated gradients)."
     ),
 ]
 OutDir = Annotated[

@@ -1,13 +1,21 @@
 """Why an answer: attribution maps over the 28x28 input, computed by Captum.
 
-Integrated gradients (Sundararajan et al., 2017) integrate the gradient of one class's score along the
-straight path from a black image (no ink) to the digit; occlusion blanks a small square at each place and
-measures how much the score falls. Both say, for each input pixel, how much it pushed the score of a class
-up (positive) or down (negative). Captum is imported here only, so no other command pays for it.
+Every method explains the log-probability of a class (log-softmax of the logits), not its logit: "why a 7
+and not the other nine", which is what a person asks and what deleting ink changes. The logit of a 7 can
+rise while a 1's rises more; the log-probability falls then, as the answer's probability does. (For one
+class the ranking of pixels is the probability's; the log keeps it exact where the probability rounds to 1
+in float32.)
+
+Occlusion blanks each input pixel in turn (sets it to black, no ink) and measures how far the class's
+log-probability falls; integrated gradients (Sundararajan et al., 2017) integrate its gradient along the
+straight path from a black image to the digit; gradient x input is that gradient at the digit itself, times
+the pixel. Each says, for each input pixel, how much it pushed the class up (positive) or down (negative).
+Captum is imported here only, so no other command pays for it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,56 +25,65 @@ if TYPE_CHECKING:
     from torch import nn
 
 # Method names as the CLI and the API take them, and how a person reads them.
-METHODS = {"ig": "integrated gradients", "occlusion": "occlusion"}
-# The most faithful in bench/predict/explain_faithfulness.py, and fast enough for one command (50 ms an
-# image); the page asks for integrated gradients, nearly as faithful at a thirtieth of the time.
+METHODS = {"occlusion": "occlusion", "ig": "integrated gradients", "gradient": "gradient × input"}
+# The most faithful in bench/predict/explain_faithfulness.py, and fast enough for one command; the page
+# asks for gradient x input, next in faithfulness and hundreds of times faster (docs/performance.md).
 DEFAULT_METHOD = "occlusion"
-IG_STEPS = 16  # points on the path; more changes the maps little (docs/performance.md, Explain)
-OCCLUSION_WINDOW = 2  # the blanked square's side, in input pixels (2 scored best of 1, 2, 3, 5)
-OCCLUSION_STRIDE = 1
+IG_STEPS = 16  # points on the path; 32 changed the bench's figures by less than their noise
+OCCLUSION_WINDOW = 2  # the blanked square's side, in pixels: 2 and 3 scored alike, above 1; 2 is finer
+OCCLUSION_BATCH = 256  # blanked copies of each image per forward pass: a few tens of MB
 
 
 def attribute(model: nn.Module, inputs: torch.Tensor, targets: list[int], method: str) -> np.ndarray:
     """Attribution of each class in `targets` (one per row of `inputs`, float (N, 1, 28, 28) in [0, 1]),
-    as float32 (N, 28, 28): positive where a pixel pushed the class's score up."""
+    as float32 (N, 28, 28): positive where a pixel pushed the class's log-probability up."""
     import torch
 
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}")
     was_training = model.training
-    model.eval()
+    if was_training:  # (switching modes walks every module: a tenth of a page update's attribution)
+        model.eval()
+
+    def log_probabilities(batch: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(model(batch), dim=1)
+
     try:
         with torch.enable_grad():
-            maps = (
-                _integrated_gradients(model, inputs, targets)
-                if method == "ig"
-                else _occlusion(model, inputs, targets)
-            )
+            maps = ATTRIBUTIONS[method](log_probabilities, inputs, targets)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return maps.detach()[:, 0].cpu().numpy().astype(np.float32)
 
 
-def _integrated_gradients(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
+def _integrated_gradients(forward: Callable, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
     integrated_gradients = captum_class("integrated_gradients", "IntegratedGradients")
-    return integrated_gradients(model).attribute(
-        inputs, baselines=inputs * 0, target=targets, n_steps=IG_STEPS, internal_batch_size=IG_STEPS * 16
+    return integrated_gradients(forward).attribute(
+        inputs, baselines=inputs * 0, target=targets, n_steps=IG_STEPS, internal_batch_size=IG_STEPS * 64
     )
 
 
-def _occlusion(model: nn.Module, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
+def _gradient_x_input(forward: Callable, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
+    input_x_gradient = captum_class("input_x_gradient", "InputXGradient")
+    return input_x_gradient(forward).attribute(inputs.clone().requires_grad_(), target=targets)
+
+
+def _occlusion(forward: Callable, inputs: torch.Tensor, targets: list[int]) -> torch.Tensor:
     import torch
 
     occlusion = captum_class("occlusion", "Occlusion")
     with torch.no_grad():
-        return occlusion(model).attribute(
+        return occlusion(forward).attribute(
             inputs,
             sliding_window_shapes=(1, OCCLUSION_WINDOW, OCCLUSION_WINDOW),
-            strides=(1, OCCLUSION_STRIDE, OCCLUSION_STRIDE),
             baselines=0.0,
             target=targets,
-            perturbations_per_eval=256,
+            perturbations_per_eval=OCCLUSION_BATCH,
         )
+
+
+ATTRIBUTIONS = {"occlusion": _occlusion, "ig": _integrated_gradients, "gradient": _gradient_x_input}
 
 
 def captum_class(module: str, name: str) -> type:

@@ -1,6 +1,6 @@
 """`lenet explain --out`: pictures a learner puts in notes. For each image, its layers (the input, every
 feature map, FC1 and FC2 as bars, the ten scores) and why it answered (the attribution for the answer and
-the runner-up, by integrated gradients and by occlusion side by side, the one a cross-check of the other);
+the runner-up, by each of attribution.py's methods, a row each, each a cross-check of the others);
 once, the kernels of Conv1 and Conv2. matplotlib's Agg backend, as inference/plots.py draws."""
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def create_app(model: nn.Module, info: ModelInfo, options: ServeOptions, pool: P
     add_read_route(app, in_process=pool.size > 0)
     add_collect_routes(app, options.collect_dir, options.collect_limit)
     add_teach_routes(app, model, info, options)
-    add_explain_routes(app, ClientError, read_uploads)
+    add_explain_routes(app)
     return app
 
 

@@ -8,29 +8,34 @@ from __future__ import annotations
 import asyncio
 import json
 from importlib import resources
-from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.model import LeNet5
 from lenet_cli.inference.attribution import DEFAULT_METHOD, METHODS
 from lenet_cli.inference.explain import Explanation, explain_digits, kernels, rounded
 from lenet_cli.serving.batching import Overloaded
+from lenet_cli.serving.uploads import (
+    ClientError,
+    busy,
+    check_invert,
+    read_uploads,
+    refuse_lone_failure,
+)
 from lenet_cli.serving.worker_process import digit_or_error
 
 
-def add_explain_routes(app: FastAPI, client_error: type[Exception], read_uploads: Any) -> None:
-    """The routes; `client_error(status, message)` is the app's error answer, `read_uploads` its reader of
-    request bodies (so /explain refuses what /predict refuses, in the same words)."""
+def add_explain_routes(app: FastAPI) -> None:
+    """The routes, reading and refusing requests with /predict's helpers, so /explain refuses what
+    /predict refuses, in the same words."""
     script = resources.files("lenet_cli.serving").joinpath("web/inside.js").read_text()
 
     def explained_model() -> LeNet5:
         model = app.state.batcher.model  # the model answering now (Teach may swap it)
         if not isinstance(model, LeNet5):
-            raise client_error(422, "explain needs a .pt checkpoint; this server runs an exported model")
+            raise ClientError(422, "explain needs a .pt checkpoint; this server runs an exported model")
         return model
 
     @app.get("/inside.js")
@@ -54,19 +59,16 @@ def add_explain_routes(app: FastAPI, client_error: type[Exception], read_uploads
         target: int | None = None,
     ) -> Response:
         if method not in METHODS:
-            raise client_error(422, f"method must be one of {', '.join(METHODS)}")
-        if invert not in INVERT_CHOICES:
-            raise client_error(422, f"invert must be one of {', '.join(INVERT_CHOICES)}")
+            raise ClientError(422, f"method must be one of {', '.join(METHODS)}")
+        check_invert(invert)
         if target is not None and not 0 <= target < len(app.state.names):
-            raise client_error(422, f"target must be between 0 and {len(app.state.names) - 1}")
+            raise ClientError(422, f"target must be between 0 and {len(app.state.names) - 1}")
         model = explained_model()
         uploads = await read_uploads(request)
         try:
             app.state.batcher.reserve(len(uploads))
         except Overloaded as error:
-            raise client_error(
-                503, f"the server is busy ({error}); try again shortly", {"Retry-After": "1"}
-            ) from None
+            raise busy(str(error)) from None
         try:
             also = () if target is None else (target,)
             found = await asyncio.get_running_loop().run_in_executor(
@@ -74,8 +76,7 @@ def add_explain_routes(app: FastAPI, client_error: type[Exception], read_uploads
             )
         finally:
             app.state.batcher.release(len(uploads))
-        if len(found) == 1 and found[0].error:  # one image, unreadable: the request failed
-            raise client_error(422, found[0].error)
+        refuse_lone_failure([explanation.error for explanation in found])
         document = {"checkpoint": app.state.info.path, "method": method}
         document["explanations"] = [explanation.to_dict(brief) for explanation in found]
         return Response(json.dumps(document), media_type="application/json")

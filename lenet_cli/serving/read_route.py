@@ -19,12 +19,18 @@ from concurrent.futures.process import BrokenProcessPool
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.errors import LenetError
 from lenet_cli.inference.numbers import parse_length, read_named
 from lenet_cli.serving.read_process import read_numbers, start_reading
 from lenet_cli.serving.reader import reading_model, reading_model_path
-from lenet_cli.serving.uploads import ClientError, busy, png_data_url, read_uploads
+from lenet_cli.serving.uploads import (
+    ClientError,
+    busy,
+    check_invert,
+    png_data_url,
+    read_uploads,
+    refuse_lone_failure,
+)
 
 READERS = 1  # numbers are read one at a time: the other core is the digits'
 MAX_READS_ACCEPTED = 16  # reads running or waiting for the read thread; past it, 503
@@ -86,8 +92,7 @@ def add_read_route(app: FastAPI, in_process: bool) -> None:
     ):
         """Whole numbers, answered like `lenet read --json` (with `include_inputs`, each digit's 28x28 input
         as a PNG data URL and its ten probabilities, for the page); read on the read thread."""
-        if invert not in INVERT_CHOICES:
-            raise ClientError(422, f"invert must be one of {', '.join(INVERT_CHOICES)}")
+        check_invert(invert)
         try:
             bounds = parse_length(length)
         except LenetError as error:
@@ -99,6 +104,5 @@ def add_read_route(app: FastAPI, in_process: bool) -> None:
             for document, reading in zip(readings, found, strict=True):
                 for entry, digit in zip(document.get("digits", []), reading.digits, strict=True):
                     entry.update(input=png_data_url(digit.seen.tobytes()), probabilities=digit.probabilities)
-        if len(readings) == 1 and readings[0].get("error"):  # one image, unreadable: the request failed
-            raise ClientError(422, readings[0]["error"])
+        refuse_lone_failure([reading.error for reading in found])
         return Response(json.dumps({"readings": readings}), media_type="application/json")

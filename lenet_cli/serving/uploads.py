@@ -10,6 +10,7 @@ from fastapi import Request
 from PIL import Image
 from starlette.requests import ClientDisconnect
 
+from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.reading import MiB
 
 MAX_BODY_BYTES = 16 * MiB
@@ -29,6 +30,19 @@ class ClientError(Exception):
 def busy(why: str) -> ClientError:
     """503 with Retry-After: work past a bound is refused at once, never queued."""
     return ClientError(503, f"the server is busy ({why}); try again shortly", {"Retry-After": "1"})
+
+
+def check_invert(invert: str) -> None:
+    """`?invert=` as every image route takes it: auto, yes or no, else 422."""
+    if invert not in INVERT_CHOICES:
+        raise ClientError(422, f"invert must be one of {', '.join(INVERT_CHOICES)}")
+
+
+def refuse_lone_failure(errors: list[str | None]) -> None:
+    """One image that cannot be read fails its request (422, with why); among several, each image's answer
+    says so for itself."""
+    if len(errors) == 1 and errors[0]:
+        raise ClientError(422, errors[0])
 
 
 async def read_body(request: Request) -> bytearray:

@@ -7,8 +7,9 @@
   const MAPS = ["Conv1", "Pool1", "Conv2", "Pool2"];
   const SIZE = { Conv1: 56, Pool1: 56, Conv2: 40, Pool2: 40 };  // CSS pixels a map is shown at
   const NOTE = { Conv1: "after ReLU", Pool1: "2×2 max", Conv2: "after ReLU", Pool2: "2×2 max" };
-  const view = { open: false, timer: null, busy: false, again: false, target: null, last: null, kernels: null, kernelsFor: null };
+  const view = { open: false, timer: null, busy: false, again: false, changed: 0, target: null, last: null, kernels: null, kernelsFor: null };
   window.insideTimes = [];  // ms from a drawing's change to its maps on screen, newest last (for bench and tests)
+  window.insidePhases = [];  // each update's ms: [waiting for the one in flight, encoding, the server, parsing, painting]
 
   const style = document.createElement("style");
   style.textContent = `
@@ -71,35 +72,49 @@
     view.open = event.target.open;
     if (view.open) schedule(0);
   });
-  pad.addEventListener("pointermove", (event) => { if (event.buttons) schedule(0); });  // one request in flight: no need to wait
+  pad.addEventListener("pointermove", (event) => { if (event.buttons) schedule(0); });  // one request in flight: no debounce
   pad.addEventListener("pointerup", () => schedule(0));
   document.getElementById("file").addEventListener("change", () => schedule(300));
   document.getElementById("clear").addEventListener("click", reset);
   document.addEventListener("keydown", (event) => { if (event.key === "Escape") reset(); });
 
-  function schedule(delay) {  // debounced, one request at a time, the newest drawing wins
+  function schedule(delay) {  // one request at a time; the newest drawing is encoded and sent when it can go
     if (!view.open || document.body.classList.contains("number")) return;  // hidden while reading numbers
-    const changed = performance.now();
+    view.changed = performance.now();
+    if (view.busy) { view.again = true; return; }  // encoding now would only slow the answer in flight
     clearTimeout(view.timer);
-    view.timer = setTimeout(() => { view.timer = null; pad.toBlob((blob) => ask(blob, changed), "image/png"); }, delay);
+    view.timer = setTimeout(send, delay);
   }
-  async function ask(blob, changed) {
-    if (view.busy) { view.again = [blob, changed]; return; }
-    view.busy = true;
+  function send() {
+    const changed = view.changed, started = performance.now();
+    view.timer = null; view.busy = true; view.again = false;
+    ask(encoded(), changed, started);
+  }
+  function encoded() {  // the drawing as a PNG, at once: toBlob waits for the page to be idle, which a pen never lets it be
+    const bytes = atob(pad.toDataURL("image/png").split(",")[1]), data = new Uint8Array(bytes.length);
+    for (let i = 0; i < bytes.length; i += 1) data[i] = bytes.charCodeAt(i);
+    return new Blob([data], { type: "image/png" });
+  }
+  async function ask(blob, changed, started) {
+    const sent = performance.now();
     try {
-      // integrated gradients: nearly as faithful as occlusion (the CLI's default) and fast enough to follow a pen
+      // gradient x input: next to occlusion (the CLI's default) in faithfulness, and fast enough to follow a pen
       const query = view.target === null ? "" : `&target=${view.target}`;
-      const response = await fetch("explain?method=ig" + query, { method: "POST", body: blob, headers: { "Content-Type": "image/png" } });
+      const response = await fetch("explain?method=gradient" + query, { method: "POST", body: blob, headers: { "Content-Type": "image/png" } });
+      const answered = performance.now();
       const answer = await response.json();
+      const parsed = performance.now();
       if (!response.ok) throw new Error(answer.error || response.statusText);
       show(answer.explanations[0], answer.checkpoint);
-      window.insideTimes.push(performance.now() - changed);
-      status(`updated in ${Math.round(performance.now() - changed)} ms after your last stroke`);
+      const painted = performance.now();
+      window.insideTimes.push(painted - changed);
+      window.insidePhases.push([started - changed, sent - started, answered - sent, parsed - answered, painted - parsed]);
+      status(`updated in ${Math.round(painted - changed)} ms after your last stroke`);
     } catch (error) {
       status(error.message);
     } finally {
       view.busy = false;
-      if (view.again) { const [next, when] = view.again; view.again = false; ask(next, when); }
+      if (view.again) send();
     }
   }
   function status(text) { document.getElementById("inside-status").textContent = text; }
