@@ -24,7 +24,7 @@ from lenet_cli.serving.uploads import (
     read_uploads,
     refuse_lone_failure,
 )
-from lenet_cli.serving.worker_process import digit_or_error
+from lenet_cli.serving.worker_process import input_bytes_or_error
 
 
 def add_explain_routes(app: FastAPI) -> None:
@@ -90,7 +90,7 @@ def explain_uploads(
     also: tuple[int, ...],
 ) -> list[Explanation]:
     """Each upload read as /predict reads it, then explained; an unreadable one gets its error."""
-    digits = [digit_or_error(data, invert) for _, data in uploads]
+    digits = [input_bytes_or_error(data, invert) for _, data in uploads]
     readable = [
         np.frombuffer(digit, np.uint8).reshape(28, 28) for digit in digits if isinstance(digit, bytes)
     ]

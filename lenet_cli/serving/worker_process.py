@@ -45,10 +45,6 @@ def input_bytes_or_error(data: bytes | bytearray, invert: str) -> bytes | str:
         return str(error)
 
 
-# The name serving/explain_routes.py imports until its branch moves to `input_bytes_or_error`.
-digit_or_error = input_bytes_or_error
-
-
 def work(connection: Connection, preprocess: Preprocess = input_bytes_or_error) -> None:
     """A worker: answer each (invert, image file) message in order until the server closes the pipe."""
     torch.set_num_threads(1)  # one process per core: each uses one
