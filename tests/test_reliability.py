@@ -58,7 +58,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_mnist, tmp_path, s
 def test_resume_may_extend_epochs_but_not_change_the_recipe(trained_checkpoint, tmp_path):
     with pytest.raises(Exception, match="has finished all 3 epochs; pass --epochs N"):
         resume_config(trained_checkpoint, {})
-    with pytest.raises(Exception, match=r"--batch-size cannot change when resuming \(the run used 64\)"):
+    with pytest.raises(Exception, match=r"--batch-size cannot change when resuming \(the run used 128\)"):
         resume_config(trained_checkpoint, {"epochs": 5, "batch_size": 32})
     config = resume_config(trained_checkpoint, {"epochs": 4, "checkpoint_dir": str(tmp_path)})
     copy = tmp_path / "copy.pt"

@@ -217,8 +217,8 @@ def test_train_progress_json_is_hidden_and_adds_only_its_lines(tiny_mnist, tmp_p
     progress = [
         json.loads(line)["progress"] for line in with_progress.stderr.splitlines() if line.startswith("{")
     ]
-    assert progress[0] == {"run_dir": str(tmp_path / "run-2"), "step": 0, "steps": 20}
-    assert progress[-1] == {"step": 20, "steps": 20}
+    assert progress[0] == {"run_dir": str(tmp_path / "run-2"), "step": 0, "steps": 10}
+    assert progress[-1] == {"step": 10, "steps": 10}
     assert [entry["step"] for entry in progress] == sorted(entry["step"] for entry in progress)
     others = [line for line in with_progress.stderr.splitlines() if not line.startswith("{")]
     assert len(others) == len(plain.stderr.splitlines()) and not plain.stderr.count("{")
