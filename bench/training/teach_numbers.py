@@ -31,17 +31,21 @@ def subset(source: Path, every: int, limit: int | None, target: Path) -> int:
     """A folder of links to every `every`-th row of source/labels.csv (at most `limit`), and its list."""
     with open(source / "labels.csv", newline="") as handle:
         rows = list(csv.reader(handle))[1:]
-    chosen = rows[::every][:limit]
+    return link_rows(source, rows[::every][:limit], target)
+
+
+def link_rows(source: Path, rows: list[list[str]], target: Path) -> int:
+    """target/: a link to each row's image in source/ and a labels.csv of the rows; how many."""
     target.mkdir(parents=True, exist_ok=True)
     with open(target / "labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "label"])
-        for name, label in chosen:
+        for name, label in rows:
             link = target / name
             if not link.exists():
                 link.symlink_to((source / name).resolve())
             writer.writerow([name, label])
-    return len(chosen)
+    return len(rows)
 
 
 def split_by_page(source: Path, modulus: int, workdir: Path) -> tuple[int, int]:
@@ -50,21 +54,12 @@ def split_by_page(source: Path, modulus: int, workdir: Path) -> tuple[int, int]:
     so that no page is in both. The numbers of rows in each."""
     with open(source / "labels.csv", newline="") as handle:
         rows = list(csv.reader(handle))[1:]
-    counts = []
-    for name, held_out in (("dev", True), ("fit", False)):
-        target = workdir / name
-        target.mkdir(parents=True, exist_ok=True)
-        chosen = [row for row in rows if (_page_hash(row[0]) % modulus == 0) == held_out]
-        with open(target / "labels.csv", "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["file", "label"])
-            for file, label in chosen:
-                link = target / file
-                if not link.exists():
-                    link.symlink_to((source / file).resolve())
-                writer.writerow([file, label])
-        counts.append(len(chosen))
-    return counts[0], counts[1]
+    held_out = [_page_hash(row[0]) % modulus == 0 for row in rows]
+    dev = link_rows(source, [row for row, out in zip(rows, held_out, strict=True) if out], workdir / "dev")
+    fit = link_rows(
+        source, [row for row, out in zip(rows, held_out, strict=True) if not out], workdir / "fit"
+    )
+    return dev, fit
 
 
 def _page_hash(file: str) -> int:

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from lenet_cli.images.segment import Segmentation
+from lenet_cli.inference.number_path import path_through
 
 ONE_DIGIT = 0.8  # a candidate off the path with this share of one path digit's ink ...
 STRAY = 0.25  # ... and at most this share of any other's is that digit again, as --cuts labels its pieces
@@ -71,27 +72,11 @@ def read_through(
     class_scores: np.ndarray,
     ends: tuple[list[float], list[float]] | None = None,
 ) -> list[int]:
-    """The reader's own best path (any number of digits, each candidate by its best class), as
-    inference/number_path.py takes it, from the runs and end costs alone: what the model being trained
-    reads. Empty where no path covers the pieces."""
-    leading, trailing = ends or ([0.0] + [math.inf] * pieces, [math.inf] * pieces + [0.0])
-    scores = class_scores.max(axis=1)
-    # best[stop]: the best score of one digit or more covering pieces 0..stop-1, and its last candidate.
-    best = [(-math.inf, -1)] * (pieces + 1)
-    for index, (start, stop) in sorted(enumerate(runs), key=lambda item: item[1][1]):
-        total = max(best[start][0], -leading[start]) + float(scores[index])
-        if total > best[stop][0]:
-            best[stop] = (total, index)
-    total, stop = max((best[stop][0] - trailing[stop], stop) for stop in range(1, pieces + 1))
-    path: list[int] = []
-    while total > -math.inf and stop > 0 and best[stop][1] >= 0:
-        index = best[stop][1]
-        path.append(index)
-        start = runs[index][0]
-        if best[start][0] < -leading[start] or start == 0:  # the pieces before were left out
-            break
-        stop = start
-    return path[::-1]
+    """The reader's own best path (any number of digits, each candidate by its best class), the search of
+    inference/number_path.py from the runs and end costs alone: what the model being trained reads. Empty
+    where no path covers the pieces."""
+    every_piece = ([0.0] + [math.inf] * pieces, [math.inf] * pieces + [0.0])
+    return path_through(pieces, runs, class_scores, None, ends or every_piece) or []
 
 
 def piece_ink(segmentation: Segmentation, mask: np.ndarray) -> np.ndarray:

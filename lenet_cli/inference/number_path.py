@@ -30,12 +30,34 @@ def best_path(
     score and, if `length` is given, a digit count within it. Pieces before the first candidate or after the
     last are left out at `skip_cost` a stroke group; with `skip_cost=None` every piece is covered."""
     count = segmentation.count
+    path = path_through(count, runs, class_scores, length, skip_costs(segmentation, skip_cost))
+    if path is None:
+        wanted = (
+            f"{length[0]}"
+            if length and length[0] == length[1]
+            else f"{length[0]}-{length[1]}"
+            if length
+            else ""
+        )
+        raise ImageError(f"could not find {wanted} digits in the image (found {count} pieces)")
+    return path
+
+
+def path_through(
+    count: int,
+    runs: list[tuple[int, int]],
+    class_scores: np.ndarray,
+    length: tuple[int, int] | None,
+    ends: tuple[list[float], list[float]],
+) -> list[int] | None:
+    """`best_path`'s search over `count` pieces, with the end costs (leading, trailing) already known (see
+    `skip_costs`); None where no path fits."""
     most = length[1] if length else count
     scores = class_scores.max(axis=1).tolist()
     ending_at: list[list[int]] = [[] for _ in range(count + 1)]
     for index, (_, stop) in enumerate(runs):
         ending_at[stop].append(index)
-    leading, trailing = skip_costs(segmentation, skip_cost)
+    leading, trailing = ends
     # best[stop][digits]: the best score covering pieces 0..stop-1 with that many digits, and how.
     best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}] + [
         {0: (-leading[stop], SKIPPED)} if leading[stop] < math.inf else {} for stop in range(1, count + 1)
@@ -52,23 +74,16 @@ def best_path(
         if length is None and len(best[stop]) > 2:  # any count will do: the best path alone goes on
             digits = max((d for d in best[stop] if d), key=lambda d: best[stop][d][0])
             best[stop] = {d: best[stop][d] for d in (0, digits) if d in best[stop]}
-    ends = [
+    finishes = [
         (score - trailing[stop], stop, digits)
         for stop in range(1, count + 1)
         if trailing[stop] < math.inf
         for digits, (score, _) in best[stop].items()
         if digits >= 1 and (length is None or length[0] <= digits <= length[1])
     ]
-    if not ends:
-        wanted = (
-            f"{length[0]}"
-            if length and length[0] == length[1]
-            else f"{length[0]}-{length[1]}"
-            if length
-            else ""
-        )
-        raise ImageError(f"could not find {wanted} digits in the image (found {count} pieces)")
-    _, stop, digits = max(ends)
+    if not finishes:
+        return None
+    _, stop, digits = max(finishes)
     path = []
     while stop > 0 and best[stop][digits][1] != SKIPPED:
         index = best[stop][digits][1]
@@ -77,9 +92,12 @@ def best_path(
     return path[::-1]
 
 
-def skip_costs(segmentation: Segmentation, skip_cost: float | None) -> tuple[list[float], list[float]]:
+def skip_costs(
+    segmentation: Segmentation, skip_cost: float | None, short_penalty: float = SHORT_PENALTY
+) -> tuple[list[float], list[float]]:
     """What leaving out pieces 0..stop-1 costs (leading[stop]) and pieces stop..count-1 (trailing[stop]):
-    `skip_cost` for each stroke group they hold (a group cut in pieces is one mark); inf where not allowed."""
+    `skip_cost` for each stroke group they hold (a group cut in pieces is one mark), plus `short_penalty`
+    for each tenth of the digits' height a group falls short of 0.75 of it; inf where not allowed."""
     count = segmentation.count
     leading, trailing = [0.0] + [math.inf] * count, [math.inf] * count + [0.0]
     if skip_cost is None:
@@ -89,7 +107,7 @@ def skip_costs(segmentation: Segmentation, skip_cost: float | None) -> tuple[lis
         extents[group] = extents[group].union(box) if group in extents else box
     height = segmentation.digit_height
     cost = {
-        group: skip_cost + SHORT_PENALTY * 10 * max(0.0, 0.75 - box.height / height)
+        group: skip_cost + short_penalty * 10 * max(0.0, 0.75 - box.height / height)
         if box.width <= WIDEST_SKIPPED * height
         else math.inf
         for group, box in extents.items()

@@ -10,7 +10,6 @@ Numpy only, and the same folders always give the same cuts and digest.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -116,15 +115,7 @@ def end_costs(
         return None
     if flat is None:
         return skip_costs(segmentation, SKIP_COST)
-    leading, trailing = skip_costs(segmentation, 0.0)  # inf where the reader never leaves the marks out
-    groups, count = segmentation.groups, segmentation.count
-    return (
-        [cost if cost == math.inf else flat * len(set(groups[:stop])) for stop, cost in enumerate(leading)],
-        [
-            cost if cost == math.inf else flat * len(set(groups[stop:count]))
-            for stop, cost in enumerate(trailing)
-        ],
-    )
+    return skip_costs(segmentation, flat, short_penalty=0.0)
 
 
 def _count(number: int, thing: str) -> str:
