@@ -6,8 +6,8 @@ rise while a 1's rises more; the log-probability falls then, as the answer's pro
 class the ranking of pixels is the probability's; the log keeps it exact where the probability rounds to 1
 in float32.)
 
-Occlusion blanks each input pixel in turn (sets it to black, no ink) and measures how far the class's
-log-probability falls; integrated gradients (Sundararajan et al., 2017) integrate its gradient along the
+Occlusion blanks each small square of the input in turn (sets it to black, no ink) and measures how far
+the class's log-probability falls, each pixel getting the mean fall of the squares that hold it; integrated gradients (Sundararajan et al., 2017) integrate its gradient along the
 straight path from a black image to the digit; gradient x input is that gradient at the digit itself, times
 the pixel. Each says, for each input pixel, how much it pushed the class up (positive) or down (negative).
 Captum is imported here only, so no other command pays for it.
