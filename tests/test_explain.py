@@ -214,6 +214,34 @@ def test_every_method_explains_the_log_probability(digits):
     np.testing.assert_allclose(gradient, expected, atol=1e-5)
 
 
+def test_occlusion_on_the_numpy_model_is_captums_on_torchs(digits):
+    """`lenet explain` without --out or another --method runs on the numpy model (no torch to import):
+    its layers are torch's forward pass and its occlusion maps Captum's, within float32 rounding."""
+    from lenet_cli.inference.explain import LAYER_NAMES, explain_digits, load_explain_model
+    from lenet_cli.inference.numpy_forward import NumpyLeNet5
+
+    numpy_model, _ = load_explain_model(PRETRAINED, torch_free=True)
+    torch_model, _ = load_explain_model(PRETRAINED)
+    assert isinstance(numpy_model, NumpyLeNet5) and not isinstance(torch_model, NumpyLeNet5)
+    images = np.stack(read_digits(sorted(digits.iterdir())))
+    ours = explain_digits(numpy_model, images, "occlusion", also=(5,))
+    captums = explain_digits(torch_model, images, "occlusion", also=(5,))
+    for numpy_explanation, torch_explanation in zip(ours, captums, strict=True):
+        assert numpy_explanation.ranking[:2] == torch_explanation.ranking[:2]
+        for name in LAYER_NAMES:
+            np.testing.assert_allclose(
+                numpy_explanation.layers[name], torch_explanation.layers[name], atol=1e-4
+            )
+        assert list(numpy_explanation.attributions) == list(torch_explanation.attributions)
+        for label, attribution in numpy_explanation.attributions.items():
+            captums_map = torch_explanation.attributions[label]
+            scale = np.abs(captums_map).max()  # the answer's own map is small: its probability is near 1
+            assert scale > 1e-4
+            np.testing.assert_allclose(attribution, captums_map, rtol=0, atol=1e-3 * scale)
+    with pytest.raises(ValueError, match="integrated gradients needs the torch model"):
+        explain_digits(numpy_model, images[:1], "ig")
+
+
 def test_standard_input_is_one_image(digits):
     result = invoke(
         "explain", "-", "-c", PRETRAINED, "--json", "--brief", input=(digits / "3-4.png").read_bytes()

@@ -1,6 +1,6 @@
-"""The torch-free path: every module `lenet read`, `lenet predict` and `lenet summary` load without torch
-is in the import-linter contract that keeps torch out (pyproject.toml), and each imports with torch
-blocked."""
+"""The torch-free path: every module `lenet read`, `lenet predict`, `lenet summary` and `lenet explain`
+(occlusion, on the terminal) load without torch is in the import-linter contract that keeps torch out
+(pyproject.toml), and each imports with torch blocked."""
 
 import json
 import random
@@ -12,7 +12,7 @@ from PIL import Image
 from without_torch import run_without_torch
 
 ROOT = Path(__file__).parent.parent
-CONTRACT = "The modules lenet read, predict and summary load without torch never import it"
+CONTRACT = "The modules lenet read, predict, summary and explain load without torch never import it"
 # Loaded, but not torch-free by contract: the packages' own __init__ and the command table, whose
 # commands each import their work (torch's included) when they run.
 NOT_IN_CONTRACT = {"lenet_cli.cli.commands"}
@@ -42,7 +42,7 @@ def test_the_contract_lists_every_module_read_predict_and_summary_load(tmp_path)
     code = (
         "import json, sys\n"
         "from lenet_cli.cli import app\n"
-        "for args in (['read', sys.argv[1]], ['predict', sys.argv[2]], ['summary']):\n"
+        "for args in (['read', sys.argv[1]], ['predict', sys.argv[2]], ['summary'], ['explain', sys.argv[2]]):\n"
         "    try:\n"
         "        app(args, prog_name='lenet')\n"
         "    except SystemExit as stop:\n"

@@ -1,5 +1,6 @@
 """`lenet explain`: inside LeNet-5 for an image, layer by layer, and why it gave its answer. Registered on the
-app in commands.py; torch and Captum are imported inside the command."""
+app in commands.py; torch and Captum are imported inside the command, and only where the method needs
+gradients or pictures are drawn."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def explain(
 
     Shows the 28x28 input, each layer's feature maps (Conv1 6x28x28, Pool1 6x14x14, Conv2 16x10x10,
     Pool2 16x5x5), FC1 and FC2 as bars, the ten scores, and which pixels pushed the answer and the
-    runner-up up or down (attribution by Captum). Images that fail are reported (exit 1).
+    runner-up up or down (occlusion by default; Captum's gradients with --method). Images that fail are reported (exit 1).
     """
     if brief and not as_json:
         raise fail("--brief goes with --json", 2)
@@ -76,7 +77,10 @@ def explain(
     checkpoint_path, note = (checkpoint, None) if checkpoint else default_model(DEFAULT_CHECKPOINT_DIR)
     if note:
         typer.echo(note, err=True)
-    model, info = load_explain_model(checkpoint_path)
+    # Occlusion alone runs on the numpy model, so the terminal view and --json never import torch;
+    # the other methods, and --out's pictures of all three, need torch's gradients.
+    torch_free = method is Method.occlusion and out is None
+    model, info = load_explain_model(checkpoint_path, torch_free=torch_free)
     names = class_names(info.dataset)
     explanations = explain_files(model, images, method=method.value, invert=invert.value, show_progress=True)
     if out is not None:

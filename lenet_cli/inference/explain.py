@@ -1,9 +1,10 @@
 """Inside LeNet-5: every layer's values for an image, its scores, and why it answered as it did.
 
-The values are the model's own forward pass, caught by hooks on its layers (nothing is recomputed by
-hand): each convolution's and fully connected layer's output after its ReLU (the tutorial's order: conv,
-ReLU, pool), each pool's output as the next layer receives it, and FC3's logits as they are. Layer names
-and shapes are `lenet summary`'s (inference/summary.py), less Flatten, which is Pool2's values in a row.
+The values are the model's own forward pass: caught by hooks on the torch model's layers, or computed by
+the numpy model (the one `lenet predict` runs; occlusion needs nothing more). Each convolution's and
+fully connected layer's output after its ReLU (the tutorial's order: conv, ReLU, pool), each pool's
+output as the next layer receives it, and FC3's logits as they are. Layer names and shapes are
+`lenet summary`'s (inference/summary.py), less Flatten, which is Pool2's values in a row.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -21,12 +22,17 @@ from lenet_cli.core.errors import ImageError, LenetError
 from lenet_cli.formats.model_info import ModelInfo
 from lenet_cli.images.many_files import read_digits
 from lenet_cli.inference.attribution import DEFAULT_METHOD, METHODS, attribute
+from lenet_cli.inference.numpy_forward import NumpyLeNet5
+from lenet_cli.inference.numpy_forward import as_input as as_numpy_input
+from lenet_cli.inference.occlusion import occlusion
 from lenet_cli.inference.predict import expand_inputs, read_sources
 
 if TYPE_CHECKING:
     import torch
 
     from lenet_cli.core.model import LeNet5
+
+    Explainable: TypeAlias = LeNet5 | NumpyLeNet5  # the torch model, or the numpy one for occlusion alone
 
 LAYER_NAMES = ("Input", "Conv1", "Pool1", "Conv2", "Pool2", "FC1", "FC2", "FC3")
 MAPS = ("Input", "Conv1", "Pool1", "Conv2", "Pool2")  # layers of 2-D maps; the rest are vectors
@@ -105,15 +111,23 @@ def rounded(values: np.ndarray) -> Any:
     return np.round(values.astype(np.float64), DECIMALS).tolist()
 
 
-def load_explain_model(path: str | os.PathLike) -> tuple[LeNet5, ModelInfo]:
-    """The LeNet-5 in a checkpoint; an exported file has no layers to look into and is refused."""
-    from lenet_cli.formats.checkpoint import load_model
-
+def load_explain_model(path: str | os.PathLike, torch_free: bool = False) -> tuple[Explainable, ModelInfo]:
+    """The LeNet-5 in a checkpoint; an exported file has no layers to look into and is refused. With
+    `torch_free`, the numpy model where the file can be read without torch (occlusion needs nothing else)."""
     if Path(path).suffix.lower() in EXPORT_FORMATS.values():
         raise LenetError(
             f"explain needs a .pt checkpoint; {Path(path).name} is an exported model, "
             "which keeps no layers to look into"
         )
+    if torch_free:
+        from lenet_cli.formats.model_file import open_model
+        from lenet_cli.inference.fast_predict import load_array_model
+
+        loaded = load_array_model(open_model(path))
+        if loaded is not None and isinstance(loaded[0], NumpyLeNet5):
+            return loaded
+    from lenet_cli.formats.checkpoint import load_model
+
     model, checkpoint = load_model(path, "cpu")
     return model.eval(), ModelInfo.of_checkpoint(path, checkpoint)
 
@@ -154,33 +168,49 @@ def layer_values(model: LeNet5, inputs: torch.Tensor) -> list[dict[str, np.ndarr
 
 
 def explain_digits(
-    model: LeNet5, digits_u8: np.ndarray, method: str = DEFAULT_METHOD, also: tuple[int, ...] = ()
+    model: Explainable, digits_u8: np.ndarray, method: str = DEFAULT_METHOD, also: tuple[int, ...] = ()
 ) -> list[Explanation]:
     """An Explanation of each uint8 (28, 28) digit: its layers, and the attribution of its answer, its
-    runner-up and the classes in `also` (the page asks for the class a person clicks)."""
-    import torch
-
-    from lenet_cli.data.datasets import as_input
-
+    runner-up and the classes in `also` (the page asks for the class a person clicks). The numpy model
+    explains by occlusion only; the others need torch's gradients."""
     if method not in METHODS:
         raise LenetError(f"unknown attribution method {method!r}; choose one of {', '.join(METHODS)}")
-    inputs = as_input(torch.from_numpy(np.ascontiguousarray(digits_u8)))
+    if isinstance(model, NumpyLeNet5):
+        if method != "occlusion":
+            raise ValueError(f"{METHODS[method]} needs the torch model")
+        inputs = as_numpy_input(np.ascontiguousarray(digits_u8))
+        all_layers = [model.inside(inputs[index : index + 1]) for index in range(len(inputs))]
+        layers = [{name: values[0] for name, values in image.items()} for image in all_layers]
+    else:
+        import torch
+
+        from lenet_cli.data.datasets import as_input
+
+        inputs = as_input(torch.from_numpy(np.ascontiguousarray(digits_u8)))
+        layers = layer_values(model, inputs)
     explanations = [
-        Explanation(path="", layers=layers, method=method, seen=digit)
-        for layers, digit in zip(layer_values(model, inputs), digits_u8, strict=True)
+        Explanation(path="", layers=values, method=method, seen=digit)
+        for values, digit in zip(layers, digits_u8, strict=True)
     ]
     wanted = [list(dict.fromkeys([*e.ranking[:2], *also])) for e in explanations]
     rows = [index for index, targets in enumerate(wanted) for _ in targets]
     if rows:
         targets = [label for labels in wanted for label in labels]
-        maps = iter(attribute(model, inputs[rows], targets, method))
+        maps = iter(attribution_maps(model, inputs[rows], targets, method))
         for explanation, labels in zip(explanations, wanted, strict=True):
             explanation.attributions = {label: next(maps) for label in labels}
     return explanations
 
 
+def attribution_maps(model: Explainable, inputs: Any, targets: list[int], method: str) -> np.ndarray:
+    """Captum's attribution on the torch model; occlusion computed by numpy on the numpy one."""
+    if isinstance(model, NumpyLeNet5):
+        return occlusion(model, inputs, targets)
+    return attribute(model, inputs, targets, method)
+
+
 def explain_files(
-    model: LeNet5,
+    model: Explainable,
     inputs: list[str | os.PathLike],
     method: str = DEFAULT_METHOD,
     invert: str = "auto",
@@ -206,7 +236,7 @@ def explain_files(
 
 
 def _in_chunks(
-    model: LeNet5, digits: list[np.ndarray], method: str, show_progress: bool
+    model: Explainable, digits: list[np.ndarray], method: str, show_progress: bool
 ) -> list[Explanation]:
     """`explain_digits` a chunk at a time (attribution holds many copies of each input), with a tqdm bar on
     a terminal's stderr when there is more than one chunk."""

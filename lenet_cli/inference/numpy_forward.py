@@ -1,7 +1,8 @@
 """LeNet-5's forward pass in numpy, and the torch-free models `lenet predict` runs on the CPU.
 
 The layers are lenet_cli/model.py's: conv 5x5 (padding 2) -> 2x2 max-pool -> ReLU -> conv 5x5 ->
-2x2 max-pool -> ReLU -> 400 -> 120 -> 84 -> 10 with ReLU between, in float32. Each convolution is one
+2x2 max-pool -> ReLU -> 400 -> 120 -> 84 -> 10 with ReLU between, in float32 (the ReLUs run before the
+pools here, which gives the same values and the maps `lenet explain` shows). Each convolution is one
 matrix product over the image's 5x5 patches. The sums run in another order than torch's, so logits
 agree to float32 rounding, not bit for bit (tests/test_fast_predict.py bounds the difference).
 
@@ -40,13 +41,28 @@ class NumpyLeNet5(ArrayModel):
         self.weights = {key: np.ascontiguousarray(value, dtype=F32) for key, value in state_dict.items()}
 
     def forward(self, images: np.ndarray) -> np.ndarray:
-        w = self.weights
-        x = _relu(_max_pool(_conv(images, w["backbone.conv1.weight"], w["backbone.conv1.bias"], padding=2)))
-        x = _relu(_max_pool(_conv(x, w["backbone.conv2.weight"], w["backbone.conv2.bias"], padding=0)))
-        x = x.reshape(len(x), -1)  # (N, 16 * 5 * 5), channels first as torch.flatten
-        x = _relu(x @ w["head.fc1.weight"].T + w["head.fc1.bias"])
-        x = _relu(x @ w["head.fc2.weight"].T + w["head.fc2.bias"])
-        return x @ w["head.fc3.weight"].T + w["head.fc3.bias"]
+        return self.inside(images)["FC3"]
+
+    def inside(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer's values for a batch, by `lenet summary`'s names (`lenet explain` shows them): each
+        convolution and FC1/FC2 after its ReLU, each pool's output, FC3's logits. ReLU before the pool is
+        the model's pool-then-ReLU exactly: both take the largest of four values or zero."""
+        layers = {"Input": images}
+        layers["Conv1"] = _relu(self._conv(images, "backbone.conv1", padding=2))
+        layers["Pool1"] = _max_pool(layers["Conv1"])
+        layers["Conv2"] = _relu(self._conv(layers["Pool1"], "backbone.conv2", padding=0))
+        layers["Pool2"] = _max_pool(layers["Conv2"])
+        flat = layers["Pool2"].reshape(len(images), -1)  # (N, 16 * 5 * 5), channels first as torch.flatten
+        layers["FC1"] = _relu(self._linear(flat, "head.fc1"))
+        layers["FC2"] = _relu(self._linear(layers["FC1"], "head.fc2"))
+        layers["FC3"] = self._linear(layers["FC2"], "head.fc3")
+        return layers
+
+    def _conv(self, images: np.ndarray, layer: str, padding: int) -> np.ndarray:
+        return _conv(images, self.weights[f"{layer}.weight"], self.weights[f"{layer}.bias"], padding)
+
+    def _linear(self, values: np.ndarray, layer: str) -> np.ndarray:
+        return values @ self.weights[f"{layer}.weight"].T + self.weights[f"{layer}.bias"]
 
 
 class OnnxArrayModel(ArrayModel):
