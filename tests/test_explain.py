@@ -249,3 +249,12 @@ def test_standard_input_is_one_image(digits):
     assert result.exit_code == 0, result.output
     [explanation] = json.loads(result.stdout)["explanations"]
     assert (explanation["path"], explanation["label"]) == ("-", 4)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "ig"])
+def test_a_broken_checkpoint_is_one_line_with_or_without_torch(digits, tmp_path, method):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    result = invoke("explain", digits / "0-7.png", "-c", broken, "--method", method)
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {broken} is not a readable PyTorch checkpoint (corrupt or truncated?)\n"
