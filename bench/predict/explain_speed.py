@@ -2,8 +2,9 @@
 
     flock -x /tmp/lenet-cpu.lock python bench/predict/explain_speed.py [--runs 7] [--requests 60]
 
-1. `lenet explain one.png` as a whole process (median of --runs), beside `lenet predict one.png` (no torch)
-   and `python -c "import torch"` in the same run: the floor torch sets.
+1. `lenet explain one.png` as a whole process (median of --runs): occlusion, the default, on the numpy
+   model, and `--method gradient`, which imports torch; beside `lenet predict one.png` (no torch either)
+   and `python -c "import torch"` in the same run: the floor torch sets for the gradient methods.
 2. The page's update: a `lenet serve` process (its defaults, the shipped model); the page's drawing (a
    280x280 canvas PNG, bench/drawing.py's pen) posted to /explain as the page posts it, one at a time,
    --requests times: p50 and p90 of the round trip, for each attribution method, and /predict's beside it.
@@ -108,7 +109,7 @@ def main() -> None:
         for name, command in (
             ("python -c 'import torch'", [sys.executable, "-c", "import torch"]),
             ("lenet predict one.png", [*lenet, "predict", str(image)]),
-            ("lenet explain one.png (occlusion)", [*lenet, "explain", str(image)]),
+            ("lenet explain one.png (occlusion, numpy)", [*lenet, "explain", str(image)]),
             (
                 "lenet explain one.png --method gradient",
                 [*lenet, "explain", str(image), "--method", "gradient"],
