@@ -42,3 +42,16 @@ def test_a_thick_strokes_faint_edge_does_not_fatten_it():
     _, mask, _ = clean_field(field_with(edge, thick))
     assert mask[25:85, 40:50].all()
     assert not mask[25:85, 39].any() and not mask[25:85, 50].any()
+
+
+def test_a_rules_blurred_edge_goes_with_it_and_a_stroke_on_it_stays():
+    from lenet_cli.images.ruling import remove_lines
+
+    ink = np.zeros((40, 120), np.float32)
+    ink[20, :] = 0.8  # the rule
+    ink[21:24, (np.arange(120) // 5) % 2 == 0] = 0.2  # its blurred edge in bulges, none a line itself
+    ink[8:20, 30:32] = 0.9  # a stroke standing on it
+    mask = ink > 0.1
+    kept = remove_lines(mask, ink)
+    assert not kept[20:24, :29].any() and not kept[20:24, 33:].any()  # no remnant to read as a stroke
+    assert kept[8:18, 30:32].all()
