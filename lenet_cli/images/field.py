@@ -8,7 +8,9 @@ import numpy as np
 from lenet_cli.core.config import INVERT_CHOICES
 from lenet_cli.core.errors import ImageError
 from lenet_cli.images.decode import unit
+from lenet_cli.images.image_ops import dilate, min_3x3
 from lenet_cli.images.ink import background_estimate, lower_median, near, noise_level, otsu_threshold
+from lenet_cli.images.segment import label_components
 
 TEXTURE_CONTRAST = 2.5  # ink this many times stronger than a middle level of "ink" makes that level a texture
 BAND_LEVEL = 0.5  # levels (ink bright) above this that run in from an edge of the image ...
@@ -16,6 +18,11 @@ BAND_SHARE = 0.05  # ... at least this share of its size deep in most rows are a
 BAND_MARGIN = (
     0.03  # lid past the page's edge); this share of the size beyond its edge goes with it (its shade)
 )
+# Faint strokes: ink above this share of the threshold, and this many times the paper's noise floor, is
+# ink where it joins the thresholded strokes (hysteresis); a thick stroke keeps its own edge (HALO pixels).
+FAINT_SHARE = 0.5
+FAINT_OVER_NOISE = 1.75
+HALO = 2
 
 
 def clean_ink(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +59,27 @@ def clean_field(grey: np.ndarray, invert: str = "auto") -> tuple[np.ndarray, np.
         threshold = upper
     mask = ink > threshold
     noise = noise_level(ink, ~near(mask, 1 + max(ink.shape) // 50))
+    mask = with_faint_strokes(mask, ink, max(FAINT_SHARE * threshold, FAINT_OVER_NOISE * noise))
     return np.maximum(ink - noise, 0), mask, band
+
+
+def with_faint_strokes(mask: np.ndarray, ink: np.ndarray, low: float) -> np.ndarray:
+    """The mask grown by hysteresis: ink above `low` that joins (8-neighbours) the mask's strokes, so that
+    the faint part of a stroke (a light first digit, a pen running dry) stays with its strong part, while
+    faint specks and shade that touch no stroke stay paper. A thin pen stroke takes its faint edges too
+    (it is read as thick as MNIST's); a stroke at least 3 pixels thick keeps its own edge, but for where
+    a faint stroke runs on from it."""
+    labels, count = label_components((ink > low) | mask)
+    if count == 0:
+        return mask
+    seeded = np.zeros(count + 1, bool)
+    seeded[labels[mask]] = True
+    seeded[0] = False
+    grown = seeded[labels]
+    # Around a thick stroke's core (what a 3x3 erosion leaves), only the faint ink beyond its edge.
+    edge = dilate(min_3x3(mask, False), HALO)
+    beyond = grown & ~edge
+    return mask | beyond | (grown & dilate(beyond, HALO))
 
 
 def _off_dark_bands(levels: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ BRIDGE = 2  # gaps in a line up to this many pixels are bridged (a faint or brok
 ACROSS_HEIGHTS = 1.5  # a horizontal line spans at least this many times the field's height, ...
 ACROSS_SHARE = 0.4  # ... or this share of its width in a field narrower than it is tall (a cell); ...
 DOWN_SHARE = 0.85  # ... a vertical one this share of the field's height
+EDGE_DEPTH = 2  # pixels: a line's blurred edge is this deep (field.py keeps faint ink beside strokes)
 SHORTEST_LINE = 8  # pixels: no shorter run is a line
 
 
@@ -51,13 +52,18 @@ def horizontal_lines(mask: np.ndarray, length: int) -> np.ndarray:
 
 
 def _faint_edges(mask: np.ndarray, lines: np.ndarray, ink: np.ndarray) -> np.ndarray:
-    """Ink a pixel beyond the lines (above or below) that is fainter than the field's typical ink: the
-    line's blurred edge, not a stroke lying along it (the foot of a 2 on an underline)."""
-    ring = np.zeros(lines.shape, bool)
-    ring[1:] |= lines[:-1]
-    ring[:-1] |= lines[1:]
+    """Ink up to EDGE_DEPTH pixels beyond the lines (above or below) that is fainter than the field's typical
+    ink: the line's blurred edge, not a stroke lying along it (the foot of a 2 on an underline)."""
     faint = ink < np.quantile(ink[mask], 0.75) if mask.any() else np.zeros(mask.shape, bool)
-    return ring & mask & ~lines & faint
+    edges = np.zeros(lines.shape, bool)
+    reached = lines
+    for _ in range(EDGE_DEPTH):
+        ring = np.zeros(lines.shape, bool)
+        ring[1:] |= reached[:-1]
+        ring[:-1] |= reached[1:]
+        edges |= ring & mask & ~lines & faint
+        reached = lines | edges
+    return edges
 
 
 def crossing(mask: np.ndarray, line: np.ndarray) -> np.ndarray:
