@@ -34,6 +34,9 @@ WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
 MAX_CUT_PIECES = 120  # a field cut into more pieces than this holds more than a written number
 SMALL_MARK = 0.6  # digit heights: a shorter mark centred above or below the digits' band is not a digit
+SPECK = 0.5  # digit heights: a mark shorter and narrower than this, on its own, is a speck or a dot ...
+SMALLEST_DIGIT = 0.3  # ... unless it is at least this tall and wide ...
+BESIDE = 0.5  # ... and this close beside a mark of a digit's height (a digit written small)
 
 
 @dataclass
@@ -103,17 +106,26 @@ def segment(
     boxes = boxes_of(labels, count)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     band_top = float(np.median([box.top for box in boxes if box.height >= 0.6 * digit_height]))
-    band_bottom = band_top + digit_height
 
-    keep, dropped = [], specks
+    keep, dropped = _marks_kept(boxes, areas, digit_height, band_top)
+    groups = merge_broken(keep, boxes, digit_height)
+    return _paint(mask.shape, groups, boxes, labels, weights, digit_height, specks + dropped)
+
+
+def _marks_kept(
+    boxes: list[Box], areas: np.ndarray, digit_height: float, band_top: float
+) -> tuple[list[int], list[Box]]:
+    """The marks that may be digits (indices into `boxes`), and the boxes of those that are not."""
+    band_bottom = band_top + digit_height
+    keep, dropped = [], []
     for index, box in enumerate(boxes):
-        if (
-            box.height < 0.5 * digit_height
-            and box.width < 0.5 * digit_height
-            and not overlaps_any(index, boxes, areas, digit_height)
-        ):
+        small = box.height < SPECK * digit_height and box.width < SPECK * digit_height
+        on_its_own = (small or box.height < 0.3 * digit_height) and not overlaps_any(
+            index, boxes, areas, digit_height
+        )
+        if small and on_its_own and not _small_digit(index, boxes, digit_height):
             dropped.append(box)  # a speck, a dot, a comma, a short dash: small and on its own
-        elif box.height < 0.3 * digit_height and not overlaps_any(index, boxes, areas, digit_height):
+        elif box.height < 0.3 * digit_height and on_its_own:
             dropped.append(box)  # a flat stroke clear of the digits: a dash
         elif box.bottom <= band_top + 0.15 * digit_height or box.top >= band_bottom - 0.15 * digit_height:
             dropped.append(box)  # above or below the digits' band
@@ -121,8 +133,20 @@ def segment(
             dropped.append(box)  # a small mark centred off the band: a cross under the number, a tick over it
         else:
             keep.append(index)
-    groups = merge_broken(keep, boxes, digit_height)
-    return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+    return keep, dropped
+
+
+def _small_digit(index: int, boxes: list[Box], digit_height: float) -> bool:
+    """Whether a mark under SPECK of the digits' height is a digit written small (a "0" after a "7"): at
+    least SMALLEST_DIGIT of that height both ways, and close beside a mark of a digit's height."""
+    box = boxes[index]
+    if min(box.width, box.height) < SMALLEST_DIGIT * digit_height:
+        return False
+    return any(
+        other.height >= 0.6 * digit_height
+        and max(other.left - box.right, box.left - other.right) <= BESIDE * digit_height
+        for other in boxes
+    )
 
 
 def _without(labels: np.ndarray, boxes: list[Box], dropped: set[int]):

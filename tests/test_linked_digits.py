@@ -1,0 +1,65 @@
+"""The cuts offered where digits are linked or written small: two digits written in one stroke are offered a
+cut where they meet, a digit written small beside another is kept, and a stroke is never read twice. The
+fields are built here."""
+
+import json
+
+import numpy as np
+import pytest
+from drawing import draw_number
+from helpers import invoke
+
+from lenet_cli.images.segment import candidates, segment
+
+
+def read(path) -> str:
+    result = invoke("read", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)["readings"][0]["number"]
+
+
+def ring(mask: np.ndarray, top: int, left: int, height: int, width: int, pen: int = 3) -> None:
+    mask[top : top + height, left : left + width] = True
+    mask[top + pen : top + height - pen, left + pen : left + width - pen] = False
+
+
+def test_a_narrow_linked_pair_is_offered_a_cut_where_it_meets():
+    # "11" in one stroke: two uprights 30 pixels tall joined at the top, 16 pixels wide in all (narrower
+    # than the 0.6 of a digit that gets a cut in every stretch).
+    mask = np.zeros((50, 60), bool)
+    mask[10:40, 20:24] = True
+    mask[10:40, 32:36] = True
+    mask[10:13, 20:36] = True
+    segmentation = segment(mask)
+    assert segmentation.count == 2
+    assert len(set(segmentation.groups)) == 1  # one stroke, cut in two
+    left, right = segmentation.boxes
+    assert left.left == 20 and right.right == 36 and left.right <= right.left + 1
+    assert (0, 1) in candidates(segmentation) and (0, 2) in candidates(segmentation)
+
+
+def test_a_group_narrower_than_two_strokes_is_not_cut():
+    mask = np.zeros((50, 60), bool)
+    ring(mask, 10, 20, 30, 10)  # a "0" a third of its height wide
+    assert segment(mask).count == 1
+
+
+@pytest.mark.parametrize("gap", [-0.2, -0.3])
+def test_linked_zeros_are_read_as_two_and_one_zero_as_one(tmp_path, gap):
+    pair, _ = draw_number("00", digit_height=40, gap=gap, pen=3)
+    pair.save(tmp_path / "pair.png")
+    single, _ = draw_number("0", digit_height=40, pen=3)
+    single.save(tmp_path / "single.png")
+    assert read(tmp_path / "pair.png") == "00"
+    assert read(tmp_path / "single.png") == "0"  # its two halves are not read as two digits
+
+
+def test_a_digit_written_small_beside_another_is_kept_and_specks_are_not():
+    mask = np.zeros((70, 200), bool)
+    mask[10:50, 30:37] = True  # a "1" 40 pixels tall
+    ring(mask, 32, 41, 16, 14)  # a "0" written small right beside it: a digit
+    ring(mask, 32, 150, 16, 14)  # the same mark far from any digit: not one
+    mask[34:48, 64:66] = True  # a thin short stroke beside the digits: not one either
+    segmentation = segment(mask)
+    assert [box.xywh() for box in segmentation.boxes] == [(30, 10, 7, 40), (41, 32, 14, 16)]
+    assert sorted(box.left for box in segmentation.dropped) == [64, 150]
