@@ -9,7 +9,8 @@ import pytest
 from drawing import draw_number
 from helpers import invoke
 
-from lenet_cli.images.segment import candidates, segment
+from lenet_cli.images.segment import Box, Segmentation, candidates, segment
+from lenet_cli.inference.number_path import NARROW_CUT_PENALTY, best_path
 
 
 def read(path) -> str:
@@ -63,3 +64,21 @@ def test_a_digit_written_small_beside_another_is_kept_and_specks_are_not():
     segmentation = segment(mask)
     assert [box.xywh() for box in segmentation.boxes] == [(30, 10, 7, 40), (41, 32, 14, 16)]
     assert sorted(box.left for box in segmentation.dropped) == [64, 150]
+
+
+@pytest.mark.parametrize(
+    ("groups", "width", "read"), [([0, 0], 10, [2]), ([0, 1], 10, [0, 1]), ([0, 0], 16, [0, 1])]
+)
+def test_a_narrow_stroke_is_read_as_two_digits_only_where_the_network_is_surer_by_the_penalty(
+    groups, width, read
+):
+    # Two pieces side by side, 40 pixels tall; each read as a digit at 0.9, both as one at 0.5 (less than
+    # two digits at 0.9 by under NARROW_CUT_PENALTY). Cut from one stroke under 0.6 of a digit wide, they are
+    # read as one digit; as two strokes, or cut from a wide one, as two.
+    boxes = [Box(0, 0, width, 40), Box(width, 0, 2 * width, 40)]
+    segmentation = Segmentation(np.zeros((40, 2 * width), np.int32), boxes, 40.0, groups)
+    runs = [(0, 1), (1, 2), (0, 2)]
+    scores = np.log(np.full((3, 10), 0.01))
+    scores[[0, 1, 2], [1, 1, 0]] = np.log([0.9, 0.9, 0.5])
+    assert 2 * np.log(0.9) - NARROW_CUT_PENALTY < np.log(0.5) < 2 * np.log(0.9)
+    assert best_path(segmentation, runs, scores, None, skip_cost=None) == read

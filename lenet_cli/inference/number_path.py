@@ -18,7 +18,7 @@ SHORT_PENALTY = 0.5  # ... plus this per tenth of the digits' height that it fal
 # candidate digit pays: leaving a small mark out is no cheaper than reading it (a small "0" is a digit)
 WIDEST_SKIPPED = 1.0  # digit heights: a wider stroke group is writing, never left out
 SKIPPED = -2  # in `best`: the pieces before this point were left out
-NARROW_CUT_PENALTY = 2.0  # for reading one stroke group narrower than SPLIT_WIDTH as two digits: such a
+NARROW_CUT_PENALTY = 1.0  # for reading one stroke group narrower than SPLIT_WIDTH as two digits: such a
 # group is offered a cut in its middle (two linked digits, "00"), and the halves of a "0" look like "11"
 
 
