@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from drawing import draw_number
 from helpers import invoke
+from PIL import Image, ImageDraw
 
 from lenet_cli.images.segment import Box, Segmentation, candidates, segment
 from lenet_cli.inference.number_path import NARROW_CUT_PENALTY, best_path
@@ -45,14 +46,20 @@ def test_a_group_narrower_than_two_strokes_is_not_cut():
     assert segment(mask).count == 1
 
 
-@pytest.mark.parametrize("gap", [-0.2, -0.3])
-def test_linked_zeros_are_read_as_two_and_one_zero_as_one(tmp_path, gap):
-    pair, _ = draw_number("00", digit_height=40, gap=gap, pen=3)
-    pair.save(tmp_path / "pair.png")
+@pytest.mark.parametrize("join", ["top", "bottom"])
+def test_two_ones_written_in_one_stroke_are_read_as_two_and_one_zero_as_one(tmp_path, join):
+    # Two uprights 40 pixels tall joined at the top or the foot: 17 pixels wide in all.
+    linked = Image.new("L", (80, 80), 240)
+    pen = ImageDraw.Draw(linked)
+    for x in (30, 44):
+        pen.line([(x, 20), (x - 2, 60)], fill=30, width=3)
+    y = 21 if join == "top" else 59
+    pen.line([(29, y), (43, y)], fill=30, width=3)
+    linked.save(tmp_path / "linked.png")
     single, _ = draw_number("0", digit_height=40, pen=3)
     single.save(tmp_path / "single.png")
-    assert read(tmp_path / "pair.png") == "00"
-    assert read(tmp_path / "single.png") == "0"  # its two halves are not read as two digits
+    assert read(tmp_path / "linked.png") == "11"
+    assert read(tmp_path / "single.png") == "0"  # its halves, each like a "1", are not read as two digits
 
 
 def test_a_digit_written_small_beside_another_is_kept_and_specks_are_not():

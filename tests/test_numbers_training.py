@@ -83,18 +83,18 @@ def test_the_alignment_spells_a_known_label_through_known_cuts():
 
 def test_a_drawn_number_is_spelled_by_the_reader_and_its_other_cuts_are_no_digit():
     cut = cut_into_candidates(np.asarray(number_image("17", gap=2)))
-    assert cut.segmentation.count == 5  # the 1, and the 7 cut in four
+    assert cut.segmentation.count == 4  # the 1, and the 7 cut in three
     model, _ = load_predict_model(READER)
     scores = scores_of(cut.segmentation, cut.runs, candidate_log_probs(model, cut.inputs))
-    path = spell(cut.runs, 5, scores, "17")
-    assert [cut.runs[index] for index in path] == [(0, 1), (1, 5)]
+    path = spell(cut.runs, 4, scores, "17")
+    assert [cut.runs[index] for index in path] == [(0, 1), (1, 4)]
     targets = candidate_targets(cut.runs, piece_ink(cut.segmentation, cut.mask), path, "17", NOT_A_DIGIT)
     assert [targets[index] for index in path] == [1, 7]
-    assert targets[cut.runs.index((0, 5))] == NOT_A_DIGIT  # the 1 and the 7 as one digit
+    assert targets[cut.runs.index((0, 4))] == NOT_A_DIGIT  # the 1 and the 7 as one digit
     assert targets[cut.runs.index((1, 2))] == NOT_A_DIGIT  # a sliver of the 7
-    assert targets[cut.runs.index((2, 5))] == 7  # the 7 without the sliver the path gave it: still a 7
+    assert targets[cut.runs.index((2, 4))] == 7  # the 7 without the sliver the path gave it: still a 7
     assert targets[cut.runs.index((0, 2))] == 1  # the 1 with that sliver (as --cuts labels fragments)
-    assert spell(cut.runs, 5, scores, "177777") is None  # six digits in five pieces
+    assert spell(cut.runs, 4, scores, "17777") is None  # five digits in four pieces
 
 
 def test_numbers_runs_resume_bit_identically_and_refuse_other_numbers(tiny_mnist, tmp_path):
