@@ -78,9 +78,9 @@ def test_length_tells_how_many_digits_to_find(tmp_path):
     assert document["readings"][0]["number"] == "90210"
     _, document = read_json(path, "--length", "4-6")
     assert document["readings"][0]["number"] == "90210"
-    result, document = read_json(path, "--length", "9")
+    result, document = read_json(path, "--length", "12")
     assert result.exit_code == 1
-    assert document["readings"][0]["error"].startswith("could not find 9 digits in the image")
+    assert document["readings"][0]["error"].startswith("could not find 12 digits in the image")
 
 
 @pytest.mark.parametrize("given", ["x", "0", "5-3", "2-x"])

@@ -1,5 +1,6 @@
-"""Where to cut a group of strokes wider than one digit (segment.py's step 4): a cut offered in every stretch
-of the group, each a seam of least ink kept near its column. Numpy only."""
+"""Where to cut a group of strokes that may be more than one digit (segment.py's step 4): a cut offered in
+every stretch of the group, each a seam of least ink kept near its column, or one down the middle of a
+narrow group. Numpy only."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import numpy as np
 STEP_COST = 0.05  # what a cut pays for each column it moves sideways between rows, against a pixel of ink
 CUT_MARGIN = 0.12  # cuts keep this many digit heights from a group's ends and from each other
 CUT_SPACING = 0.2  # a group is offered a cut for about every this many digit heights of its width
-SPLIT_WIDTH = 0.6  # groups wider than this many digit heights are offered cuts
+SPLIT_WIDTH = 0.6  # groups wider than this many digit heights are offered cuts in every stretch ...
+MIDDLE_WIDTH = 0.4  # ... and narrower groups wider than this one cut in the middle (two linked digits) ...
+MIDDLE_BAND = 1  # ... that keeps within this many pixels of the middle column
 CUT_BAND = 0.15  # a cut keeps within this many digit heights of the column it is offered at
 
 
@@ -21,15 +24,22 @@ def split_lines(member: np.ndarray, weights: np.ndarray, left: int, digit_height
     top to bottom along the path that crosses the least ink within CUT_BAND of that column (dynamic
     programming over the rows, as seam carving does): it weaves between digits that touch or overlap, but
     cannot slip away to a cheaper gap elsewhere, so digits that overlap too much for a clean cut still get
-    cuts near where they meet. The reader's network decides which pieces are digits."""
-    if member.shape[1] < SPLIT_WIDTH * digit_height:
+    cuts near where they meet. A group narrower than SPLIT_WIDTH (but not than MIDDLE_WIDTH) is offered one
+    cut, nearly straight down its middle, where two digits written in one stroke meet. The reader's network
+    decides which pieces are digits (and its search makes reading such a group as two cost more)."""
+    if member.shape[1] < MIDDLE_WIDTH * digit_height:
         return []
     region = np.where(member, weights, 0).astype(np.float32)
     region /= max(float(region.max()), 1e-6)
-    centres = _cut_columns(region.sum(axis=0), digit_height)
-    if not centres:
-        return []
-    paths = _banded_seams(region, np.array(centres), max(1, int(CUT_BAND * digit_height)))
+    if member.shape[1] < SPLIT_WIDTH * digit_height:
+        # Two digits linked in one stroke ("11", "10") narrower than SPLIT_WIDTH meet about the middle,
+        # where a seam of least ink need not go: a nearly straight cut there is offered instead.
+        paths = _banded_seams(region, np.array([member.shape[1] // 2]), MIDDLE_BAND)
+    else:
+        centres = _cut_columns(region.sum(axis=0), digit_height)
+        if not centres:
+            return []
+        paths = _banded_seams(region, np.array(centres), max(1, int(CUT_BAND * digit_height)))
     paths = np.maximum.accumulate(paths, axis=0)  # left to right, never crossing
     unique = [
         path for index, path in enumerate(paths) if index == 0 or not np.array_equal(path, paths[index - 1])

@@ -23,49 +23,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lenet_cli.images.clutter import not_writing
+from lenet_cli.images.components import Box, NotANumber, boxes_of, label_components
 from lenet_cli.images.ruling import remove_lines
 from lenet_cli.images.seams import split_lines
+from lenet_cli.images.strokes import group_box, join_broken_strokes, merge_broken, overlaps_any
 
 MIN_DIGIT_HEIGHT = 6  # pixels: no digit is read from marks smaller than this ...
 SMALLEST_SHARE = 0.04  # ... or than this share of the field's height (a number may be small in its cell)
-MAX_MARKS = 300  # more separate marks than this is a page or a texture, not a written number
 WIDEST_DIGIT = 1.5  # digit heights: no candidate digit is wider
 MAX_PIECES = 7  # a digit is at most this many consecutive pieces (a broken stroke, a split)
 MAX_CUT_PIECES = 120  # a field cut into more pieces than this holds more than a written number
-MERGE_SWEEPS = 4  # sweeps that group the parts of broken digits, at most
 SMALL_MARK = 0.6  # digit heights: a shorter mark centred above or below the digits' band is not a digit
-TALLEST_GROUP = 1.3  # digit heights: marks over one another make one digit only if no taller together
-
-
-class NotANumber(ValueError):
-    """The field holds no written number that can be cut into digits."""
-
-
-@dataclass(frozen=True)
-class Box:
-    left: int
-    top: int
-    right: int  # exclusive
-    bottom: int  # exclusive
-
-    @property
-    def width(self) -> int:
-        return self.right - self.left
-
-    @property
-    def height(self) -> int:
-        return self.bottom - self.top
-
-    def union(self, other: Box) -> Box:
-        return Box(
-            min(self.left, other.left),
-            min(self.top, other.top),
-            max(self.right, other.right),
-            max(self.bottom, other.bottom),
-        )
-
-    def xywh(self) -> tuple[int, int, int, int]:
-        return (self.left, self.top, self.width, self.height)
+SPECK = 0.5  # digit heights: a mark shorter and narrower than this, on its own, is a speck or a dot ...
+SMALLEST_DIGIT = 0.3  # ... unless it is at least this tall and wide ...
+BESIDE = 0.5  # ... and this close beside a mark of a digit's height (a digit written small)
 
 
 @dataclass
@@ -111,59 +82,6 @@ class Segmentation:
         return self.boxes[index].left - self._rightmost[index - 1]
 
 
-def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """8-connected components: int32 labels (0 background, 1..n) and n. Works on horizontal runs: each run
-    is joined to the runs of the next row that touch it (diagonals included), and the joined runs take the
-    smallest index among them by repeated propagation with pointer jumping, all in numpy."""
-    height, width = mask.shape
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)  # exclusive; row-major order matches the starts'
-    count = len(starts)
-    if count == 0:
-        return np.zeros(mask.shape, np.int32), 0
-    # Keys that order runs row by row: a run [s, e) of the next row touches run i when s <= e_i and e >= s_i.
-    stride = width + 2
-    start_keys, end_keys = rows * stride + starts, rows * stride + ends
-    below = (rows + 1) * stride
-    first = np.searchsorted(end_keys, below + starts, side="left")
-    last = np.searchsorted(start_keys, below + ends, side="right")
-    touching = np.maximum(last - first, 0)
-    upper = np.repeat(np.arange(count), touching)
-    lower = first[upper] + np.arange(len(upper)) - np.repeat(np.cumsum(touching) - touching, touching)
-    component = np.arange(count)
-    while True:
-        smaller = np.minimum(component[upper], component[lower])
-        joined = component.copy()
-        np.minimum.at(joined, upper, smaller)
-        np.minimum.at(joined, lower, smaller)
-        joined = joined[joined]
-        if np.array_equal(joined, component):
-            break
-        component = joined
-    _, component = np.unique(component, return_inverse=True)
-    run_of_pixel = np.cumsum((edges[:, :-1] == 1).ravel()).reshape(height, width) - 1
-    labels = np.where(mask, component[np.maximum(run_of_pixel, 0)] + 1, 0).astype(np.int32)
-    return labels, int(component.max()) + 1
-
-
-def boxes_of(labels: np.ndarray, count: int) -> list[Box]:
-    """The box of each label 1..count."""
-    rows, cols = np.nonzero(labels)
-    which = labels[rows, cols] - 1
-    extents = []
-    for values, reduce, empty in (
-        (cols, np.minimum, labels.shape[1]),
-        (rows, np.minimum, labels.shape[0]),
-        (cols, np.maximum, -1),
-        (rows, np.maximum, -1),
-    ):
-        extent = np.full(count, empty)
-        reduce.at(extent, which, values)
-        extents.append(extent.tolist())
-    return [Box(left, top, right + 1, bottom + 1) for left, top, right, bottom in zip(*extents, strict=True)]
-
-
 def segment(
     mask: np.ndarray, ink: np.ndarray | None = None, outside: np.ndarray | None = None
 ) -> Segmentation:
@@ -184,21 +102,30 @@ def segment(
     digit_height = float(max(sizeable))
     if digit_height < max(MIN_DIGIT_HEIGHT, SMALLEST_SHARE * mask.shape[0]):  # specks, dots: no digit at all
         return Segmentation(np.zeros(mask.shape, np.int32), [], digit_height)
-    labels, count, specks = _join_broken_strokes(labels, boxes, digit_height)
+    labels, count, specks = join_broken_strokes(labels, boxes, digit_height)
     boxes = boxes_of(labels, count)
     areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     band_top = float(np.median([box.top for box in boxes if box.height >= 0.6 * digit_height]))
-    band_bottom = band_top + digit_height
 
-    keep, dropped = [], specks
+    keep, dropped = _marks_kept(boxes, areas, digit_height, band_top)
+    groups = merge_broken(keep, boxes, digit_height)
+    return _paint(mask.shape, groups, boxes, labels, weights, digit_height, specks + dropped)
+
+
+def _marks_kept(
+    boxes: list[Box], areas: np.ndarray, digit_height: float, band_top: float
+) -> tuple[list[int], list[Box]]:
+    """The marks that may be digits (indices into `boxes`), and the boxes of those that are not."""
+    band_bottom = band_top + digit_height
+    keep, dropped = [], []
     for index, box in enumerate(boxes):
-        if (
-            box.height < 0.5 * digit_height
-            and box.width < 0.5 * digit_height
-            and not _overlaps_any(index, boxes, areas, digit_height)
-        ):
+        small = box.height < SPECK * digit_height and box.width < SPECK * digit_height
+        on_its_own = (small or box.height < 0.3 * digit_height) and not overlaps_any(
+            index, boxes, areas, digit_height
+        )
+        if small and on_its_own and not _small_digit(index, boxes, digit_height):
             dropped.append(box)  # a speck, a dot, a comma, a short dash: small and on its own
-        elif box.height < 0.3 * digit_height and not _overlaps_any(index, boxes, areas, digit_height):
+        elif box.height < 0.3 * digit_height and on_its_own:
             dropped.append(box)  # a flat stroke clear of the digits: a dash
         elif box.bottom <= band_top + 0.15 * digit_height or box.top >= band_bottom - 0.15 * digit_height:
             dropped.append(box)  # above or below the digits' band
@@ -206,8 +133,20 @@ def segment(
             dropped.append(box)  # a small mark centred off the band: a cross under the number, a tick over it
         else:
             keep.append(index)
-    groups = _merge_broken(keep, boxes, digit_height)
-    return _paint(mask.shape, groups, boxes, labels, weights, digit_height, dropped)
+    return keep, dropped
+
+
+def _small_digit(index: int, boxes: list[Box], digit_height: float) -> bool:
+    """Whether a mark under SPECK of the digits' height is a digit written small (a "0" after a "7"): at
+    least SMALLEST_DIGIT of that height both ways, and close beside a mark of a digit's height."""
+    box = boxes[index]
+    if min(box.width, box.height) < SMALLEST_DIGIT * digit_height:
+        return False
+    return any(
+        other.height >= 0.6 * digit_height
+        and max(other.left - box.right, box.left - other.right) <= BESIDE * digit_height
+        for other in boxes
+    )
 
 
 def _without(labels: np.ndarray, boxes: list[Box], dropped: set[int]):
@@ -224,47 +163,6 @@ def _without(labels: np.ndarray, boxes: list[Box], dropped: set[int]):
     )
 
 
-def _join_broken_strokes(
-    labels: np.ndarray, boxes: list[Box], digit_height: float
-) -> tuple[np.ndarray, int, list[Box]]:
-    """Components relabelled: specks (both sides under a fifth of the digits' height) dropped, and short
-    pieces of one broken stroke (a thin "1" that the scan broke in two) made one: pieces each under 0.6 of
-    the digits' height, nearly touching, that together stand at least that tall and no wider than a narrow
-    digit."""
-    speck = 0.2 * digit_height
-    kept = [index for index, box in enumerate(boxes) if box.height >= speck or box.width >= speck]
-    if len(kept) > MAX_MARKS:
-        raise NotANumber(f"{len(kept):,} separate marks: too many for a written number")
-    parent = {index: index for index in kept}
-    reach = max(2.0, 0.12 * digit_height)
-    short = [index for index in kept if boxes[index].height < 0.6 * digit_height]
-    for position, a in enumerate(short):
-        for b in short[position + 1 :]:
-            box_a, box_b = boxes[a], boxes[b]
-            apart = max(
-                box_b.left - box_a.right,
-                box_a.left - box_b.right,
-                box_b.top - box_a.bottom,
-                box_a.top - box_b.bottom,
-            )
-            union = box_a.union(box_b)
-            if apart <= reach and union.height >= 0.6 * digit_height and union.width <= 0.6 * digit_height:
-                parent[max(_find(parent, a), _find(parent, b))] = min(_find(parent, a), _find(parent, b))
-    mapping = np.zeros(len(boxes) + 1, np.int32)
-    roots = sorted({_find(parent, index) for index in kept})
-    number_of = {root: number + 1 for number, root in enumerate(roots)}
-    for index in kept:
-        mapping[index + 1] = number_of[_find(parent, index)]
-    specks = [box for index, box in enumerate(boxes) if mapping[index + 1] == 0]
-    return mapping[labels], len(roots), specks
-
-
-def _find(parent: dict[int, int], item: int) -> int:
-    while parent[item] != item:
-        item = parent[item]
-    return item
-
-
 def _middle(box: Box) -> float:
     return (box.top + box.bottom) / 2
 
@@ -273,69 +171,13 @@ def _centre(group: list[int], boxes: list[Box]) -> float:
     return sum((boxes[i].left + boxes[i].right) / 2 for i in group) / len(group)
 
 
-def _overlaps_any(index: int, boxes: list[Box], areas: np.ndarray, digit_height: float) -> bool:
-    """Whether another sizeable component covers most of this one's columns (a broken stroke's piece)."""
-    box = boxes[index]
-    for other_index, other in enumerate(boxes):
-        if other_index == index or areas[other_index] < areas[index]:
-            continue
-        shared = min(box.right, other.right) - max(box.left, other.left)
-        vertical_gap = max(other.top - box.bottom, box.top - other.bottom)
-        if shared >= 0.5 * box.width and vertical_gap < 0.25 * digit_height:
-            return True
-    return False
-
-
-def _merge_broken(keep: list[int], boxes: list[Box], digit_height: float) -> list[list[int]]:
-    """Components grouped where one lies mostly over or under another (the parts of a broken digit): a
-    sweep from left to right that checks each group only against the groups whose columns it reaches,
-    repeated while a grown group reaches further (at most MERGE_SWEEPS times). O(n log n) for a number's
-    marks; at most MAX_MARKS squared checks a sweep for any field."""
-    groups = [[index] for index in keep]
-    for _ in range(MERGE_SWEEPS):
-        merged = _merge_sweep(groups, boxes, TALLEST_GROUP * digit_height)
-        if len(merged) == len(groups):
-            break
-        groups = merged
-    return groups
-
-
-def _merge_sweep(groups: list[list[int]], boxes: list[Box], tallest: float) -> list[list[int]]:
-    order = sorted(range(len(groups)), key=lambda g: _group_box(groups[g], boxes).left)
-    merged: list[list[int]] = []
-    merged_boxes: list[Box] = []
-    reaching: list[int] = []  # indices into merged whose right edge may pass the next group's left
-    for position in order:
-        group, box = groups[position], _group_box(groups[position], boxes)
-        reaching = [m for m in reaching if merged_boxes[m].right > box.left]
-        for m in reaching:
-            other = merged_boxes[m]
-            shared = min(box.right, other.right) - max(box.left, other.left)
-            if shared >= 0.6 * min(box.width, other.width) and other.union(box).height <= tallest:
-                merged[m] = merged[m] + group
-                merged_boxes[m] = other.union(box)
-                break
-        else:
-            merged.append(list(group))
-            merged_boxes.append(box)
-            reaching.append(len(merged) - 1)
-    return merged
-
-
-def _group_box(group: list[int], boxes: list[Box]) -> Box:
-    box = boxes[group[0]]
-    for index in group[1:]:
-        box = box.union(boxes[index])
-    return box
-
-
 def _paint(shape, groups, boxes, labels, weights, digit_height, dropped) -> Segmentation:
     """The pieces: each group of components, cut along its split lines, numbered left to right."""
     pieces = np.zeros(shape, np.int32)
     piece_boxes: list[Box] = []
     piece_groups: list[int] = []
     for group_number, group in enumerate(sorted(groups, key=lambda g: _centre(g, boxes))):
-        box = _group_box(group, boxes)
+        box = group_box(group, boxes)
         window = (slice(box.top, box.bottom), slice(box.left, box.right))
         in_window = labels[window]
         member = in_window == group[0] + 1 if len(group) == 1 else np.isin(in_window, [i + 1 for i in group])

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from lenet_cli.core.errors import ImageError
+from lenet_cli.images.seams import SPLIT_WIDTH
 from lenet_cli.images.segment import Box, Segmentation
 
 SKIP_COST = 1.8  # per stroke group left out before the first digit or after the last ...
@@ -17,6 +18,8 @@ SHORT_PENALTY = 0.5  # ... plus this per tenth of the digits' height that it fal
 # candidate digit pays: leaving a small mark out is no cheaper than reading it (a small "0" is a digit)
 WIDEST_SKIPPED = 1.0  # digit heights: a wider stroke group is writing, never left out
 SKIPPED = -2  # in `best`: the pieces before this point were left out
+NARROW_CUT_PENALTY = 1.0  # for reading one stroke group narrower than SPLIT_WIDTH as two digits: such a
+# group is offered a cut in its middle (two linked digits, "00"), and the halves of a "0" look like "11"
 
 
 def best_path(
@@ -30,7 +33,8 @@ def best_path(
     score and, if `length` is given, a digit count within it. Pieces before the first candidate or after the
     last are left out at `skip_cost` a stroke group; with `skip_cost=None` every piece is covered."""
     count = segmentation.count
-    path = path_through(count, runs, class_scores, length, skip_costs(segmentation, skip_cost))
+    ends = skip_costs(segmentation, skip_cost)
+    path = path_through(count, runs, class_scores, length, ends, cut_costs(segmentation))
     if path is None:
         wanted = (
             f"{length[0]}"
@@ -49,9 +53,11 @@ def path_through(
     class_scores: np.ndarray,
     length: tuple[int, int] | None,
     ends: tuple[list[float], list[float]],
+    cuts: list[float] | None = None,
 ) -> list[int] | None:
     """`best_path`'s search over `count` pieces, with the end costs (leading, trailing) already known (see
-    `skip_costs`); None where no path fits."""
+    `skip_costs`) and, if given, what a digit that starts at each piece right after another costs (see
+    `cut_costs`); None where no path fits."""
     most = length[1] if length else count
     scores = class_scores.max(axis=1).tolist()
     ending_at: list[list[int]] = [[] for _ in range(count + 1)]
@@ -68,7 +74,7 @@ def path_through(
             for digits, (score, _) in best[start].items():
                 if digits + 1 > most:
                     continue
-                total = score + scores[index]
+                total = score + scores[index] - (cuts[start] if cuts and digits else 0.0)
                 if total > best[stop].get(digits + 1, (-math.inf, -1))[0]:
                     best[stop][digits + 1] = (total, index)
         if length is None and len(best[stop]) > 2:  # any count will do: the best path alone goes on
@@ -121,3 +127,22 @@ def skip_costs(
         seen.add(segmentation.groups[stop])
         trailing[stop] = sum(cost[group] for group in seen)
     return leading, trailing
+
+
+def cut_costs(segmentation: Segmentation) -> list[float]:
+    """What reading piece stop-1 and piece stop as parts of different digits costs (cuts[stop]):
+    NARROW_CUT_PENALTY where both are cut from one stroke group narrower than SPLIT_WIDTH digit heights,
+    so a stroke is read as two digits only where the network is that much surer of them; else nothing."""
+    extents: dict[int, Box] = {}
+    for group, box in zip(segmentation.groups, segmentation.boxes, strict=True):
+        extents[group] = extents[group].union(box) if group in extents else box
+    narrow = {group for group, box in extents.items() if box.width < SPLIT_WIDTH * segmentation.digit_height}
+    groups = segmentation.groups
+    return (
+        [0.0]
+        + [
+            NARROW_CUT_PENALTY if groups[stop - 1] == groups[stop] and groups[stop] in narrow else 0.0
+            for stop in range(1, segmentation.count)
+        ]
+        + [0.0]
+    )
