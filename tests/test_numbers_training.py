@@ -235,3 +235,21 @@ def test_numbers_need_digits(tmp_path):
         1,
         "Error: --numbers learns digits; it works with --dataset mnist or usps, not fashion-mnist\n",
     )
+
+
+def test_every_aligned_piece_is_drawn_equally_often(tmp_path):
+    from lenet_cli.formats.checkpoint import load_model
+    from lenet_cli.training.number_cuts import cut_numbers
+    from lenet_cli.training.number_pool import OwnNumbers
+
+    folder = numbers_folder(tmp_path / "numbers", [*TRAIN_ROWS, ("17", "71")])  # one label wrong
+    numbers = OwnNumbers(cut_numbers([folder]), (str(folder),), 8, 0, torch.device("cpu"))
+    numbers.follow(load_model(READER)[0])
+    plan = numbers.epoch_plan(0, steps=40)
+    targets = plan.labels.numpy()
+    drawn = np.bincount(plan.indices.flatten().numpy(), minlength=len(targets))
+    for pool in (targets >= 0) & (targets < NOT_A_DIGIT), targets == NOT_A_DIGIT:
+        assert pool.any()
+        counts = drawn[pool]  # the pieces of the misread number no more often than the others
+        assert counts.max() - counts.min() <= 1
+    assert drawn[targets < 0].sum() == 0  # the candidates left out are never drawn

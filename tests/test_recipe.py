@@ -19,6 +19,8 @@ def test_fine_tuning_and_the_constant_schedule_keep_the_tutorials_batch_and_plai
     for config in (TrainConfig(init="model.pt"), TrainConfig(schedule="constant")):
         assert (config.images_per_step, config.smoothing) == (64, 0.0)
     assert TrainConfig(init="model.pt").learning_rate == 1e-3
+    assert TrainConfig(init="reader", numbers=("amounts",)).smoothing == 0.1  # teaching whole numbers
+    assert TrainConfig(init="reader", numbers=("amounts",), label_smoothing=0.0).smoothing == 0.0
     assert TrainConfig(schedule="constant").learning_rate == 1e-3
 
 

@@ -98,7 +98,7 @@ LabelSmoothing = Annotated[
         min=0.0,
         max=0.5,
         show_default=False,
-        help="Share of each target spread over all ten classes. Default: 0.1; 0 with --init or --schedule constant.",
+        help="Share of each target spread over all ten classes. Default: 0.1; 0 with --init or --schedule constant, unless --numbers.",
     ),
 ]
 LearningRate = Annotated[

@@ -4,8 +4,9 @@ The numbers are cut once (number_cuts.py). At the start of every epoch the model
 every candidate, and each number's label is spelled through its cuts by the reader's best path
 constrained to that label (inference/alignment.py): the candidates on it are learned as their digits,
 the other candidates as "no digit" (the uniform answer loop.batch_loss gives NOT_A_DIGIT), so the
-alignment improves as the model does. A share of every batch (NUMBER_SHARE) comes from these pieces,
-half of it digits and half not, augmented like --images.
+alignment improves as the model does; where the model's own reading takes other cuts than the label's,
+its wrong pieces are no digit too. A share of every batch (NUMBER_SHARE) comes from these pieces, half of
+it digits and half not, every piece of each half equally often, augmented like --images.
 
 Which pieces each step takes depends on (seed, epoch) and on the alignment, which depends on the weights
 at the epoch's start; a checkpoint records the folders' digest and the alignment of the epoch under way,
@@ -31,8 +32,10 @@ from lenet_cli.training.made_pool import check_dataset
 from lenet_cli.training.number_cuts import CutNumbers, cut_numbers
 from lenet_cli.training.own_images import EpochExtras, random_affine
 
-DIGIT_SHARE = 0.5  # of the numbers' share of a batch: pieces on the path; the rest, pieces off it
-HARD_SHARE = 0.5  # of each: pieces of the numbers the model misreads (its wrong path and the label's)
+# Of the numbers' share of a batch: pieces on the path; the rest, pieces off it. Neither half draws the
+# pieces of the numbers the model misreads more often than the others: that read dev worse
+# (docs/performance.md, "what --numbers teaches").
+DIGIT_SHARE = 0.5
 SHOWN_UNSPELLABLE = 3  # numbers named in the start line when some cannot be spelled
 
 
@@ -49,7 +52,6 @@ class OwnNumbers:
         self.model: nn.Module | None = None
         self.aligned_epoch = -1
         self.targets = np.full(len(cut.inputs_u8), -1, np.int64)
-        self.hard = np.zeros(len(cut.inputs_u8), bool)
         self.cuts_digest = hashlib.sha256(cut.inputs_u8.tobytes() + cut.penalties.tobytes()).hexdigest()
 
     def __len__(self) -> int:
@@ -59,14 +61,12 @@ class OwnNumbers:
         """Align with this model (the one being trained) at the start of each epoch."""
         self.model = model
 
-    def align(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each candidate's target under the current weights (its digit, NOT_A_DIGIT, or -1: left out), and
-        which candidates are hard: where the model's own reading of a number leaves the label's path."""
+    def align(self) -> np.ndarray:
+        """Each candidate's target under the current weights: its digit, NOT_A_DIGIT, or -1 (left out)."""
         assert self.model is not None, "follow(model) first"
         logits = predict_logits(self.model, self.images_u8).double()
         scores = torch.log_softmax(logits, dim=1).cpu().numpy() - self.cut.penalties[:, None]
         targets = np.full(len(scores), -1, np.int64)
-        hard = np.zeros(len(scores), bool)
         for number in self.cut.numbers:
             rows = slice(number.first, number.first + len(number.runs))
             ends = number.spelling_ends or number.ends
@@ -75,24 +75,22 @@ class OwnNumbers:
             wanted = candidate_targets(number.runs, number.ink, path, number.label, NOT_A_DIGIT)
             read = read_through(number.runs, number.pieces, scores[rows], number.ends)
             wrong = wrong_turns(number.runs, read, path)
-            if wrong:  # a misreading: its wrong pieces are no digit, and both paths are drawn more often
-                wanted[[index for index in wrong if wanted[index] < 0]] = NOT_A_DIGIT
-                hard[number.first + np.array(wrong + path)] = True
+            # a misreading through other cuts: its wrong pieces are no digit
+            wanted[[index for index in wrong if wanted[index] < 0]] = NOT_A_DIGIT
             targets[rows] = wanted
-        return targets, hard
+        return targets
 
     def epoch_plan(self, epoch: int, steps: int) -> EpochExtras:
-        """The pieces of each step of `epoch`: half on the alignment's paths, half off them; of each half,
-        up to HARD_SHARE from the numbers the model misreads."""
+        """The pieces of each step of `epoch`: half on the alignment's paths, half off them."""
         if self.aligned_epoch != epoch:
-            (self.targets, self.hard), self.aligned_epoch = self.align(), epoch
+            self.targets, self.aligned_epoch = self.align(), epoch
         generator = torch.Generator().manual_seed((self.seed + 1) * self.salt + epoch)
         digit = (self.targets >= 0) & (self.targets < NOT_A_DIGIT)
         other = self.targets == NOT_A_DIGIT
         on_path = max(1, round(self.per_batch * DIGIT_SHARE)) if other.any() else self.per_batch
-        indices = _hard_and_easy(digit, self.hard, on_path, steps, generator)
+        indices = _draws(np.flatnonzero(digit), on_path, steps, generator)
         if self.per_batch > on_path:
-            more = _hard_and_easy(other, self.hard, self.per_batch - on_path, steps, generator)
+            more = _draws(np.flatnonzero(other), self.per_batch - on_path, steps, generator)
             indices = torch.cat([indices, more], dim=1)
         transforms = random_affine(steps * self.per_batch, generator).reshape(steps, self.per_batch, 2, 3)
         device = self.images_u8.device
@@ -110,7 +108,6 @@ class OwnNumbers:
             "cuts_sha256": self.cuts_digest,
             "aligned_epoch": self.aligned_epoch,
             "targets": torch.from_numpy(self.targets.astype(np.int8)),
-            "hard": torch.from_numpy(self.hard),
         }
 
     def check_same_as(self, saved: dict[str, Any] | None, checkpoint: object) -> None:
@@ -130,7 +127,6 @@ class OwnNumbers:
             )
         self.aligned_epoch = int(saved.get("aligned_epoch", -1))
         self.targets = saved["targets"].numpy().astype(np.int64)
-        self.hard = saved["hard"].numpy() if "hard" in saved else np.zeros(len(self.targets), bool)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -143,19 +139,6 @@ class OwnNumbers:
                 f"{path} ({why})" for path, why in self.cut.unspellable[:SHOWN_UNSPELLABLE]
             ],
         }
-
-
-def _hard_and_easy(
-    pool: np.ndarray, hard: np.ndarray, per_step: int, steps: int, generator: torch.Generator
-) -> torch.Tensor:
-    """(steps, per_step) indices drawn from the candidates in `pool` (bool), up to HARD_SHARE of each step
-    from its hard ones."""
-    hard_pool, whole = np.flatnonzero(pool & hard), np.flatnonzero(pool)
-    from_hard = min(per_step - 1, round(per_step * HARD_SHARE)) if len(hard_pool) else 0
-    drawn = _draws(whole, per_step - from_hard, steps, generator)
-    if from_hard:
-        drawn = torch.cat([drawn, _draws(hard_pool, from_hard, steps, generator)], dim=1)
-    return drawn
 
 
 def _draws(pool: np.ndarray, per_step: int, steps: int, generator: torch.Generator) -> torch.Tensor:
