@@ -159,7 +159,7 @@ def test_teaching_the_shipped_reader_numbers_then_reading_with_it(tiny_mnist, tm
     lines = result.stdout.splitlines()
     assert f"Starting from the weights of {READER}" in result.stdout.replace("\n", "")
     assert (
-        f"Your numbers: 4 from {folder} ({pieces} candidate pieces), 16 pieces in every batch, augmented; "
+        f"Your numbers: 4 from {folder} ({pieces} candidate pieces), 20 pieces in every batch, augmented; "
         "each label spelled through its cuts by the model at every epoch's start"
     ) in " ".join(lines)
     assert (

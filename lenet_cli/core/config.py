@@ -58,7 +58,7 @@ DEFAULT_STYLE_SHARE = 0.25
 # With --cuts, this share of every batch comes from the reader's cuts (training/cut_data.py).
 CUT_SHARE = 0.25
 # With --numbers, this share of every batch comes from the pieces of the user's numbers (training/number_pool.py).
-NUMBER_SHARE = 0.5
+NUMBER_SHARE = 0.625  # 40 of the 64 pieces of a fine-tuning batch: the aligned pieces seen more often
 # Fine-tuning on whole numbers smooths its targets all the same: it kept more of MNIST and read held-out
 # numbers no worse (docs/performance.md, "what --numbers teaches").
 NUMBER_LABEL_SMOOTHING = 0.1
