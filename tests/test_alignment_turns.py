@@ -4,8 +4,9 @@ alignment may leave out (a cross after a number is spelled as no digit, not fold
 
 import numpy as np
 import pytest
+from stroke_groups import side_by_side
 
-from lenet_cli.images.segment import Box, Segmentation
+from lenet_cli.images.segment import Segmentation
 from lenet_cli.inference.alignment import read_through, spell, wrong_turns
 from lenet_cli.inference.number_path import best_path
 from lenet_cli.training.number_cuts import SPELLING_SKIP_COST, end_costs
@@ -13,11 +14,7 @@ from lenet_cli.training.number_cuts import SPELLING_SKIP_COST, end_costs
 
 def pieces(*widths_and_heights: tuple[int, int]) -> Segmentation:
     """Separate stroke groups side by side, 4 pixels apart, digits 40 pixels tall."""
-    boxes, left = [], 0
-    for width, height in widths_and_heights:
-        boxes.append(Box(left, 40 - height, left + width, 40))
-        left += width + 4
-    return Segmentation(np.zeros((40, left), np.int32), boxes, 40.0, list(range(len(boxes))))
+    return side_by_side(*widths_and_heights, gap=4)
 
 
 def all_runs(count: int) -> list[tuple[int, int]]:

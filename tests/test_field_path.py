@@ -3,19 +3,16 @@ digit or after the last are left out only when the network reads them worse than
 
 import numpy as np
 import pytest
+from stroke_groups import side_by_side
 
 from lenet_cli.core.errors import ImageError
-from lenet_cli.images.segment import Box, Segmentation
+from lenet_cli.images.segment import Segmentation
 from lenet_cli.inference.number_path import SKIP_COST, best_path
 
 
 def pieces(*widths_and_heights: tuple[int, int]) -> Segmentation:
     """Separate stroke groups side by side, 10 pixels apart, digits 40 pixels tall."""
-    boxes, left = [], 0
-    for width, height in widths_and_heights:
-        boxes.append(Box(left, 40 - height, left + width, 40))
-        left += width + 10
-    return Segmentation(np.zeros((40, left), np.int32), boxes, 40.0, list(range(len(boxes))))
+    return side_by_side(*widths_and_heights, gap=10)
 
 
 def scores(*confidences: float) -> np.ndarray:

@@ -71,6 +71,13 @@ class Segmentation:
             self._spans[(start, stop)] = box
         return box
 
+    def group_boxes(self) -> dict[int, Box]:
+        """The box round each stroke group's pieces, by group."""
+        boxes: dict[int, Box] = {}
+        for group, box in zip(self.groups, self.boxes, strict=True):
+            boxes[group] = boxes[group].union(box) if group in boxes else box
+        return boxes
+
     def joins(self, start: int, stop: int) -> int:
         """How many separate stroke groups pieces start..stop-1 come from, less one."""
         return len(set(self.groups[start:stop])) - 1

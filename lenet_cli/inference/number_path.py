@@ -11,7 +11,7 @@ import numpy as np
 
 from lenet_cli.core.errors import ImageError
 from lenet_cli.images.seams import SPLIT_WIDTH
-from lenet_cli.images.segment import Box, Segmentation
+from lenet_cli.images.segment import Segmentation
 
 SKIP_COST = 1.8  # per stroke group left out before the first digit or after the last ...
 SHORT_PENALTY = 0.5  # ... plus this per tenth of the digits' height that it falls short of 0.75 of it, as a
@@ -108,9 +108,7 @@ def skip_costs(
     leading, trailing = [0.0] + [math.inf] * count, [math.inf] * count + [0.0]
     if skip_cost is None:
         return leading, trailing
-    extents: dict[int, Box] = {}
-    for group, box in zip(segmentation.groups, segmentation.boxes, strict=True):
-        extents[group] = extents[group].union(box) if group in extents else box
+    extents = segmentation.group_boxes()
     height = segmentation.digit_height
     cost = {
         group: skip_cost + short_penalty * 10 * max(0.0, 0.75 - box.height / height)
@@ -133,9 +131,7 @@ def cut_costs(segmentation: Segmentation) -> list[float]:
     """What reading piece stop-1 and piece stop as parts of different digits costs (cuts[stop]):
     NARROW_CUT_PENALTY where both are cut from one stroke group narrower than SPLIT_WIDTH digit heights,
     so a stroke is read as two digits only where the network is that much surer of them; else nothing."""
-    extents: dict[int, Box] = {}
-    for group, box in zip(segmentation.groups, segmentation.boxes, strict=True):
-        extents[group] = extents[group].union(box) if group in extents else box
+    extents = segmentation.group_boxes()
     narrow = {group for group, box in extents.items() if box.width < SPLIT_WIDTH * segmentation.digit_height}
     groups = segmentation.groups
     return (

@@ -48,20 +48,20 @@ class NumpyLeNet5(ArrayModel):
         convolution and FC1/FC2 after its ReLU, each pool's output, FC3's logits. ReLU before the pool is
         the model's pool-then-ReLU exactly: both take the largest of four values or zero."""
         layers = {"Input": images}
-        layers["Conv1"] = _relu(self._conv(images, "backbone.conv1", padding=2))
+        layers["Conv1"] = _relu(self._conv_layer(images, "backbone.conv1", padding=2))
         layers["Pool1"] = _max_pool(layers["Conv1"])
-        layers["Conv2"] = _relu(self._conv(layers["Pool1"], "backbone.conv2", padding=0))
+        layers["Conv2"] = _relu(self._conv_layer(layers["Pool1"], "backbone.conv2", padding=0))
         layers["Pool2"] = _max_pool(layers["Conv2"])
         flat = layers["Pool2"].reshape(len(images), -1)  # (N, 16 * 5 * 5), channels first as torch.flatten
-        layers["FC1"] = _relu(self._linear(flat, "head.fc1"))
-        layers["FC2"] = _relu(self._linear(layers["FC1"], "head.fc2"))
-        layers["FC3"] = self._linear(layers["FC2"], "head.fc3")
+        layers["FC1"] = _relu(self._linear_layer(flat, "head.fc1"))
+        layers["FC2"] = _relu(self._linear_layer(layers["FC1"], "head.fc2"))
+        layers["FC3"] = self._linear_layer(layers["FC2"], "head.fc3")
         return layers
 
-    def _conv(self, images: np.ndarray, layer: str, padding: int) -> np.ndarray:
+    def _conv_layer(self, images: np.ndarray, layer: str, padding: int) -> np.ndarray:
         return _conv(images, self.weights[f"{layer}.weight"], self.weights[f"{layer}.bias"], padding)
 
-    def _linear(self, values: np.ndarray, layer: str) -> np.ndarray:
+    def _linear_layer(self, values: np.ndarray, layer: str) -> np.ndarray:
         return values @ self.weights[f"{layer}.weight"].T + self.weights[f"{layer}.bias"]
 
 
